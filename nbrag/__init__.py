@@ -1,0 +1,32 @@
+"""nbrag: a notebook-first workbench for retrieval-augmented generation and LLM internals.
+
+The engine is plain Python (``nbrag.chunk``, ``nbrag.settings``); ``%load_ext nbrag``
+adds the magics. Importing nbrag loads no model library: torch and transformers
+are imported when a function first needs them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from nbrag.config import Settings, configure, settings
+
+__version__ = "0.1.0"
+__all__ = ["Settings", "chunk", "configure", "load_ipython_extension", "settings"]
+
+
+def chunk(text: str, method: str = "fixed", **options: Any):
+    """Split ``text`` into chunks; see :func:`nbrag.chunking.chunk`."""
+    from nbrag.chunking import chunk as _chunk
+
+    return _chunk(text, method=method, **options)
+
+
+chunk.__doc__ = "Split text into chunks with exact character offsets, e.g. nbrag.chunk(text, size=64, overlap=8)."
+
+
+def load_ipython_extension(ipython: Any) -> None:
+    """``%load_ext nbrag``: register the magics (fast: no model library is imported)."""
+    from nbrag.magics import load_ipython_extension as load
+
+    load(ipython)

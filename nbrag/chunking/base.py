@@ -1,0 +1,118 @@
+"""Chunking types: the ``Chunk`` every chunker returns, the result set, the registry."""
+
+from __future__ import annotations
+
+import dataclasses
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """A span of a source text. ``source[start:end] == text`` always holds."""
+
+    text: str
+    start: int
+    end: int
+    tokens: int
+    index: int
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def __repr__(self) -> str:
+        preview = self.text[:40].replace("\n", " ")
+        more = "…" if len(self.text) > 40 else ""
+        return f"Chunk(#{self.index}, [{self.start}:{self.end}], {self.tokens} tokens, {preview!r}{more})"
+
+
+@dataclass
+class ChunkResult:
+    """The chunks of one text, with how they were made and what to watch out for."""
+
+    source: str
+    chunks: list[Chunk]
+    method: str
+    params: dict[str, Any]
+    warnings: list[str] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.chunks)
+
+    def __iter__(self) -> Iterator[Chunk]:
+        return iter(self.chunks)
+
+    def __getitem__(self, i: int) -> Chunk:
+        return self.chunks[i]
+
+    @property
+    def texts(self) -> list[str]:
+        return [c.text for c in self.chunks]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"method": self.method, "params": dict(self.params), "warnings": list(self.warnings),
+                "chunks": [c.to_dict() for c in self.chunks]}
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.params.items())
+        return f"ChunkResult({len(self.chunks)} chunks of {len(self.source)} chars, {self.method}({args}))"
+
+    def view(self):
+        """The boundary view: the text with each chunk in its own colour."""
+        from nbrag.views.boundary import BoundaryView
+
+        return BoundaryView.of(self)
+
+    def _repr_mimebundle_(self, include=None, exclude=None):
+        return self.view()._repr_mimebundle_(include=include, exclude=exclude)
+
+
+class Chunker(ABC):
+    """A chunking strategy. Subclasses declare a ``Config`` dataclass and ``split``."""
+
+    name: ClassVar[str]
+    Config: ClassVar[type]
+
+    def __init__(self, config: Any) -> None:
+        self.config = config
+
+    @abstractmethod
+    def split(self, text: str) -> ChunkResult: ...
+
+
+_REGISTRY: dict[str, type[Chunker]] = {}
+_ALIASES: dict[str, str] = {}
+
+
+def chunker(name: str, *aliases: str) -> Callable[[type[Chunker]], type[Chunker]]:
+    """Register a chunker class under ``name`` (and short aliases)."""
+
+    def register(cls: type[Chunker]) -> type[Chunker]:
+        cls.name = name
+        _REGISTRY[name] = cls
+        for alias in (name, *aliases):
+            _ALIASES[alias] = name
+        return cls
+
+    return register
+
+
+def available() -> list[str]:
+    return sorted(_REGISTRY)
+
+
+def get_chunker(name: str) -> type[Chunker]:
+    try:
+        return _REGISTRY[_ALIASES[name]]
+    except KeyError:
+        raise ValueError(f"Unknown chunker {name!r}. Available: {', '.join(available())}.") from None
+
+
+def check_offsets(source: str, chunks: list[Chunk]) -> None:
+    """Raise if a chunk's text is not exactly its slice of the source (a bug, never user error)."""
+    for c in chunks:
+        if source[c.start:c.end] != c.text:
+            raise AssertionError(f"chunk {c.index} text differs from source[{c.start}:{c.end}]")

@@ -1,0 +1,66 @@
+"""Fixed-size windows of N tokens (or characters) that slide with an overlap of M."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from nbrag.chunking.base import Chunk, Chunker, ChunkResult, chunker
+from nbrag.config import UNITS, settings
+
+
+@dataclass
+class FixedConfig:
+    size: int = field(default_factory=lambda: settings.chunk_size,
+                      metadata={"help": "Tokens (or characters) per chunk."})
+    overlap: int = field(default_factory=lambda: settings.chunk_overlap,
+                         metadata={"help": "Tokens (or characters) that neighbouring chunks share."})
+    unit: str = field(default_factory=lambda: settings.chunk_unit,
+                      metadata={"help": "token: count tokens of `tokenizer`; char: count characters."})
+    tokenizer: str = field(default_factory=lambda: settings.chunk_tokenizer,
+                           metadata={"help": "Tokenizer: a name nbrag ships, a Hugging Face id or a folder."})
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.size, int) or self.size < 1:
+            raise ValueError(f"size={self.size!r} must be a whole number of at least 1 {self.unit}s.")
+        if not isinstance(self.overlap, int) or not 0 <= self.overlap < self.size:
+            raise ValueError(f"overlap={self.overlap!r} must be at least 0 and smaller than size={self.size}: "
+                             "lower the overlap or raise the size.")
+        if self.unit not in UNITS:
+            raise ValueError(f"unit={self.unit!r} is not allowed: choose one of {', '.join(UNITS)}.")
+
+
+def windows(n: int, size: int, overlap: int) -> list[tuple[int, int]]:
+    """Half-open index windows over ``n`` units; the last one ends at ``n``."""
+    step = size - overlap
+    spans = []
+    start = 0
+    while start < n:
+        end = min(start + size, n)
+        spans.append((start, end))
+        if end == n:
+            break
+        start += step
+    return spans
+
+
+@chunker("fixed", "token")
+class FixedChunker(Chunker):
+    Config = FixedConfig
+
+    def split(self, text: str) -> ChunkResult:
+        cfg: FixedConfig = self.config
+        if cfg.unit == "char":
+            spans = [(a, b, b - a) for a, b in windows(len(text), cfg.size, cfg.overlap)]
+        else:
+            from nbrag.models import load_tokenizer
+
+            offsets = [o for o in load_tokenizer(cfg.tokenizer).encode(text, add_special_tokens=False).offsets
+                       if o[1] > o[0]]
+            spans = [(offsets[a][0], offsets[b - 1][1], b - a)
+                     for a, b in windows(len(offsets), cfg.size, cfg.overlap)]
+        chunks = [Chunk(text=text[s:e], start=s, end=e, tokens=n, index=i, meta={})
+                  for i, (s, e, n) in enumerate(spans)]
+        params = {"size": cfg.size, "overlap": cfg.overlap, "unit": cfg.unit}
+        if cfg.unit == "token":
+            params["tokenizer"] = cfg.tokenizer
+        return ChunkResult(source=text, chunks=chunks, method=self.name, params=params)

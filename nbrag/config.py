@@ -1,0 +1,110 @@
+"""Settings: one object read by the engine, exposed to notebooks by the magics.
+
+``nbrag.settings`` holds the session's defaults. ``nbrag.configure(...)`` changes
+them after validating every value; a rejected change leaves the old settings as
+they were. The magics mirror each field as a traitlet, so
+``%config NbragMagics.chunk_size = 128`` reaches the same object.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+DEVICES = ("auto", "cpu", "cuda", "mps")
+DTYPES = ("auto", "float32", "bfloat16", "float16")
+UNITS = ("token", "char")
+
+
+def _default_data_dir() -> str:
+    env = os.environ.get("NBRAG_HOME")
+    if env:
+        return env
+    cache = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return str(Path(cache) / "nbrag")
+
+
+@dataclass
+class Settings:
+    embedder: str = field(
+        default="all-MiniLM-L6-v2",
+        metadata={"help": "Embedding model: a name nbrag ships, a Hugging Face id or a local folder."},
+    )
+    generator: str = field(
+        default="SmolLM2-135M-Instruct",
+        metadata={"help": "Generator (causal LM): a name nbrag ships, a Hugging Face id or a local folder."},
+    )
+    tokenizer: str = field(
+        default="",
+        metadata={"help": "Tokenizer that counts chunk sizes; empty means the embedder's tokenizer."},
+    )
+    device: str = field(
+        default="auto",
+        metadata={"help": f"Where models run: one of {', '.join(DEVICES)} (auto: CUDA, then MPS, then CPU)."},
+    )
+    dtype: str = field(
+        default="auto",
+        metadata={"help": f"Model dtype: one of {', '.join(DTYPES)} (auto: bfloat16 on GPUs that have it, else float32)."},
+    )
+    data_dir: str = field(
+        default_factory=_default_data_dir,
+        metadata={"help": "Folder for nbrag's caches (converted models, indexes); $NBRAG_HOME overrides the default."},
+    )
+    chunk_size: int = field(default=256, metadata={"help": "Default chunk size, in units of chunk_unit."})
+    chunk_overlap: int = field(default=32, metadata={"help": "Default overlap between neighbouring chunks."})
+    chunk_unit: str = field(
+        default="token", metadata={"help": f"What chunk sizes count: one of {', '.join(UNITS)}."}
+    )
+
+    def __post_init__(self) -> None:
+        for name, allowed in (("device", DEVICES), ("dtype", DTYPES), ("chunk_unit", UNITS)):
+            value = getattr(self, name)
+            if value not in allowed:
+                raise ValueError(f"{name}={value!r} is not allowed: choose one of {', '.join(allowed)}.")
+        for name in ("embedder", "generator"):
+            if not getattr(self, name).strip():
+                raise ValueError(f"{name} is empty: give a model name, a Hugging Face id or a local folder.")
+        if self.chunk_size < 1:
+            raise ValueError(f"chunk_size={self.chunk_size} must be at least 1.")
+        if not 0 <= self.chunk_overlap < self.chunk_size:
+            raise ValueError(
+                f"chunk_overlap={self.chunk_overlap} must be at least 0 and smaller than "
+                f"chunk_size={self.chunk_size}: lower the overlap or raise the size."
+            )
+
+    @property
+    def chunk_tokenizer(self) -> str:
+        """The tokenizer that counts chunk sizes (the embedder's unless set)."""
+        return self.tokenizer or self.embedder
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def update(self, **changes: Any) -> None:
+        """Change fields together; on a bad value nothing changes."""
+        unknown = sorted(set(changes) - {f.name for f in dataclasses.fields(self)})
+        if unknown:
+            known = ", ".join(f.name for f in dataclasses.fields(self))
+            raise ValueError(f"Unknown setting(s) {', '.join(unknown)}. Available: {known}.")
+        checked = dataclasses.replace(self, **changes)  # runs __post_init__
+        for f in dataclasses.fields(self):
+            setattr(self, f.name, getattr(checked, f.name))
+
+
+def help_of(name: str) -> str:
+    for f in dataclasses.fields(Settings):
+        if f.name == name:
+            return f.metadata.get("help", "")
+    raise KeyError(name)
+
+
+settings = Settings()
+
+
+def configure(**changes: Any) -> Settings:
+    """Change nbrag's session settings, e.g. ``nbrag.configure(chunk_size=128)``."""
+    settings.update(**changes)
+    return settings

