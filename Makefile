@@ -26,7 +26,7 @@ install: $(STAMP)
 # Executes the tour headless and writes an HTML copy with its outputs.
 demo: install
 	mkdir -p $(OUT)
-	$(BIN)/python -m nbrag.tools.run_notebook notebooks/00_tour.ipynb --html $(OUT)/00_tour.html
+	$(BIN)/python tools/run_notebook.py notebooks/00_tour.ipynb --html $(OUT)/00_tour.html
 
 # Opens the tour in JupyterLab.
 lab: install

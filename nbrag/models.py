@@ -19,6 +19,7 @@ the functions that need them.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib.util
 import json
@@ -126,20 +127,22 @@ def resolve_dtype(device: str, preference: str | None = None) -> "torch.dtype":
 
 # --------------------------------------------------------------------------- cache
 
-_cache: dict[tuple[str, str], Any] = {}
-_timings: dict[tuple[str, str], float] = {}
+# (kind, name, where) -> loaded object; `where` keeps a model per device and dtype.
+_cache: dict[tuple[str, str, str], Any] = {}
+_timings: dict[tuple[str, str, str], float] = {}
 _lock = threading.Lock()
 
 
 def loaded() -> list[dict[str, Any]]:
     """The models this session has loaded, with where they run and how long they took."""
     rows = []
-    for (kind, name), obj in _cache.items():
+    for key, obj in _cache.items():
+        kind, name, _ = key
         model = obj[0] if isinstance(obj, tuple) else obj
         device = str(getattr(model, "device", "")) if kind != "tokenizer" else ""
         dtype = str(getattr(model, "dtype", "")).replace("torch.", "") if kind != "tokenizer" else ""
         rows.append({"kind": kind, "name": name, "device": device, "dtype": dtype,
-                     "load_s": round(_timings[(kind, name)], 2)})
+                     "load_s": round(_timings[key], 2)})
     return rows
 
 
@@ -149,14 +152,28 @@ def clear_cache() -> None:
         _timings.clear()
 
 
-def _cached(kind: str, name: str, load) -> Any:
-    key = (kind, name)
+def _cached(kind: str, name: str, load, where: str = "") -> Any:
+    key = (kind, name, where)
     with _lock:
         if key not in _cache:
             t0 = time.perf_counter()
             _cache[key] = load()
             _timings[key] = time.perf_counter() - t0
         return _cache[key]
+
+
+@contextlib.contextmanager
+def _quiet_loading():
+    """Hide transformers' per-tensor progress bar for loads from a local folder (about a second)."""
+    from transformers.utils import logging as hf_logging
+
+    was_enabled = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            hf_logging.enable_progress_bar()
 
 
 def _unavailable(kind: str, name: str, entry: Packaged | None, error: Exception | None) -> ModelUnavailableError:
@@ -242,7 +259,7 @@ def load_embedder(name: str | None = None, device: str | None = None):
     """A ``sentence_transformers.SentenceTransformer`` on the chosen device."""
     name = name or settings.embedder
     device = resolve_device(device)
-    return _cached("embedder", name, lambda: _load_embedder(name, device))
+    return _cached("embedder", name, lambda: _load_embedder(name, device), where=device)
 
 
 def _load_embedder(name: str, device: str):
@@ -257,7 +274,8 @@ def _load_embedder(name: str, device: str):
     else:
         source = name
     try:
-        return SentenceTransformer(source, device=device)
+        with _quiet_loading():
+            return SentenceTransformer(source, device=device)
     except (OSError, ValueError) as error:
         raise _unavailable("embedder", name, entry, error) from error
 
@@ -270,7 +288,8 @@ def load_generator(name: str | None = None, device: str | None = None, dtype: st
     name = name or settings.generator
     device = resolve_device(device)
     torch_dtype = resolve_dtype(device, dtype)
-    return _cached("generator", name, lambda: _load_generator(name, device, torch_dtype))
+    return _cached("generator", name, lambda: _load_generator(name, device, torch_dtype),
+                   where=f"{device}/{torch_dtype}")
 
 
 def _load_generator(name: str, device: str, torch_dtype):
@@ -285,8 +304,9 @@ def _load_generator(name: str, device: str, torch_dtype):
     else:
         source = name
     try:
-        tokenizer = AutoTokenizer.from_pretrained(source)
-        model = AutoModelForCausalLM.from_pretrained(source, dtype=torch_dtype)
+        with _quiet_loading():
+            tokenizer = AutoTokenizer.from_pretrained(source)
+            model = AutoModelForCausalLM.from_pretrained(source, dtype=torch_dtype)
     except (OSError, ValueError) as error:
         raise _unavailable("generator", name, entry, error) from error
     return model.to(device).eval(), tokenizer
@@ -341,3 +361,28 @@ def converted_gguf(gguf: Path, name: str) -> Path:
     except OSError:  # another process finished first
         shutil.rmtree(tmp, ignore_errors=True)
     return folder
+
+
+def generate(prompt: str | list[dict[str, str]], max_new_tokens: int = 64, name: str | None = None,
+             **options: Any) -> str:
+    """Greedy generation with the configured generator; the chat template is applied when it has one.
+
+    ``prompt`` is a user message or a list of ``{"role", "content"}`` messages.
+    ``options`` go to ``model.generate`` (e.g. ``do_sample=True, temperature=0.7``).
+    """
+    import torch
+
+    model, tokenizer = load_generator(name)
+    messages = [{"role": "user", "content": prompt}] if isinstance(prompt, str) else prompt
+    if getattr(tokenizer, "chat_template", None):
+        inputs = tokenizer.apply_chat_template(messages, add_generation_prompt=True, return_tensors="pt",
+                                               return_dict=True)
+    else:
+        inputs = tokenizer("\n".join(m["content"] for m in messages), return_tensors="pt")
+    inputs = {k: v.to(model.device) for k, v in inputs.items()}
+    options.setdefault("do_sample", False)
+    if tokenizer.pad_token_id is None:
+        options.setdefault("pad_token_id", tokenizer.eos_token_id)
+    with torch.no_grad():
+        out = model.generate(**inputs, max_new_tokens=max_new_tokens, **options)
+    return tokenizer.decode(out[0, inputs["input_ids"].shape[1]:], skip_special_tokens=True)

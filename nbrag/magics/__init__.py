@@ -17,7 +17,7 @@ from typing import Any
 
 import traitlets
 from IPython.core.error import UsageError
-from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
+from IPython.core.magic import Magics, line_cell_magic, line_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
 
 from nbrag.config import Settings, settings
@@ -78,7 +78,7 @@ class NbragMagics(Magics):
                 raise UsageError(f"--var {var} holds a {type(value).__name__}, not a str: pass its text.")
             return value
         if not cell.strip():
-            raise UsageError("No text to chunk: write it in the cell under %%chunk, or use --file PATH or --var NAME.")
+            raise UsageError("No text to chunk: write it in the cell under %%chunk, or use %chunk --file PATH or --var NAME.")
         return cell
 
     # ------------------------------------------------------------------ %%chunk
@@ -92,16 +92,16 @@ class NbragMagics(Magics):
     @argument("--file", default=None, help="Chunk this file's text instead of the cell.")
     @argument("--var", default=None, help="Chunk the str held by this variable instead of the cell.")
     @argument("-o", "--output", default=None, help="Store the ChunkResult in this variable.")
-    @cell_magic
-    def chunk(self, line: str, cell: str) -> Any:
-        """Chunk the cell's text and show the chunk boundaries.
+    @line_cell_magic
+    def chunk(self, line: str, cell: str | None = None) -> Any:
+        """Chunk text and show the chunk boundaries.
 
-        %%chunk --size 64 --overlap 8
-        Any text: English, 中文, code…
+        %%chunk --size 64 --overlap 8     (the text in the cell below)
+        %chunk --var doc --size 64         (the text of a variable, or --file PATH)
         """
         args = parse_argstring(self.chunk, line)
         _check_name(args.output)
-        text = self._source_text(cell, args.file, args.var)
+        text = self._source_text(cell or "", args.file, args.var)
         options = {k: v for k, v in (("size", args.size), ("overlap", args.overlap), ("unit", args.unit),
                                      ("tokenizer", args.tokenizer)) if v is not None}
         from nbrag.chunking import chunk

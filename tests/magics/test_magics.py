@@ -1,0 +1,119 @@
+import subprocess
+import sys
+
+import pytest
+from IPython.core.error import UsageError
+from IPython.testing.globalipapp import start_ipython
+
+import nbrag
+from nbrag.chunking import ChunkResult
+
+
+@pytest.fixture(scope="module")
+def ip():
+    shell = start_ipython()
+    shell.run_line_magic("load_ext", "nbrag")
+    return shell
+
+
+def run(ip, source):
+    """Run a cell; return its result, re-raising what the cell raised."""
+    outcome = ip.run_cell(source)
+    if outcome.error_in_exec is not None:
+        raise outcome.error_in_exec
+    if outcome.error_before_exec is not None:
+        raise outcome.error_before_exec
+    return outcome.result
+
+
+def test_loading_the_extension_imports_no_heavy_library():
+    code = (
+        "import sys, time; from IPython.testing.globalipapp import start_ipython; ip = start_ipython();"
+        "t = time.perf_counter(); ip.run_line_magic('load_ext', 'nbrag'); dt = time.perf_counter() - t;"
+        "heavy = [m for m in ('torch', 'transformers', 'chromadb', 'sentence_transformers', 'anywidget') if m in sys.modules];"
+        "print(heavy, 'chunk' in ip.magics_manager.magics['cell'], 'nbrag' in ip.magics_manager.magics['line'])"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[] True True"
+
+
+def test_cell_magic_chunks_the_cell_and_stores_the_result(ip):
+    text = "Retrieval needs chunks. Chunks need boundaries that a person can see and judge."
+    result = run(ip, f"%%chunk --size 8 --overlap 2 -o parts\n{text}")
+    assert isinstance(result, ChunkResult)
+    assert ip.user_ns["parts"] is result
+    assert result.params["size"] == 8 and result.params["overlap"] == 2
+    assert [c.to_dict() for c in result] == [c.to_dict() for c in nbrag.chunk(text + "\n", size=8, overlap=2)]
+
+
+def test_line_magic_reads_a_variable_or_a_file(ip, tmp_path, python_doc):
+    ip.user_ns["doc"] = python_doc
+    by_var = run(ip, "%chunk --var doc --size 64 --overlap 8")
+    path = tmp_path / "doc.txt"
+    path.write_text(python_doc, encoding="utf-8")
+    by_file = run(ip, f"%chunk --file {path} --size 64 --overlap 8")
+    assert len(by_var) == len(by_file) == len(nbrag.chunk(python_doc, size=64, overlap=8))
+
+
+def test_the_result_shows_itself_as_the_boundary_widget(ip):
+    result = run(ip, "%%chunk --size 4 --overlap 1\nOne two three four five six seven.")
+    data, _ = result._repr_mimebundle_()
+    assert "application/vnd.jupyter.widget-view+json" in data
+    assert 'data-chunks="3"' in data["text/html"]
+
+
+@pytest.mark.parametrize("source, message", [
+    ("%%chunk --size 0\ntext", "size=0 must be a whole number of at least 1"),
+    ("%%chunk --size 8 --overlap 8\ntext", "overlap=8 must be at least 0 and smaller than size=8"),
+    ("%%chunk --size 8 --overlap 9\ntext", "smaller than size=8"),
+    ("%%chunk --sise 8\ntext", "unrecognized arguments: --sise 8"),
+    ("%%chunk --size eight\ntext", "argument -s/--size: invalid int value: 'eight'"),
+    ("%%chunk -m semantik\ntext", "Unknown chunker 'semantik'. Available: fixed"),
+    ("%%chunk --unit word\ntext", "invalid choice: 'word'"),
+    ("%%chunk -o 2x\ntext", "-o '2x' is not a valid Python variable name"),
+    ("%%chunk -o class\ntext", "-o 'class' is not a valid Python variable name"),
+    ("%chunk --size 8", "No text to chunk"),
+    ("%chunk --var nowhere", "--var nowhere: no variable of that name"),
+    ("%chunk --var number", "--var number holds a int, not a str"),
+    ("%chunk --file /no/such/file.txt", "Cannot read --file /no/such/file.txt"),
+    ("%%chunk --var doc\nand a cell", "Text given twice (the cell and --var)"),
+    ("%%chunk --tokenizer no-such-org/no-such-model\ntext", "'no-such-org/no-such-model' is not available offline"),
+])
+def test_bad_input_is_one_line_usage_error(ip, source, message):
+    ip.user_ns.update(number=3, doc="a document")
+    ip.user_ns.pop("nowhere", None)
+    ip.user_ns["keep"] = "still here"
+    with pytest.raises(UsageError) as info:
+        run(ip, source)
+    assert message in str(info.value)
+    assert "\n" not in str(info.value).strip()
+    assert ip.user_ns["keep"] == "still here"
+
+
+def test_config_traitlets_reach_the_engine(ip, settings_guard):
+    run(ip, "%config NbragMagics.chunk_size = 40")
+    run(ip, "%config NbragMagics.chunk_overlap = 10")
+    assert (nbrag.settings.chunk_size, nbrag.settings.chunk_overlap) == (40, 10)
+    result = run(ip, "%%chunk\n" + "word " * 100)
+    assert result.params["size"] == 40 and result.params["overlap"] == 10
+
+
+def test_a_bad_config_value_is_refused_and_changes_nothing(ip, settings_guard, caplog):
+    run(ip, "%config NbragMagics.device = 'tpu'")
+    assert nbrag.settings.device == "auto"
+    assert "device='tpu' is not allowed: choose one of auto, cpu, cuda, mps" in caplog.text
+    magics = next(m for m in ip.configurables if type(m).__name__ == "NbragMagics")
+    assert magics.device == "auto"
+
+
+def test_nbrag_line_magic(ip, capsys):
+    run(ip, "%nbrag")
+    out = capsys.readouterr().out
+    assert "embedder:  all-MiniLM-L6-v2" in out and "generator: SmolLM2-135M-Instruct" in out
+    assert "device: cpu" in out or "device: cuda" in out or "device: mps" in out
+    run(ip, "%nbrag config")
+    assert "chunk_overlap" in capsys.readouterr().out
+    run(ip, "%nbrag help")
+    assert "%%chunk" in capsys.readouterr().out
+    with pytest.raises(UsageError, match="Unknown %nbrag command 'hepl'. Available: info, config, help"):
+        run(ip, "%nbrag hepl")

@@ -1,0 +1,40 @@
+import pytest
+
+import nbrag
+from nbrag.config import Settings
+
+
+def test_defaults_are_the_offline_models():
+    s = Settings()
+    assert s.embedder == "all-MiniLM-L6-v2"
+    assert s.generator == "SmolLM2-135M-Instruct"
+    assert s.chunk_tokenizer == s.embedder
+
+
+@pytest.mark.parametrize(
+    "changes, message",
+    [
+        ({"device": "tpu"}, "device='tpu' is not allowed"),
+        ({"dtype": "int3"}, "dtype='int3' is not allowed"),
+        ({"chunk_size": 0}, "chunk_size=0 must be at least 1"),
+        ({"chunk_overlap": 300}, "smaller than chunk_size=256"),
+        ({"embedder": "  "}, "embedder is empty"),
+        ({"top_k": 5}, "Unknown setting(s) top_k. Available: embedder"),
+    ],
+)
+def test_bad_values_are_refused_and_change_nothing(settings_guard, changes, message):
+    before = nbrag.settings.to_dict()
+    with pytest.raises(ValueError) as info:
+        nbrag.configure(**changes)
+    assert message in str(info.value)
+    assert nbrag.settings.to_dict() == before
+
+
+def test_configure_changes_several_fields_together(settings_guard):
+    nbrag.configure(chunk_size=16, chunk_overlap=4, tokenizer="all-MiniLM-L6-v2")
+    assert (nbrag.settings.chunk_size, nbrag.settings.chunk_overlap) == (16, 4)
+
+
+def test_data_dir_follows_nbrag_home(monkeypatch, tmp_path):
+    monkeypatch.setenv("NBRAG_HOME", str(tmp_path))
+    assert Settings().data_dir == str(tmp_path)
