@@ -1,0 +1,87 @@
+"""The tour and the boundary widget, run in JupyterLab in a real browser."""
+
+from __future__ import annotations
+
+import nbformat
+import pytest
+from IPython.testing.globalipapp import start_ipython
+
+from tests.browser.conftest import ROOT, copy_notebook, open_and_run_all, save_screenshot
+
+pytestmark = pytest.mark.browser
+TOUR = ROOT / "notebooks" / "00_tour.ipynb"
+
+
+def expected_chunk_counts(path) -> list[int]:
+    """Run the notebook's %chunk cells in-process and count the chunks each one makes."""
+    shell = start_ipython()
+    shell.run_line_magic("load_ext", "nbrag")
+    counts = []
+    for cell in nbformat.read(path, as_version=4).cells:
+        if cell.cell_type != "code" or "raises-exception" in cell.metadata.get("tags", []):
+            continue
+        source = cell.source
+        if source.lstrip().startswith(("%chunk", "%%chunk")):
+            outcome = shell.run_cell(source)
+            counts.append(len(outcome.result))
+        elif "models." not in source:  # the model demos change nothing the chunk cells use
+            shell.run_cell(source)
+    return counts
+
+
+def widget_counts(page) -> list[int]:
+    return page.eval_on_selector_all(
+        ".jp-OutputArea-output .nbrag-boundary",
+        "els => els.map(e => [Number(e.getAttribute('data-chunks')), e.querySelectorAll('.nbrag-label').length])",
+    )
+
+
+def test_tour_renders_the_boundary_widgets(page, lab, lab_root):
+    expected = expected_chunk_counts(TOUR)
+    assert len(expected) == 3 and all(n > 1 for n in expected)
+    open_and_run_all(page, lab, copy_notebook(TOUR, lab_root))
+    page.wait_for_function(f"document.querySelectorAll('.jp-OutputArea-output .nbrag-boundary').length >= {len(expected)}",
+                           timeout=60_000)
+    rendered = widget_counts(page)
+    assert [n for n, _ in rendered] == expected
+    assert all(n == labels for n, labels in rendered), "one number label per chunk"
+
+    first = page.locator(".jp-OutputArea-output .nbrag-boundary").first
+    first.scroll_into_view_if_needed()
+    save_screenshot(first, "tour-boundary.png")
+    save_screenshot(page, "tour-page.png")
+
+    # Overlaps are drawn differently, and hovering names the chunk and its token count.
+    assert page.locator(".nbrag-boundary .nbrag-overlap").count() >= expected[0] - 1
+    segment = first.locator(".nbrag-seg").first
+    assert segment.get_attribute("title").startswith("chunk 0 · 64 tokens · chars 0–")
+    segment.hover()
+    assert first.locator(".nbrag-active").count() >= 1
+
+    # The warning about chunks the embedder truncates is on screen.
+    assert page.locator(".nbrag-boundary .nbrag-warning").first.inner_text().startswith(
+        f"{expected[2] - 1} chunk(s) exceed the 256 tokens")
+    # The wrong-input cell shows one line, not a traceback.
+    assert "overlap=64 must be at least 0 and smaller than size=64" in page.inner_text(".jp-Notebook")
+    assert not [e for e in page.errors if "nbrag" in e.lower()], page.errors
+
+
+EVIL = '<script>window.__nbragXss = "script"</script> <img src=x onerror="window.__nbragXss = \'img\'"> plain words'
+
+
+def test_document_markup_shows_as_text_and_never_runs(page, lab, lab_root):
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell("%load_ext nbrag"),
+                nbformat.v4.new_code_cell(f"%%chunk --size 6 --overlap 2\n{EVIL}")]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, lab_root / "xss.ipynb")
+    open_and_run_all(page, lab, "xss.ipynb", timeout_s=120)
+    widget = page.locator(".jp-OutputArea-output .nbrag-boundary")
+    widget.wait_for(timeout=60_000)
+    page.wait_for_timeout(500)  # give an injected handler time to fire, if there were one
+    assert page.evaluate("window.__nbragXss") is None
+    text = widget.locator(".nbrag-text")
+    assert text.locator("script, img").count() == 0
+    assert "".join(text.locator(".nbrag-seg").all_inner_texts()) == EVIL + "\n"  # a cell ends with a newline
+    save_screenshot(widget, "xss-boundary.png")
+    assert not [e for e in page.errors if "dialog" in e], page.errors
