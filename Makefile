@@ -42,6 +42,7 @@ test: install browser
 	$(BIN)/python -m pytest tests notebooks --nbval-lax -p no:cacheprovider
 
 bench: install
+	$(BIN)/python -m pip install --quiet --quiet -e ".[bench]"
 	$(BIN)/python bench/run.py
 
 clean:
