@@ -16,13 +16,13 @@ __all__ = ["Settings", "chunk", "configure", "load_ipython_extension", "settings
 
 
 def chunk(text: str, method: str = "fixed", **options: Any):
-    """Split ``text`` into chunks; see :func:`nbrag.chunking.chunk`."""
+    """Split ``text`` into chunks with exact character offsets: ``nbrag.chunk(text, size=64, overlap=8)``.
+
+    See :func:`nbrag.chunking.chunk`; the chunking code loads on first use.
+    """
     from nbrag.chunking import chunk as _chunk
 
     return _chunk(text, method=method, **options)
-
-
-chunk.__doc__ = "Split text into chunks with exact character offsets, e.g. nbrag.chunk(text, size=64, overlap=8)."
 
 
 def load_ipython_extension(ipython: Any) -> None:

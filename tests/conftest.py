@@ -26,6 +26,17 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(skip_net)
 
 
+@pytest.fixture(scope="session")
+def ip():
+    """IPython's test shell (one per process) with nbrag's extension loaded."""
+    from IPython import get_ipython
+    from IPython.testing.globalipapp import start_ipython
+
+    shell = start_ipython() or get_ipython()
+    shell.run_line_magic("load_ext", "nbrag")
+    return shell
+
+
 @pytest.fixture
 def settings_guard():
     """Restore nbrag.settings after a test that changes them."""

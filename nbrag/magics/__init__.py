@@ -45,6 +45,11 @@ class NbragMagics(Magics):
 
     locals().update(_settings_traits())
 
+    def __init__(self, shell: Any = None, **kwargs: Any) -> None:
+        super().__init__(shell=shell, **kwargs)  # applies %config / ipython_config values to settings
+        for f in dataclasses.fields(Settings):  # show what the session really uses
+            setattr(self, f.name, getattr(settings, f.name))
+
     @traitlets.validate(*(f.name for f in dataclasses.fields(Settings)))
     def _check_setting(self, proposal: dict[str, Any]) -> Any:
         name, value = proposal["trait"].name, proposal["value"]

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import nbformat
 import pytest
-from IPython.testing.globalipapp import start_ipython
 
 from tests.browser.conftest import ROOT, copy_notebook, open_and_run_all, save_screenshot
 
@@ -12,10 +11,8 @@ pytestmark = pytest.mark.browser
 TOUR = ROOT / "notebooks" / "00_tour.ipynb"
 
 
-def expected_chunk_counts(path) -> list[int]:
+def expected_chunk_counts(shell, path) -> list[int]:
     """Run the notebook's %chunk cells in-process and count the chunks each one makes."""
-    shell = start_ipython()
-    shell.run_line_magic("load_ext", "nbrag")
     counts = []
     for cell in nbformat.read(path, as_version=4).cells:
         if cell.cell_type != "code" or "raises-exception" in cell.metadata.get("tags", []):
@@ -36,8 +33,8 @@ def widget_counts(page) -> list[int]:
     )
 
 
-def test_tour_renders_the_boundary_widgets(page, lab, lab_root):
-    expected = expected_chunk_counts(TOUR)
+def test_tour_renders_the_boundary_widgets(page, lab, lab_root, ip):
+    expected = expected_chunk_counts(ip, TOUR)
     assert len(expected) == 3 and all(n > 1 for n in expected)
     open_and_run_all(page, lab, copy_notebook(TOUR, lab_root))
     page.wait_for_function(f"document.querySelectorAll('.jp-OutputArea-output .nbrag-boundary').length >= {len(expected)}",

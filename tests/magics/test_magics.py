@@ -3,17 +3,9 @@ import sys
 
 import pytest
 from IPython.core.error import UsageError
-from IPython.testing.globalipapp import start_ipython
 
 import nbrag
 from nbrag.chunking import ChunkResult
-
-
-@pytest.fixture(scope="module")
-def ip():
-    shell = start_ipython()
-    shell.run_line_magic("load_ext", "nbrag")
-    return shell
 
 
 def run(ip, source):
@@ -117,3 +109,11 @@ def test_nbrag_line_magic(ip, capsys):
     assert "%%chunk" in capsys.readouterr().out
     with pytest.raises(UsageError, match="Unknown %nbrag command 'hepl'. Available: info, config, help"):
         run(ip, "%nbrag hepl")
+
+
+def test_traitlets_start_from_the_session_settings(settings_guard):
+    from nbrag.magics import NbragMagics
+
+    nbrag.configure(chunk_size=100, chunk_overlap=20)
+    magics = NbragMagics(shell=None)
+    assert (magics.chunk_size, magics.chunk_overlap) == (100, 20)
