@@ -32,11 +32,13 @@ demo: install
 lab: install
 	$(BIN)/jupyter lab notebooks/00_tour.ipynb
 
-# Debian's Chromium for the browser tests (Playwright drives /usr/bin/chromium).
+# Debian's Chromium for the browser tests (Playwright drives /usr/bin/chromium),
+# and a small CJK font so that screenshots of Chinese text are legible.
+BROWSER_PKGS := chromium fonts-wqy-microhei
 browser:
-	@test -x /usr/bin/chromium || { \
-	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq chromium >/dev/null; \
-	  else echo "Chromium is missing: run 'sudo apt-get install chromium' (browser tests are skipped without it)"; fi; }
+	@test -x /usr/bin/chromium -a -d /usr/share/fonts/truetype/wqy || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq $(BROWSER_PKGS) >/dev/null; \
+	  else echo "Missing: run 'sudo apt-get install $(BROWSER_PKGS)' (browser tests are skipped without Chromium)"; fi; }
 
 test: install browser
 	$(BIN)/python -m pytest tests notebooks --nbval-lax -p no:cacheprovider

@@ -14,7 +14,10 @@ Entries:
   with the same tokenizer (import and tokenizer load included);
 - chunking throughput: token windows (256, overlap 32) over a corpus with the
   same tokenizer, nbrag against chonkie's TokenChunker, with how many chunks are
-  exact slices of their source at the offsets each library reports.
+  exact slices of their source at the offsets each library reports;
+- generator load: SmolLM2's first load (GGUF converted to safetensors, in a
+  fresh cache folder) and later loads from that cache, against transformers
+  loading the GGUF file directly, as it does on every load without nbrag.
 """
 
 from __future__ import annotations
@@ -99,6 +102,36 @@ def corpus() -> tuple[str, list[str]]:
     return f"Python reference topics ({len(topics)} documents)", list(topics.values())
 
 
+GENERATOR_LOAD = """
+import time, nbrag
+from nbrag import models
+nbrag.configure(data_dir={data_dir!r})
+t = time.perf_counter()
+models.load_generator()
+print(time.perf_counter() - t)
+"""
+
+GGUF_LOAD = """
+import time
+from transformers import AutoModelForCausalLM, AutoTokenizer
+from nbrag.models import GENERATORS
+gguf = GENERATORS["SmolLM2-135M-Instruct"].locate()
+t = time.perf_counter()
+AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
+AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
+print(time.perf_counter() - t)
+"""
+
+
+def generator_load(n: int) -> dict:
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as data_dir:
+        first = fresh(GENERATOR_LOAD.format(data_dir=data_dir))
+        cached = repeat(lambda: fresh(GENERATOR_LOAD.format(data_dir=data_dir)), n)
+    return {"nbrag_first": first, "nbrag_cached": cached, "transformers_gguf": repeat(lambda: fresh(GGUF_LOAD), min(n, 3))}
+
+
 def throughput(n: int) -> dict:
     import nbrag
     from nbrag.models import load_tokenizer
@@ -141,8 +174,9 @@ def throughput(n: int) -> dict:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeat", type=int, default=5, help="runs per measurement (medians are reported)")
+    parser.add_argument("--no-models", action="store_true", help="skip the generator load (about a minute)")
     args = parser.parse_args(argv)
-    n = args.repeat
+    n, models_too = args.repeat, not args.no_models
 
     results: dict = {"when": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
                      "python": platform.python_version(), "machine": platform.machine(), "repeat": n}
@@ -159,6 +193,8 @@ def main(argv: list[str] | None = None) -> int:
     results["first_chunk_s"] = first
 
     results["throughput"] = throughput(n)
+    if models_too:
+        results["generator_load_s"] = generator_load(n)
 
     med = statistics.median
     rows = []
@@ -171,6 +207,10 @@ def main(argv: list[str] | None = None) -> int:
     peer = tp.get("chonkie")
     rows.append((f"chunk corpus (s)", med(tp["nbrag"]["seconds"]), med(peer["seconds"]) if peer else None, "chonkie",
                  f"{tp['corpus']}, windows {tp['size']}/{tp['overlap']}"))
+    if models_too:
+        gl = results["generator_load_s"]
+        rows.append(("generator load (s)", med(gl["nbrag_cached"]), med(gl["transformers_gguf"]), "GGUF load",
+                     f"SmolLM2 from nbrag's cache; first load (conversion) {gl['nbrag_first']:.1f} s"))
     print(f"{'measurement':<20}{'nbrag':>10}{'peer':>10}  {'peer name':<9}{'nbrag/peer':>11}  note")
     for label, ours, theirs, peer_name, note in rows:
         ratio = f"{ours / theirs:.2f}" if theirs else "n/a"

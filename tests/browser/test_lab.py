@@ -47,6 +47,7 @@ def test_tour_renders_the_boundary_widgets(page, lab, lab_root, ip):
     first.scroll_into_view_if_needed()
     save_screenshot(first, "tour-boundary.png")
     save_screenshot(page, "tour-page.png")
+    save_screenshot(page.locator(".jp-OutputArea-output .nbrag-boundary").nth(1), "tour-chinese.png")
 
     # Overlaps are drawn differently, and hovering names the chunk and its token count.
     assert page.locator(".nbrag-boundary .nbrag-overlap").count() >= expected[0] - 1
