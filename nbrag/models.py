@@ -88,10 +88,8 @@ GENERATORS = {
 
 
 def _packaged(name: str, table: dict[str, Packaged]) -> Packaged | None:
-    for entry in table.values():
-        if name in (entry.name, entry.hub_id):
-            return entry
-    return None
+    """The shipped model of that short name; a Hugging Face id always goes to the hub."""
+    return table.get(name)
 
 
 # --------------------------------------------------------------------------- devices
@@ -183,8 +181,10 @@ def _unavailable(kind: str, name: str, entry: Packaged | None, error: Exception 
     else:
         how = ("give a local folder with the model's files, or run where a Hugging Face hub is reachable "
                "(the model is then downloaded once into the Hugging Face cache)")
-    cause = f" ({type(error).__name__}: {str(error).splitlines()[0][:200]})" if error else ""
-    return ModelUnavailableError(f"The {kind} {name!r} is not available offline{cause}. To fix: {how}.")
+    first_line = (str(error).strip().splitlines() or [""])[0][:200] if error else ""
+    cause = f" ({type(error).__name__}: {first_line})" if error else ""
+    return ModelUnavailableError(f"The {kind} {name!r} is not available here: not installed, not a local folder "
+                                 f"and not in the Hugging Face cache{cause}. To fix: {how}.")
 
 
 def model_source(kind: str, name: str) -> str:

@@ -51,7 +51,7 @@ def test_unknown_model_names_the_model_and_the_fix():
     with pytest.raises(ModelUnavailableError) as info:
         models.load_tokenizer("no-such-org/no-such-model")
     message = str(info.value)
-    assert "'no-such-org/no-such-model' is not available offline" in message
+    assert "'no-such-org/no-such-model' is not available here" in message
     assert "local folder" in message
 
 
@@ -111,3 +111,13 @@ def test_generator_on_gpu_uses_bfloat16():
     assert model.device.type == "cuda"
     assert model.dtype == (torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float32)
     assert "Paris" in models.generate("What is the capital of France? Answer with one word.", max_new_tokens=8)
+
+
+@pytest.mark.network
+def test_any_hugging_face_id_loads_where_a_hub_is_reachable(settings_guard, monkeypatch):
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.delenv("TRANSFORMERS_OFFLINE", raising=False)
+    models.clear_cache()
+    nbrag.configure(generator="HuggingFaceTB/SmolLM2-360M-Instruct", tokenizer="bert-base-uncased")
+    assert "Paris" in models.generate("What is the capital of France? Answer with one word.", max_new_tokens=8)
+    assert len(nbrag.chunk("Hub tokenizers give offsets too. " * 20, size=16, overlap=4)) > 1

@@ -69,7 +69,7 @@ def test_the_result_shows_itself_as_the_boundary_widget(ip):
     ("%chunk --var number", "--var number holds a int, not a str"),
     ("%chunk --file /no/such/file.txt", "Cannot read --file /no/such/file.txt"),
     ("%%chunk --var doc\nand a cell", "Text given twice (the cell and --var)"),
-    ("%%chunk --tokenizer no-such-org/no-such-model\ntext", "'no-such-org/no-such-model' is not available offline"),
+    ("%%chunk --tokenizer no-such-org/no-such-model\ntext", "'no-such-org/no-such-model' is not available here"),
 ])
 def test_bad_input_is_one_line_usage_error(ip, source, message):
     ip.user_ns.update(number=3, doc="a document")
