@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -31,13 +32,22 @@ class Chunk:
 
 @dataclass
 class ChunkResult:
-    """The chunks of one text, with how they were made and what to watch out for."""
+    """The chunks of one text, with how they were made and what to watch out for.
+
+    ``notes`` holds what the chunker itself has to say; ``warnings`` adds, on first
+    access, the chunks that the embedder would truncate (a second tokenization,
+    so it is only paid for when someone looks).
+    """
 
     source: str
     chunks: list[Chunk]
     method: str
     params: dict[str, Any]
-    warnings: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    @functools.cached_property
+    def warnings(self) -> list[str]:
+        return [*self.notes, *embedder_length_warnings(self.texts)]
 
     def __len__(self) -> int:
         return len(self.chunks)
@@ -109,6 +119,27 @@ def get_chunker(name: str) -> type[Chunker]:
         return _REGISTRY[_ALIASES[name]]
     except KeyError:
         raise ValueError(f"Unknown chunker {name!r}. Available: {', '.join(available())}.") from None
+
+
+def embedder_length_warnings(texts: list[str]) -> list[str]:
+    """Name the chunks that the configured embedder would truncate when it embeds them."""
+    from nbrag import models
+    from nbrag.config import settings
+
+    limit = models.embedder_max_tokens()
+    if limit is None or not texts:
+        return []
+    try:
+        tok = models.load_tokenizer(settings.embedder)
+    except models.ModelUnavailableError as error:
+        return [f"Could not check chunk lengths against the embedder: {error}"]
+    encodings = tok.encode_batch(texts, add_special_tokens=True)
+    long = [i for i, enc in enumerate(encodings) if len(enc.ids) > limit]
+    if not long:
+        return []
+    shown = ", ".join(str(i) for i in long[:10]) + (" …" if len(long) > 10 else "")
+    return [f"{len(long)} chunk(s) exceed the {limit} tokens that {settings.embedder} embeds and would be "
+            f"truncated when embedded: {shown}."]
 
 
 def check_offsets(source: str, chunks: list[Chunk]) -> None:
