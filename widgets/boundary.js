@@ -13,7 +13,10 @@ function draw(model, root) {
   const title = document.createElement("div");
   title.className = "nbrag-title";
   title.textContent = model.get("title");
-  root.append(title);
+  const legend = document.createElement("div");
+  legend.className = "nbrag-legend";
+  legend.textContent = model.get("legend");
+  root.append(title, legend);
 
   for (const warning of model.get("warnings")) {
     const box = document.createElement("div");

@@ -49,6 +49,9 @@ class BoundaryView(anywidget.AnyWidget):
     _css = static("boundary.css")
 
     title = traitlets.Unicode("").tag(sync=True)
+    legend = traitlets.Unicode(
+        "Each colour is one chunk; striped, underlined text belongs to two chunks. Hover for a chunk's size and offsets."
+    ).tag(sync=True)
     chunks = traitlets.List(traitlets.Dict()).tag(sync=True)
     segments = traitlets.List(traitlets.Dict()).tag(sync=True)
     warnings = traitlets.List(traitlets.Unicode()).tag(sync=True)
@@ -69,7 +72,8 @@ class BoundaryView(anywidget.AnyWidget):
         """The same drawing as static HTML (every piece of text escaped)."""
         out = [f"<style>{static('boundary.css').read_text()}</style>",
                f'<div class="nbrag-boundary" data-chunks="{len(self.chunks)}">',
-               f'<div class="nbrag-title">{html.escape(self.title)}</div>']
+               f'<div class="nbrag-title">{html.escape(self.title)}</div>',
+               f'<div class="nbrag-legend">{html.escape(self.legend)}</div>']
         out += [f'<div class="nbrag-warning">{html.escape(w)}</div>' for w in self.warnings]
         out.append('<div class="nbrag-text">')
         for piece in self.segments:
