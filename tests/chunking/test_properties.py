@@ -1,0 +1,43 @@
+"""Property tests: for any text, chunks are exact slices that cover every token."""
+
+import unicodedata
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import nbrag
+from nbrag.models import load_tokenizer
+
+# Letters and digits of several scripts, CJK, emoji, punctuation (full-width too),
+# whitespace and control characters.
+ALPHABET = st.sampled_from(
+    list("abcXYZ019éßøЖжαβ") + list("中文检索增强。！？；，…") + ["🙂", "👍🏽", "\u200b", "\x00", "\x07", "\ufffd"]
+    + list(" \t\n\r.,;:!?\"'()[]<>&")
+)
+TEXT = st.lists(ALPHABET, max_size=300).map("".join) | st.text(max_size=200)
+
+
+def dropped_by_tokenizer(ch: str) -> bool:
+    return ch.isspace() or unicodedata.category(ch) in {"Cc", "Cf", "Cn", "Co", "Cs"} or ch == "\ufffd"
+
+
+@settings(max_examples=200, deadline=None)
+@given(text=TEXT, size=st.integers(1, 40), overlap_fraction=st.floats(0, 0.95), unit=st.sampled_from(["token", "char"]))
+def test_offsets_and_coverage(text, size, overlap_fraction, unit):
+    overlap = min(int(size * overlap_fraction), size - 1)
+    result = nbrag.chunk(text, size=size, overlap=overlap, unit=unit)
+    covered = set()
+    for i, c in enumerate(result):
+        assert c.index == i and text[c.start:c.end] == c.text
+        assert 1 <= c.tokens <= size
+        covered.update(range(c.start, c.end))
+    starts = [c.start for c in result]
+    assert starts == sorted(starts)
+    if unit == "char":
+        assert covered == set(range(len(text)))
+    else:
+        enc = load_tokenizer().encode(text, add_special_tokens=False)
+        token_chars = {i for s, e in enc.offsets for i in range(s, e)}
+        assert token_chars <= covered
+        # Whatever no chunk holds is text the tokenizer itself drops (whitespace, control marks).
+        assert all(dropped_by_tokenizer(text[i]) for i in set(range(len(text))) - covered - token_chars)
