@@ -43,6 +43,8 @@ def _as_usage_error(error: Exception) -> UsageError:
 class NbragMagics(Magics):
     """nbrag's magics; session defaults are the traitlets below (see ``%nbrag config``)."""
 
+    # A class body runs in a plain dict (also under PEP 667), so this defines one
+    # traitlet per settings field, named and documented like the field.
     locals().update(_settings_traits())
 
     def __init__(self, shell: Any = None, **kwargs: Any) -> None:
@@ -89,7 +91,7 @@ class NbragMagics(Magics):
     # ------------------------------------------------------------------ %%chunk
 
     @magic_arguments()
-    @argument("-m", "--method", default="fixed", help="Chunker to use (see `%%nbrag help`).")
+    @argument("-m", "--method", default="fixed", help="Chunker to use (`%%nbrag` lists them).")
     @argument("-s", "--size", type=int, default=None, help="Chunk size (default: NbragMagics.chunk_size).")
     @argument("--overlap", type=int, default=None, help="Overlap between chunks (default: NbragMagics.chunk_overlap).")
     @argument("--unit", choices=["token", "char"], default=None, help="Count tokens or characters.")
