@@ -40,7 +40,8 @@ def _title(piece: dict[str, Any], chunks: list[dict[str, Any]]) -> str:
     if not ids:
         return f"between chunks · chars {piece['start']}–{piece['end']}"
     described = "; ".join(f"chunk {i} · {chunks[i]['tokens']} {chunks[i]['unit']} · "
-                          f"chars {chunks[i]['start']}–{chunks[i]['end']}" for i in ids)
+                          f"chars {chunks[i]['start']}–{chunks[i]['end']}"
+                          + (f" · {chunks[i]['level']}" if chunks[i].get("level") else "") for i in ids)
     return ("overlap: " if len(ids) > 1 else "") + described
 
 
@@ -59,8 +60,8 @@ class BoundaryView(anywidget.AnyWidget):
     @classmethod
     def of(cls, result: ChunkResult) -> BoundaryView:
         unit = "tokens" if result.params.get("unit", "token") == "token" else "chars"
-        chunks = [{"index": c.index, "start": c.start, "end": c.end, "tokens": c.tokens, "unit": unit}
-                  for c in result.chunks]
+        chunks = [{"index": c.index, "start": c.start, "end": c.end, "tokens": c.tokens, "unit": unit,
+                   "level": c.meta.get("level", "")} for c in result.chunks]
         pieces = segments(result.source, [(c.start, c.end) for c in result.chunks])
         for piece in pieces:
             piece["title"] = _title(piece, chunks)

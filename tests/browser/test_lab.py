@@ -35,7 +35,7 @@ def widget_counts(page) -> list[int]:
 
 def test_tour_renders_the_boundary_widgets(page, lab, lab_root, ip):
     expected = expected_chunk_counts(ip, TOUR)
-    assert len(expected) == 3 and all(n > 1 for n in expected)
+    assert len(expected) == 4 and all(n > 1 for n in expected)
     open_and_run_all(page, lab, copy_notebook(TOUR, lab_root))
     page.wait_for_function(f"document.querySelectorAll('.jp-OutputArea-output .nbrag-boundary').length >= {len(expected)}",
                            timeout=60_000)
@@ -47,7 +47,8 @@ def test_tour_renders_the_boundary_widgets(page, lab, lab_root, ip):
     first.scroll_into_view_if_needed()
     save_screenshot(first, "tour-boundary.png")
     save_screenshot(page, "tour-page.png")
-    save_screenshot(page.locator(".jp-OutputArea-output .nbrag-boundary").nth(1), "tour-chinese.png")
+    save_screenshot(page.locator(".jp-OutputArea-output .nbrag-boundary").nth(1), "tour-recursive.png")
+    save_screenshot(page.locator(".jp-OutputArea-output .nbrag-boundary").nth(2), "tour-chinese.png")
 
     # Overlaps are drawn differently, and hovering names the chunk and its token count.
     assert page.locator(".nbrag-boundary .nbrag-overlap").count() >= expected[0] - 1
@@ -57,8 +58,8 @@ def test_tour_renders_the_boundary_widgets(page, lab, lab_root, ip):
     assert first.locator(".nbrag-active").count() >= 1
 
     # The warning about chunks the embedder truncates is on screen.
-    assert page.locator(".nbrag-boundary .nbrag-warning").first.inner_text().startswith(
-        f"{expected[2] - 1} chunk(s) exceed the 256 tokens")
+    warnings = page.locator(".nbrag-boundary .nbrag-warning").all_inner_texts()
+    assert len(warnings) == 1 and "chunk(s) exceed the 256 tokens that all-MiniLM-L6-v2 embeds" in warnings[0]
     # The wrong-input cell shows one line, not a traceback.
     assert "overlap=64 must be at least 0 and smaller than size=64" in page.inner_text(".jp-Notebook")
     assert not [e for e in page.errors if "nbrag" in e.lower()], page.errors

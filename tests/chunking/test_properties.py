@@ -1,18 +1,20 @@
-"""Property tests: for any text, chunks are exact slices that cover every token."""
+"""Property tests over every registered chunker: exact slices that cover every token."""
 
 import unicodedata
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import nbrag
+from nbrag.chunking import available
 from nbrag.models import load_tokenizer
 
 # Letters and digits of several scripts, CJK, emoji, punctuation (full-width too),
-# whitespace and control characters.
+# whitespace, blank lines, headings and control characters.
 ALPHABET = st.sampled_from(
     list("abcXYZ019éßøЖжαβ") + list("中文检索增强。！？；，…") + ["🙂", "👍🏽", "\u200b", "\x00", "\x07", "\ufffd"]
-    + list(" \t\n\r.,;:!?\"'()[]<>&")
+    + list(" \t\n\r.,;:!?\"'()[]<>&") + ["\n\n", "\n# ", ". "]
 )
 TEXT = st.lists(ALPHABET, max_size=300).map("".join) | st.text(max_size=200)
 
@@ -21,11 +23,18 @@ def dropped_by_tokenizer(ch: str) -> bool:
     return ch.isspace() or unicodedata.category(ch) in {"Cc", "Cf", "Cn", "Co", "Cs"} or ch == "\ufffd"
 
 
-@settings(max_examples=200, deadline=None)
+def options_for(method: str, size: int, overlap_fraction: float, unit: str) -> dict:
+    options = {"size": size, "unit": unit}
+    if method == "fixed":
+        options["overlap"] = min(int(size * overlap_fraction), size - 1)
+    return options
+
+
+@pytest.mark.parametrize("method", available())
+@settings(max_examples=150, deadline=None)
 @given(text=TEXT, size=st.integers(1, 40), overlap_fraction=st.floats(0, 0.95), unit=st.sampled_from(["token", "char"]))
-def test_offsets_and_coverage(text, size, overlap_fraction, unit):
-    overlap = min(int(size * overlap_fraction), size - 1)
-    result = nbrag.chunk(text, size=size, overlap=overlap, unit=unit)
+def test_offsets_and_coverage(method, text, size, overlap_fraction, unit):
+    result = nbrag.chunk(text, method=method, **options_for(method, size, overlap_fraction, unit))
     covered = set()
     for i, c in enumerate(result):
         assert c.index == i and text[c.start:c.end] == c.text
@@ -34,7 +43,7 @@ def test_offsets_and_coverage(text, size, overlap_fraction, unit):
     starts = [c.start for c in result]
     assert starts == sorted(starts)
     if unit == "char":
-        assert covered == set(range(len(text)))
+        assert all(text[i].isspace() for i in set(range(len(text))) - covered)
     else:
         enc = load_tokenizer().encode(text, add_special_tokens=False)
         token_chars = {i for s, e in enc.offsets for i in range(s, e)}

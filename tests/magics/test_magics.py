@@ -38,6 +38,13 @@ def test_cell_magic_chunks_the_cell_and_stores_the_result(ip):
     assert [c.to_dict() for c in result] == [c.to_dict() for c in nbrag.chunk(text + "\n", size=8, overlap=2)]
 
 
+def test_method_picks_the_chunker(ip, python_doc):
+    ip.user_ns["doc"] = python_doc
+    result = run(ip, "%chunk --var doc -m recursive --size 48")
+    assert result.method == "recursive" and all(c.tokens <= 48 for c in result)
+    assert [c.to_dict() for c in result] == [c.to_dict() for c in nbrag.chunk(python_doc, method="recursive", size=48)]
+
+
 def test_line_magic_reads_a_variable_or_a_file(ip, tmp_path, python_doc):
     ip.user_ns["doc"] = python_doc
     by_var = run(ip, "%chunk --var doc --size 64 --overlap 8")
@@ -60,7 +67,8 @@ def test_the_result_shows_itself_as_the_boundary_widget(ip):
     ("%%chunk --size 8 --overlap 9\ntext", "smaller than size=8"),
     ("%%chunk --sise 8\ntext", "unrecognized arguments: --sise 8"),
     ("%%chunk --size eight\ntext", "argument -s/--size: invalid int value: 'eight'"),
-    ("%%chunk -m semantik\ntext", "Unknown chunker 'semantik'. Available: fixed"),
+    ("%%chunk -m semantik\ntext", "Unknown chunker 'semantik'. Available: fixed, recursive"),
+    ("%%chunk -m recursive --overlap 4\ntext", "The recursive chunker takes: size, unit, tokenizer, levels"),
     ("%%chunk --unit word\ntext", "invalid choice: 'word'"),
     ("%%chunk -o 2x\ntext", "-o '2x' is not a valid Python variable name"),
     ("%%chunk -o class\ntext", "-o 'class' is not a valid Python variable name"),

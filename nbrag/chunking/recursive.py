@@ -1,0 +1,113 @@
+"""Recursive chunking: split by sections, paragraphs, lines, sentences, clauses and words until chunks fit.
+
+Pieces of one level are merged greedily while they fit ``size``; a piece that is
+still too large is split at the next level, and a single word longer than
+``size`` is cut into even token windows. Every chunk records the level it was made at
+and the span it was split from (``meta["parent"]``), so a small retrieved chunk
+can be expanded to its paragraph or section.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from nbrag.chunking.base import Chunk, Chunker, ChunkResult, chunker
+from nbrag.chunking.text import TokenCounter, regex_spans, sentence_spans, strip_span, token_counter
+from nbrag.config import UNITS, settings
+
+Span = tuple[int, int]
+Splitter = Callable[[str, int, int], list[Span]]
+
+_SECTION = re.compile(r"\n[ \t]*\n(?=[ \t]*(?:#{1,6}[ \t]|\S[^\n]*\n[ \t]*(?:=+|-+)[ \t]*\n))|\n[ \t]*\n[ \t]*\n+")
+_PARAGRAPH = re.compile(r"\n[ \t]*\n\s*")
+_LINE = re.compile(r"\n")
+_CLAUSE = re.compile(r"[，、：,;:](?=\s)\s*|[，、：]")
+_WORD = re.compile(r"\s+")
+
+LEVELS: dict[str, Splitter] = {
+    # A blank line before a Markdown heading (ATX or Setext), or two blank lines.
+    "section": lambda text, a, b: regex_spans(_SECTION, text, a, b),
+    "paragraph": lambda text, a, b: regex_spans(_PARAGRAPH, text, a, b),
+    "line": lambda text, a, b: regex_spans(_LINE, text, a, b),
+    "sentence": sentence_spans,
+    # Commas, colons and semicolons: Chinese sentences often run long without a space.
+    "clause": lambda text, a, b: regex_spans(_CLAUSE, text, a, b),
+    "word": lambda text, a, b: regex_spans(_WORD, text, a, b),
+}
+
+
+@dataclass
+class RecursiveConfig:
+    size: int = field(default_factory=lambda: settings.chunk_size,
+                      metadata={"help": "Largest chunk, in tokens (or characters)."})
+    unit: str = field(default_factory=lambda: settings.chunk_unit,
+                      metadata={"help": "token: count tokens of `tokenizer`; char: count characters."})
+    tokenizer: str = field(default_factory=lambda: settings.chunk_tokenizer,
+                           metadata={"help": "Tokenizer: a name nbrag ships, a Hugging Face id or a folder."})
+    levels: tuple[str, ...] = field(default=tuple(LEVELS),
+                                    metadata={"help": f"Split levels, coarse to fine, from: {', '.join(LEVELS)}."})
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.size, int) or self.size < 1:
+            raise ValueError(f"size={self.size!r} must be a whole number of at least 1 {self.unit}s.")
+        if self.unit not in UNITS:
+            raise ValueError(f"unit={self.unit!r} is not allowed: choose one of {', '.join(UNITS)}.")
+        self.levels = tuple(self.levels)
+        unknown = [level for level in self.levels if level not in LEVELS]
+        if unknown or not self.levels:
+            raise ValueError(f"levels={list(self.levels)!r}: choose one or more of {', '.join(LEVELS)}, coarse to fine.")
+
+
+@chunker("recursive", "hierarchical")
+class RecursiveChunker(Chunker):
+    Config = RecursiveConfig
+
+    def split(self, text: str) -> ChunkResult:
+        cfg: RecursiveConfig = self.config
+        count = token_counter(text, cfg.unit, cfg.tokenizer)
+        spans: list[tuple[Span, str, Span | None]] = []  # (span, level, parent)
+        self._split(text, (0, len(text)), 0, None, count, spans)
+        chunks = []
+        for (a, b), level, parent in spans:
+            a, b = strip_span(text, a, b)
+            if count(a, b) == 0:  # only whitespace, or marks the tokenizer drops (as the fixed chunker does)
+                continue
+            meta = {"level": level, "parent": None if parent is None else {"start": parent[0], "end": parent[1]}}
+            chunks.append(Chunk(text=text[a:b], start=a, end=b, tokens=count(a, b), index=len(chunks), meta=meta))
+        params = {"size": cfg.size, "unit": cfg.unit, "levels": ",".join(cfg.levels)}
+        if cfg.unit == "token":
+            params["tokenizer"] = cfg.tokenizer
+        return ChunkResult(source=text, chunks=chunks, method=self.name, params=params)
+
+    def _split(self, text: str, span: Span, depth: int, parent: Span | None, count: TokenCounter,
+               out: list[tuple[Span, str, Span | None]]) -> None:
+        size = self.config.size
+        if count(*span) <= size:
+            out.append((span, self.config.levels[depth - 1] if depth else "document", parent))
+            return
+        if depth == len(self.config.levels):  # nothing left to split at: even token windows
+            starts = count.token_starts(*span)
+            n = len(starts)
+            windows = -(-n // size)
+            cuts = [starts[(i * n) // windows] for i in range(1, windows)]
+            for piece in zip([span[0], *cuts], [*cuts, span[1]]):
+                out.append((piece, "window", span))
+            return
+        level = self.config.levels[depth]
+        pieces = LEVELS[level](text, *span)
+        merged: Span | None = None
+        for piece in pieces:
+            if merged is not None and count(merged[0], piece[1]) <= size:
+                merged = (merged[0], piece[1])
+                continue
+            if merged is not None:
+                out.append((merged, level, span))
+                merged = None
+            if count(*piece) <= size:
+                merged = piece
+            else:
+                self._split(text, piece, depth + 1, span, count, out)
+        if merged is not None:
+            out.append((merged, level, span))
