@@ -280,6 +280,13 @@ def _load_embedder(name: str, device: str):
         raise _unavailable("embedder", name, entry, error) from error
 
 
+def embed(texts: list[str], name: str | None = None, batch_size: int = 32):
+    """Unit-length float32 embeddings (a numpy array, one row per text) from the configured embedder."""
+    embedder = load_embedder(name)
+    return embedder.encode(list(texts), batch_size=batch_size, normalize_embeddings=True,
+                           convert_to_numpy=True, show_progress_bar=False)
+
+
 # --------------------------------------------------------------------------- generator
 
 

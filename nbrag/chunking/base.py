@@ -44,6 +44,7 @@ class ChunkResult:
     method: str
     params: dict[str, Any]
     notes: list[str] = field(default_factory=list)
+    details: dict[str, Any] = field(default_factory=dict)  # what a strategy measured (e.g. similarities)
 
     @functools.cached_property
     def warnings(self) -> list[str]:
@@ -64,7 +65,7 @@ class ChunkResult:
 
     def to_dict(self) -> dict[str, Any]:
         return {"method": self.method, "params": dict(self.params), "warnings": list(self.warnings),
-                "chunks": [c.to_dict() for c in self.chunks]}
+                "details": dict(self.details), "chunks": [c.to_dict() for c in self.chunks]}
 
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.params.items())

@@ -96,7 +96,7 @@ class RecursiveChunker(Chunker):
                 out.append((piece, "window", span))
             return
         level = self.config.levels[depth]
-        pieces = LEVELS[level](text, *span)
+        pieces = count.snap(LEVELS[level](text, *span))
         merged: Span | None = None
         for piece in pieces:
             if merged is not None and count(merged[0], piece[1]) <= size:

@@ -33,6 +33,9 @@ def _ends_sentence(text: str, match: re.Match[str]) -> bool:
     if word is None:
         return True
     token = word.group(1).lower()
+    if token.isdigit():  # "2." opening a line is a list marker, not a sentence
+        line_start = text.rfind("\n", 0, word.start(1)) + 1
+        return bool(text[line_start:word.start(1)].strip())
     return not (len(token) == 1 and token.isalpha()) and token not in _ABBREVIATIONS
 
 
@@ -71,7 +74,30 @@ class TokenCounter:
 
     def __init__(self, text: str, offsets: Sequence[tuple[int, int]] | None) -> None:
         self.text = text
-        self.starts = None if offsets is None else [s for s, e in offsets if e > s]
+        tokens = [] if offsets is None else [(s, e) for s, e in offsets if e > s]
+        self.starts = None if offsets is None else [s for s, _ in tokens]
+        self.ends = None if offsets is None else [e for _, e in tokens]
+
+    def inside_token(self, position: int) -> bool:
+        """Whether ``position`` falls strictly inside a token (cutting there would split it)."""
+        if self.starts is None:
+            return False
+        i = bisect.bisect_right(self.starts, position) - 1
+        return i >= 0 and self.starts[i] < position < self.ends[i]
+
+    def snap(self, spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
+        """Join neighbouring spans whose shared edge falls inside a token.
+
+        Separators are found in the text, but a tokenizer may read across some of
+        them (a form feed it drops, say); a cut there would split a token in two.
+        """
+        joined: list[tuple[int, int]] = []
+        for span in spans:
+            if joined and self.inside_token(span[0]):
+                joined[-1] = (joined[-1][0], span[1])
+            else:
+                joined.append(span)
+        return joined
 
     def __call__(self, start: int, end: int) -> int:
         if self.starts is None:  # counting characters

@@ -94,6 +94,11 @@ class NbragMagics(Magics):
     @argument("-m", "--method", default="fixed", help="Chunker to use (`%%nbrag` lists them).")
     @argument("-s", "--size", type=int, default=None, help="Chunk size (default: NbragMagics.chunk_size).")
     @argument("--overlap", type=int, default=None, help="Overlap between chunks (default: NbragMagics.chunk_overlap).")
+    @argument("--max-size", type=int, default=None, help="semantic: the largest chunk.")
+    @argument("--min-size", type=int, default=None, help="semantic: the smallest chunk a similarity cut may leave.")
+    @argument("--threshold", type=float, default=None, help="semantic: the cut threshold (see --threshold-type).")
+    @argument("--threshold-type", choices=["percentile", "absolute", "std"], default=None,
+              help="semantic: percentile of neighbour similarities, absolute similarity, or standard deviations.")
     @argument("--unit", choices=["token", "char"], default=None, help="Count tokens or characters.")
     @argument("--tokenizer", default=None, help="Tokenizer: a shipped name, a Hugging Face id or a folder.")
     @argument("--file", default=None, help="Chunk this file's text instead of the cell.")
@@ -109,8 +114,10 @@ class NbragMagics(Magics):
         args = parse_argstring(self.chunk, line)
         _check_name(args.output)
         text = self._source_text(cell or "", args.file, args.var)
-        options = {k: v for k, v in (("size", args.size), ("overlap", args.overlap), ("unit", args.unit),
-                                     ("tokenizer", args.tokenizer)) if v is not None}
+        given = {"size": args.size, "overlap": args.overlap, "max_size": args.max_size, "min_size": args.min_size,
+                 "threshold": args.threshold, "threshold_type": args.threshold_type, "unit": args.unit,
+                 "tokenizer": args.tokenizer}
+        options = {k: v for k, v in given.items() if v is not None}
         from nbrag.chunking import chunk
         from nbrag.models import ModelUnavailableError
 

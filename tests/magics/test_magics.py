@@ -45,6 +45,13 @@ def test_method_picks_the_chunker(ip, python_doc):
     assert [c.to_dict() for c in result] == [c.to_dict() for c in nbrag.chunk(python_doc, method="recursive", size=48)]
 
 
+def test_semantic_options_reach_the_chunker(ip, python_doc):
+    ip.user_ns["doc"] = python_doc
+    result = run(ip, "%chunk --var doc -m semantic --max-size 96 --min-size 8 --threshold 1 --threshold-type std")
+    assert result.params["max_size"] == 96 and result.params["threshold_type"] == "std"
+    assert all(c.tokens <= 96 for c in result)
+
+
 def test_line_magic_reads_a_variable_or_a_file(ip, tmp_path, python_doc):
     ip.user_ns["doc"] = python_doc
     by_var = run(ip, "%chunk --var doc --size 64 --overlap 8")
@@ -67,7 +74,8 @@ def test_the_result_shows_itself_as_the_boundary_widget(ip):
     ("%%chunk --size 8 --overlap 9\ntext", "smaller than size=8"),
     ("%%chunk --sise 8\ntext", "unrecognized arguments: --sise 8"),
     ("%%chunk --size eight\ntext", "argument -s/--size: invalid int value: 'eight'"),
-    ("%%chunk -m semantik\ntext", "Unknown chunker 'semantik'. Available: fixed, recursive"),
+    ("%%chunk -m semantik\ntext", "Unknown chunker 'semantik'. Available: fixed, recursive, semantic"),
+    ("%%chunk -m semantic --threshold 200\ntext", "threshold=200.0 is a percentile here"),
     ("%%chunk -m recursive --overlap 4\ntext", "The recursive chunker takes: size, unit, tokenizer, levels"),
     ("%%chunk --unit word\ntext", "invalid choice: 'word'"),
     ("%%chunk -o 2x\ntext", "-o '2x' is not a valid Python variable name"),

@@ -1,0 +1,157 @@
+"""Semantic chunking: cut where neighbouring sentences stop being about the same thing.
+
+Sentences (and paragraph breaks) are embedded with the configured embedder; the
+similarity between each sentence (or window of sentences) and the next is
+compared to a threshold, chosen as
+
+* ``absolute``: cut where similarity < ``threshold`` (e.g. 0.3);
+* ``percentile``: cut at the ``threshold`` percent least similar neighbours (e.g. 10);
+* ``std``: cut where similarity < mean − ``threshold`` × standard deviation (e.g. 1.0).
+
+Sizes are enforced: a chunk never exceeds ``max_size`` (an overlong sentence is
+split by the recursive chunker's clause, word and window levels) and a cut is
+skipped while the chunk is below ``min_size``. ``details`` keeps the similarity
+curve, the threshold value and the cuts, for the view.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from nbrag.chunking.base import Chunk, Chunker, ChunkResult, chunker
+from nbrag.chunking.recursive import LEVELS, RecursiveChunker, RecursiveConfig
+from nbrag.chunking.text import TokenCounter, strip_span, token_counter
+from nbrag.config import UNITS, settings
+
+THRESHOLD_TYPES = ("percentile", "absolute", "std")
+
+
+@dataclass
+class SemanticConfig:
+    threshold: float = field(default=10.0, metadata={"help": "Cut threshold; its meaning depends on threshold_type."})
+    threshold_type: str = field(default="percentile", metadata={"help": f"One of {', '.join(THRESHOLD_TYPES)}."})
+    window: int = field(default=1, metadata={"help": "Sentences on each side averaged before comparing."})
+    max_size: int = field(default_factory=lambda: settings.chunk_size,
+                          metadata={"help": "Largest chunk, in tokens (or characters)."})
+    min_size: int = field(default=0, metadata={"help": "Smallest chunk a similarity cut may leave behind."})
+    unit: str = field(default_factory=lambda: settings.chunk_unit,
+                      metadata={"help": "token: count tokens of `tokenizer`; char: count characters."})
+    tokenizer: str = field(default_factory=lambda: settings.chunk_tokenizer,
+                           metadata={"help": "Tokenizer that counts sizes."})
+    embedder: str = field(default_factory=lambda: settings.embedder,
+                          metadata={"help": "Embedder that compares sentences."})
+
+    def __post_init__(self) -> None:
+        if self.threshold_type not in THRESHOLD_TYPES:
+            raise ValueError(f"threshold_type={self.threshold_type!r} is not allowed: choose one of "
+                             f"{', '.join(THRESHOLD_TYPES)}.")
+        if self.threshold_type == "percentile" and not 0 <= self.threshold <= 100:
+            raise ValueError(f"threshold={self.threshold} is a percentile here: give a number from 0 to 100.")
+        if self.threshold_type == "absolute" and not -1 <= self.threshold <= 1:
+            raise ValueError(f"threshold={self.threshold} is a cosine similarity here: give a number from -1 to 1.")
+        if not isinstance(self.window, int) or self.window < 1:
+            raise ValueError(f"window={self.window!r} must be a whole number of at least 1 sentence.")
+        if not isinstance(self.max_size, int) or self.max_size < 1:
+            raise ValueError(f"max_size={self.max_size!r} must be a whole number of at least 1.")
+        if not isinstance(self.min_size, int) or not 0 <= self.min_size <= self.max_size:
+            raise ValueError(f"min_size={self.min_size!r} must be between 0 and max_size={self.max_size}.")
+        if self.unit not in UNITS:
+            raise ValueError(f"unit={self.unit!r} is not allowed: choose one of {', '.join(UNITS)}.")
+
+
+def sentence_units(text: str, count: TokenCounter, max_size: int) -> list[tuple[int, int]]:
+    """Sentences (never across a paragraph break), each at most ``max_size``, with whitespace stripped."""
+    units = []
+    for para in count.snap(LEVELS["paragraph"](text, 0, len(text))):
+        for sent in count.snap(LEVELS["sentence"](text, *para)):
+            a, b = strip_span(text, *sent)
+            if count(a, b) == 0:
+                continue
+            units.extend(_fit(text, (a, b), count, max_size))
+    return units
+
+
+def _fit(text: str, span: tuple[int, int], count: TokenCounter, max_size: int) -> list[tuple[int, int]]:
+    """A sentence longer than ``max_size`` split by clauses, words and token windows."""
+    if count(*span) <= max_size:
+        return [span]
+    cfg = RecursiveConfig(size=max_size, unit="char" if count.starts is None else "token",
+                          levels=("clause", "word"))
+    pieces: list = []
+    RecursiveChunker(cfg)._split(text, span, 0, None, count, pieces)
+    return [s for s in (strip_span(text, *p) for p, _, _ in pieces) if count(*s) > 0]
+
+
+def neighbour_similarities(vectors: np.ndarray, window: int) -> np.ndarray:
+    """Cosine similarity across each gap: mean of ``window`` units before against ``window`` after."""
+    sims = []
+    for gap in range(1, len(vectors)):
+        before = vectors[max(0, gap - window):gap].mean(axis=0)
+        after = vectors[gap:gap + window].mean(axis=0)
+        sims.append(float(before @ after / (np.linalg.norm(before) * np.linalg.norm(after) + 1e-12)))
+    return np.asarray(sims, dtype=np.float64)
+
+
+def threshold_value(sims: np.ndarray, kind: str, threshold: float) -> float:
+    if len(sims) == 0:
+        return float("nan")
+    if kind == "absolute":
+        return threshold
+    if kind == "percentile":
+        return float(np.percentile(sims, threshold))
+    return float(sims.mean() - threshold * sims.std())
+
+
+@chunker("semantic")
+class SemanticChunker(Chunker):
+    Config = SemanticConfig
+
+    def split(self, text: str) -> ChunkResult:
+        cfg: SemanticConfig = self.config
+        count = token_counter(text, cfg.unit, cfg.tokenizer)
+        units = sentence_units(text, count, cfg.max_size)
+        params = {"threshold": cfg.threshold, "threshold_type": cfg.threshold_type, "window": cfg.window,
+                  "max_size": cfg.max_size, "min_size": cfg.min_size, "unit": cfg.unit, "embedder": cfg.embedder}
+        if not units:
+            return ChunkResult(source=text, chunks=[], method=self.name, params=params)
+        from nbrag.models import embed
+
+        sims = neighbour_similarities(embed([text[a:b] for a, b in units], name=cfg.embedder), cfg.window)
+        limit = threshold_value(sims, cfg.threshold_type, cfg.threshold)
+        groups, cuts = self._group(units, sims, limit, count)
+        chunks = []
+        for first, last in groups:
+            a, b = units[first][0], units[last][1]
+            meta = {"sentences": last - first + 1,
+                    "similarity_before": None if first == 0 else round(float(sims[first - 1]), 4)}
+            chunks.append(Chunk(text=text[a:b], start=a, end=b, tokens=count(a, b), index=len(chunks), meta=meta))
+        details = {"units": [list(u) for u in units], "similarities": [round(float(s), 4) for s in sims],
+                   "threshold_value": round(limit, 4), "cuts": cuts}
+        return ChunkResult(source=text, chunks=chunks, method=self.name, params=params, details=details)
+
+    def _group(self, units, sims, limit, count) -> tuple[list[tuple[int, int]], list[dict]]:
+        """Consecutive unit groups: cut below the threshold once min_size is reached; never pass max_size."""
+        cfg: SemanticConfig = self.config
+        groups, cuts, first = [], [], 0
+        for gap, sim in enumerate(sims, start=1):  # the gap before unit `gap`
+            size_so_far = count(units[first][0], units[gap - 1][1])
+            with_next = count(units[first][0], units[gap][1])
+            reason = None
+            if with_next > cfg.max_size:
+                reason = "max_size"
+            elif sim < limit and size_so_far >= cfg.min_size:
+                reason = "similarity"
+            if reason:
+                groups.append((first, gap - 1))
+                cuts.append({"unit": gap, "similarity": round(float(sim), 4), "reason": reason})
+                first = gap
+        groups.append((first, len(units) - 1))
+        # A short tail joins the chunk before it when both fit together.
+        if len(groups) > 1 and count(units[groups[-1][0]][0], units[-1][1]) < cfg.min_size:
+            prev = groups[-2]
+            if count(units[prev[0]][0], units[-1][1]) <= cfg.max_size:
+                groups[-2:] = [(prev[0], len(units) - 1)]
+                cuts.pop()
+        return groups, cuts
