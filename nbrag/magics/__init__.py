@@ -99,6 +99,7 @@ class NbragMagics(Magics):
     @argument("--threshold", type=float, default=None, help="semantic: the cut threshold (see --threshold-type).")
     @argument("--threshold-type", choices=["percentile", "absolute", "std"], default=None,
               help="semantic: percentile of neighbour similarities, absolute similarity, or standard deviations.")
+    @argument("--format", choices=["auto", "markdown", "html"], default=None, help="structure: the document's format.")
     @argument("--unit", choices=["token", "char"], default=None, help="Count tokens or characters.")
     @argument("--tokenizer", default=None, help="Tokenizer: a shipped name, a Hugging Face id or a folder.")
     @argument("--file", default=None, help="Chunk this file's text instead of the cell.")
@@ -115,7 +116,8 @@ class NbragMagics(Magics):
         _check_name(args.output)
         text = self._source_text(cell or "", args.file, args.var)
         given = {"size": args.size, "overlap": args.overlap, "max_size": args.max_size, "min_size": args.min_size,
-                 "threshold": args.threshold, "threshold_type": args.threshold_type, "unit": args.unit,
+                 "threshold": args.threshold, "threshold_type": args.threshold_type, "format": args.format,
+                 "unit": args.unit,
                  "tokenizer": args.tokenizer}
         options = {k: v for k, v in given.items() if v is not None}
         from nbrag.chunking import chunk

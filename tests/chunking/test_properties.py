@@ -12,10 +12,11 @@ from nbrag.chunking import available
 from nbrag.models import load_tokenizer
 
 # Letters and digits of several scripts, CJK, emoji, punctuation (full-width too),
-# whitespace, blank lines, headings and control characters.
+# whitespace, blank lines, control characters, and Markdown and HTML structure (well formed or not).
 ALPHABET = st.sampled_from(
     list("abcXYZ019éßøЖжαβ") + list("中文检索增强。！？；，…") + ["🙂", "👍🏽", "\u200b", "\x00", "\x07", "\ufffd"]
-    + list(" \t\n\r.,;:!?\"'()[]<>&") + ["\n\n", "\n# ", ". "]
+    + list(" \t\n\r.,;:!?\"'()[]<>&") + ["\n\n", "\n# ", ". ", "\n```\n", "\n| a | b |\n|---|---|\n", "\n- "]
+    + ["<h2>", "</h2>", "<pre>", "</pre>", "<ul><li>", "</li></ul>", "<table>", "</table>", "<p>"]
 )
 TEXT = st.lists(ALPHABET, max_size=300).map("".join) | st.text(max_size=200)
 
@@ -25,6 +26,7 @@ def dropped_by_tokenizer(ch: str) -> bool:
 
 
 def options_for(method: str, size: int, overlap_fraction: float, unit: str) -> dict:
+    """The size options each strategy takes."""
     if method == "semantic":
         return {"max_size": size, "unit": unit}
     options = {"size": size, "unit": unit}

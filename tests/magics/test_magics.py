@@ -52,6 +52,11 @@ def test_semantic_options_reach_the_chunker(ip, python_doc):
     assert all(c.tokens <= 96 for c in result)
 
 
+def test_structure_chunks_a_markdown_cell(ip):
+    result = run(ip, "%%chunk -m structure --size 32\n# Title\n\nSome text.\n\n## Part\n\n```\ncode\n```\n")
+    assert [c.meta["heading_path"] for c in result] == ["Title", "Title > Part"]
+
+
 def test_line_magic_reads_a_variable_or_a_file(ip, tmp_path, python_doc):
     ip.user_ns["doc"] = python_doc
     by_var = run(ip, "%chunk --var doc --size 64 --overlap 8")
@@ -74,7 +79,8 @@ def test_the_result_shows_itself_as_the_boundary_widget(ip):
     ("%%chunk --size 8 --overlap 9\ntext", "smaller than size=8"),
     ("%%chunk --sise 8\ntext", "unrecognized arguments: --sise 8"),
     ("%%chunk --size eight\ntext", "argument -s/--size: invalid int value: 'eight'"),
-    ("%%chunk -m semantik\ntext", "Unknown chunker 'semantik'. Available: fixed, recursive, semantic"),
+    ("%%chunk -m semantik\ntext", "Unknown chunker 'semantik'. Available: fixed, recursive, semantic, structure"),
+    ("%%chunk -m fixed --format html\ntext", "The fixed chunker takes: size, overlap, unit, tokenizer"),
     ("%%chunk -m semantic --threshold 200\ntext", "threshold=200.0 is a percentile here"),
     ("%%chunk -m recursive --overlap 4\ntext", "The recursive chunker takes: size, unit, tokenizer, levels"),
     ("%%chunk --unit word\ntext", "invalid choice: 'word'"),
