@@ -22,7 +22,8 @@ TEXT = st.lists(ALPHABET, max_size=300).map("".join) | st.text(max_size=200)
 
 
 def dropped_by_tokenizer(ch: str) -> bool:
-    return ch.isspace() or unicodedata.category(ch) in {"Cc", "Cf", "Cn", "Co", "Cs"} or ch == "\ufffd"
+    """Whitespace, control and format characters, and (MiniLM strips accents) combining marks."""
+    return ch.isspace() or unicodedata.category(ch) in {"Cc", "Cf", "Cn", "Co", "Cs", "Mn", "Me"} or ch == "\ufffd"
 
 
 def options_for(method: str, size: int, overlap_fraction: float, unit: str) -> dict:
@@ -36,7 +37,9 @@ def options_for(method: str, size: int, overlap_fraction: float, unit: str) -> d
 
 
 @pytest.mark.parametrize("method", available())
-@settings(max_examples=int(os.environ.get("NBRAG_HYPOTHESIS_EXAMPLES", 150)), deadline=None)
+# Fixed examples by default, so a CI run is repeatable; NBRAG_HYPOTHESIS_EXAMPLES=N explores N fresh ones.
+@settings(max_examples=int(os.environ.get("NBRAG_HYPOTHESIS_EXAMPLES", 150)), deadline=None,
+          derandomize="NBRAG_HYPOTHESIS_EXAMPLES" not in os.environ)
 @given(text=TEXT, size=st.integers(1, 40), overlap_fraction=st.floats(0, 0.95), unit=st.sampled_from(["token", "char"]))
 def test_offsets_and_coverage(method, text, size, overlap_fraction, unit):
     result = nbrag.chunk(text, method=method, **options_for(method, size, overlap_fraction, unit))
