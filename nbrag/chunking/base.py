@@ -9,6 +9,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
+from nbrag.config import UNITS, settings
+
 
 @dataclass(frozen=True)
 class Chunk:
@@ -94,6 +96,31 @@ class Chunker(ABC):
     def split(self, text: str) -> ChunkResult: ...
 
 
+# ------------------------------------------------------------------ config fields shared by chunkers
+
+
+def size_field(help: str = "Largest chunk, in tokens (or characters).") -> Any:
+    return field(default_factory=lambda: settings.chunk_size, metadata={"help": help})
+
+
+def unit_field() -> Any:
+    return field(default_factory=lambda: settings.chunk_unit,
+                 metadata={"help": "token: count tokens of `tokenizer`; char: count characters."})
+
+
+def tokenizer_field() -> Any:
+    return field(default_factory=lambda: settings.chunk_tokenizer,
+                 metadata={"help": "Tokenizer that counts sizes: a name nbrag ships, a Hugging Face id or a folder."})
+
+
+def check_size_and_unit(name: str, size: Any, unit: str) -> None:
+    """The checks every chunker config makes on its size and unit."""
+    if unit not in UNITS:
+        raise ValueError(f"unit={unit!r} is not allowed: choose one of {', '.join(UNITS)}.")
+    if not isinstance(size, int) or size < 1:
+        raise ValueError(f"{name}={size!r} must be a whole number of at least 1 {unit}s.")
+
+
 _REGISTRY: dict[str, type[Chunker]] = {}
 _ALIASES: dict[str, str] = {}
 
@@ -125,7 +152,6 @@ def get_chunker(name: str) -> type[Chunker]:
 def embedder_length_warnings(texts: list[str]) -> list[str]:
     """Name the chunks that the configured embedder would truncate when it embeds them."""
     from nbrag import models
-    from nbrag.config import settings
 
     limit = models.embedder_max_tokens()
     if limit is None or not texts:

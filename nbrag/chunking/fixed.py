@@ -4,29 +4,24 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from nbrag.chunking.base import Chunk, Chunker, ChunkResult, chunker
-from nbrag.config import UNITS, settings
+from nbrag.chunking.base import (Chunk, Chunker, ChunkResult, check_size_and_unit, chunker, size_field,
+                                 tokenizer_field, unit_field)
+from nbrag.config import settings
 
 
 @dataclass
 class FixedConfig:
-    size: int = field(default_factory=lambda: settings.chunk_size,
-                      metadata={"help": "Tokens (or characters) per chunk."})
+    size: int = size_field("Tokens (or characters) per chunk.")
     overlap: int = field(default_factory=lambda: settings.chunk_overlap,
                          metadata={"help": "Tokens (or characters) that neighbouring chunks share."})
-    unit: str = field(default_factory=lambda: settings.chunk_unit,
-                      metadata={"help": "token: count tokens of `tokenizer`; char: count characters."})
-    tokenizer: str = field(default_factory=lambda: settings.chunk_tokenizer,
-                           metadata={"help": "Tokenizer: a name nbrag ships, a Hugging Face id or a folder."})
+    unit: str = unit_field()
+    tokenizer: str = tokenizer_field()
 
     def __post_init__(self) -> None:
-        if not isinstance(self.size, int) or self.size < 1:
-            raise ValueError(f"size={self.size!r} must be a whole number of at least 1 {self.unit}s.")
+        check_size_and_unit("size", self.size, self.unit)
         if not isinstance(self.overlap, int) or not 0 <= self.overlap < self.size:
             raise ValueError(f"overlap={self.overlap!r} must be at least 0 and smaller than size={self.size}: "
                              "lower the overlap or raise the size.")
-        if self.unit not in UNITS:
-            raise ValueError(f"unit={self.unit!r} is not allowed: choose one of {', '.join(UNITS)}.")
 
 
 def windows(n: int, size: int, overlap: int) -> list[tuple[int, int]]:

@@ -13,9 +13,9 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from nbrag.chunking.base import Chunk, Chunker, ChunkResult, chunker
+from nbrag.chunking.base import (Chunk, Chunker, ChunkResult, check_size_and_unit, chunker, size_field,
+                                 tokenizer_field, unit_field)
 from nbrag.chunking.text import TokenCounter, regex_spans, sentence_spans, strip_span, token_counter
-from nbrag.config import UNITS, settings
 
 Span = tuple[int, int]
 Splitter = Callable[[str, int, int], list[Span]]
@@ -40,20 +40,14 @@ LEVELS: dict[str, Splitter] = {
 
 @dataclass
 class RecursiveConfig:
-    size: int = field(default_factory=lambda: settings.chunk_size,
-                      metadata={"help": "Largest chunk, in tokens (or characters)."})
-    unit: str = field(default_factory=lambda: settings.chunk_unit,
-                      metadata={"help": "token: count tokens of `tokenizer`; char: count characters."})
-    tokenizer: str = field(default_factory=lambda: settings.chunk_tokenizer,
-                           metadata={"help": "Tokenizer: a name nbrag ships, a Hugging Face id or a folder."})
+    size: int = size_field()
+    unit: str = unit_field()
+    tokenizer: str = tokenizer_field()
     levels: tuple[str, ...] = field(default=tuple(LEVELS),
                                     metadata={"help": f"Split levels, coarse to fine, from: {', '.join(LEVELS)}."})
 
     def __post_init__(self) -> None:
-        if not isinstance(self.size, int) or self.size < 1:
-            raise ValueError(f"size={self.size!r} must be a whole number of at least 1 {self.unit}s.")
-        if self.unit not in UNITS:
-            raise ValueError(f"unit={self.unit!r} is not allowed: choose one of {', '.join(UNITS)}.")
+        check_size_and_unit("size", self.size, self.unit)
         self.levels = tuple(self.levels)
         unknown = [level for level in self.levels if level not in LEVELS]
         if unknown or not self.levels:

@@ -20,10 +20,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from nbrag.chunking.base import Chunk, Chunker, ChunkResult, chunker
+from nbrag.chunking.base import (Chunk, Chunker, ChunkResult, check_size_and_unit, chunker, size_field,
+                                 tokenizer_field, unit_field)
 from nbrag.chunking.recursive import LEVELS, RecursiveChunker, RecursiveConfig
 from nbrag.chunking.text import TokenCounter, strip_span, token_counter
-from nbrag.config import UNITS, settings
+from nbrag.config import settings
 
 THRESHOLD_TYPES = ("percentile", "absolute", "std")
 
@@ -33,13 +34,10 @@ class SemanticConfig:
     threshold: float = field(default=10.0, metadata={"help": "Cut threshold; its meaning depends on threshold_type."})
     threshold_type: str = field(default="percentile", metadata={"help": f"One of {', '.join(THRESHOLD_TYPES)}."})
     window: int = field(default=1, metadata={"help": "Sentences on each side averaged before comparing."})
-    max_size: int = field(default_factory=lambda: settings.chunk_size,
-                          metadata={"help": "Largest chunk, in tokens (or characters)."})
+    max_size: int = size_field()
     min_size: int = field(default=0, metadata={"help": "Smallest chunk a similarity cut may leave behind."})
-    unit: str = field(default_factory=lambda: settings.chunk_unit,
-                      metadata={"help": "token: count tokens of `tokenizer`; char: count characters."})
-    tokenizer: str = field(default_factory=lambda: settings.chunk_tokenizer,
-                           metadata={"help": "Tokenizer that counts sizes."})
+    unit: str = unit_field()
+    tokenizer: str = tokenizer_field()
     embedder: str = field(default_factory=lambda: settings.embedder,
                           metadata={"help": "Embedder that compares sentences."})
 
@@ -53,12 +51,9 @@ class SemanticConfig:
             raise ValueError(f"threshold={self.threshold} is a cosine similarity here: give a number from -1 to 1.")
         if not isinstance(self.window, int) or self.window < 1:
             raise ValueError(f"window={self.window!r} must be a whole number of at least 1 sentence.")
-        if not isinstance(self.max_size, int) or self.max_size < 1:
-            raise ValueError(f"max_size={self.max_size!r} must be a whole number of at least 1.")
+        check_size_and_unit("max_size", self.max_size, self.unit)
         if not isinstance(self.min_size, int) or not 0 <= self.min_size <= self.max_size:
             raise ValueError(f"min_size={self.min_size!r} must be between 0 and max_size={self.max_size}.")
-        if self.unit not in UNITS:
-            raise ValueError(f"unit={self.unit!r} is not allowed: choose one of {', '.join(UNITS)}.")
 
 
 def sentence_units(text: str, count: TokenCounter, max_size: int) -> list[tuple[int, int]]:

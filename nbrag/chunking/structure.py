@@ -14,10 +14,10 @@ import re
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
 
-from nbrag.chunking.base import Chunk, Chunker, ChunkResult, chunker
+from nbrag.chunking.base import (Chunk, Chunker, ChunkResult, check_size_and_unit, chunker, size_field,
+                                 tokenizer_field, unit_field)
 from nbrag.chunking.recursive import RecursiveChunker, RecursiveConfig
 from nbrag.chunking.text import TokenCounter, strip_span, token_counter
-from nbrag.config import UNITS, settings
 
 FORMATS = ("auto", "markdown", "html")
 _HTML_HINT = re.compile(r"<(?:!doctype|html|body|h[1-6]|p|div|section|article)\b", re.IGNORECASE)
@@ -34,21 +34,15 @@ class Block:
 
 @dataclass
 class StructureConfig:
-    size: int = field(default_factory=lambda: settings.chunk_size,
-                      metadata={"help": "Largest chunk, in tokens (or characters)."})
+    size: int = size_field()
     format: str = field(default="auto", metadata={"help": f"One of {', '.join(FORMATS)} (auto looks at the text)."})
-    unit: str = field(default_factory=lambda: settings.chunk_unit,
-                      metadata={"help": "token: count tokens of `tokenizer`; char: count characters."})
-    tokenizer: str = field(default_factory=lambda: settings.chunk_tokenizer,
-                           metadata={"help": "Tokenizer that counts sizes."})
+    unit: str = unit_field()
+    tokenizer: str = tokenizer_field()
 
     def __post_init__(self) -> None:
-        if not isinstance(self.size, int) or self.size < 1:
-            raise ValueError(f"size={self.size!r} must be a whole number of at least 1 {self.unit}s.")
+        check_size_and_unit("size", self.size, self.unit)
         if self.format not in FORMATS:
             raise ValueError(f"format={self.format!r} is not allowed: choose one of {', '.join(FORMATS)}.")
-        if self.unit not in UNITS:
-            raise ValueError(f"unit={self.unit!r} is not allowed: choose one of {', '.join(UNITS)}.")
 
 
 # --------------------------------------------------------------------------- parsing
