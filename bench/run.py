@@ -12,9 +12,11 @@ Entries:
 - first %%chunk: the first `%%chunk --size 64 --overlap 8` of a fresh session,
   tokenizer load and widget included, against chonkie's first TokenChunker call
   with the same tokenizer (import and tokenizer load included);
-- chunking throughput: token windows (256, overlap 32) over a corpus with the
-  same tokenizer, nbrag against chonkie's TokenChunker, with how many chunks are
-  exact slices of their source at the offsets each library reports;
+- chunking throughput in MB/s, on the same documents and tokenizer, size 256:
+  fixed windows (overlap 32) against chonkie's TokenChunker and LangChain's token
+  splitter, recursive against chonkie's RecursiveChunker and LangChain's
+  RecursiveCharacterTextSplitter, with how many chunks are exact slices of their
+  source at the offsets each library reports;
 - generator load: SmolLM2's first load (GGUF converted to safetensors, in a
   fresh cache folder) and later loads from that cache, against transformers
   loading the GGUF file directly, as it does on every load without nbrag.
@@ -132,43 +134,81 @@ def generator_load(n: int) -> dict:
     return {"nbrag_first": first, "nbrag_cached": cached, "transformers_gguf": repeat(lambda: fresh(GGUF_LOAD), min(n, 3))}
 
 
-def throughput(n: int) -> dict:
+def _peers(size: int, overlap: int) -> dict[str, dict[str, object]]:
+    """Chunker factories by strategy and library.
+
+    Each factory makes a fresh chunker, a function from a text to [(start, end, text)]
+    (start None where the library gives no offsets). Fresh, because chonkie caches
+    token counts per chunker: re-chunking the same texts with one instance measures
+    its cache (about 30 times faster), not chunking new documents.
+    """
     import nbrag
     from nbrag.models import load_tokenizer
 
-    name, docs = corpus()
-    size, overlap = 256, 32
-    docs = [d for d in docs if d.strip()]
-    # Join passages into documents of ~20 passages so windows span many tokens.
-    docs = ["\n\n".join(docs[i:i + 20]) for i in range(0, len(docs), 20)]
-    load_tokenizer()  # both libraries get a loaded tokenizer
-
-    def run_nbrag():
-        t = time.perf_counter()
-        results = [nbrag.chunk(d, size=size, overlap=overlap) for d in docs]
-        return time.perf_counter() - t, results
-
-    entry = {"corpus": name, "documents": len(docs), "size": size, "overlap": overlap}
-    timings, results = [], None
-    for _ in range(n):
-        seconds, results = run_nbrag()
-        timings.append(seconds)
-    chunks = [(doc, c.start, c.end, c.text) for doc, r in zip(docs, results) for c in r]
-    entry["nbrag"] = {"seconds": timings, "chunks": len(chunks),
-                      "exact": sum(doc[s:e] == text for doc, s, e, text in chunks)}
+    tok = load_tokenizer()
+    spans = lambda result: [(c.start, c.end, c.text) for c in result]  # noqa: E731
+    peers: dict[str, dict[str, object]] = {
+        "fixed": {"nbrag": lambda: lambda d: spans(nbrag.chunk(d, size=size, overlap=overlap))},
+        "recursive": {"nbrag": lambda: lambda d: spans(nbrag.chunk(d, method="recursive", size=size))},
+    }
     if installed("chonkie"):
-        from chonkie import TokenChunker
+        from chonkie import RecursiveChunker, TokenChunker
 
-        chunker = TokenChunker(tokenizer=load_tokenizer(), chunk_size=size, chunk_overlap=overlap)
-        timings = []
-        for _ in range(n):
-            t = time.perf_counter()
-            out = [chunker(d) for d in docs]
-            timings.append(time.perf_counter() - t)
-        chunks = [(doc, c.start_index, c.end_index, c.text) for doc, r in zip(docs, out) for c in r]
-        entry["chonkie"] = {"seconds": timings, "chunks": len(chunks),
-                            "exact": sum(doc[s:e] == text for doc, s, e, text in chunks)}
+        def chonkie(make):
+            def factory():
+                chunker = make()
+                return lambda d: [(c.start_index, c.end_index, c.text) for c in chunker(d)]
+            return factory
+
+        peers["fixed"]["chonkie"] = chonkie(lambda: TokenChunker(tokenizer=tok, chunk_size=size, chunk_overlap=overlap))
+        peers["recursive"]["chonkie"] = chonkie(lambda: RecursiveChunker(tokenizer=tok, chunk_size=size))
+    if installed("langchain_text_splitters"):
+        from langchain_text_splitters import RecursiveCharacterTextSplitter
+        from langchain_text_splitters.base import Tokenizer, split_text_on_tokens
+        from transformers import PreTrainedTokenizerFast
+
+        hf = PreTrainedTokenizerFast(tokenizer_object=tok)
+        windows = Tokenizer(chunk_overlap=overlap, tokens_per_chunk=size, decode=hf.decode,
+                            encode=lambda t: hf.encode(t, add_special_tokens=False))
+        splitter = RecursiveCharacterTextSplitter.from_huggingface_tokenizer(
+            hf, chunk_size=size, chunk_overlap=0, add_start_index=True)
+        peers["fixed"]["langchain"] = lambda: lambda d: [
+            (None, None, t) for t in split_text_on_tokens(text=d, tokenizer=windows)]
+        peers["recursive"]["langchain"] = lambda: lambda d: [
+            (doc.metadata["start_index"], doc.metadata["start_index"] + len(doc.page_content), doc.page_content)
+            for doc in splitter.create_documents([d])]
+    return peers
+
+
+def throughput(n: int) -> dict:
+    """MB/s of each strategy and library on the same documents, and how many chunks are exact slices."""
+    name, passages = corpus()
+    passages = [p for p in passages if p.strip()]
+    # Join passages into documents of ~20 passages so that chunks span many tokens.
+    docs = ["\n\n".join(passages[i:i + 20]) for i in range(0, len(passages), 20)]
+    megabytes = sum(len(d.encode("utf-8")) for d in docs) / 1e6
+    size, overlap = 256, 32
+    entry: dict = {"corpus": name, "documents": len(docs), "megabytes": round(megabytes, 3),
+                   "size": size, "overlap": overlap, "strategies": {}}
+    for strategy, libraries in _peers(size, overlap).items():
+        rows = entry["strategies"][strategy] = {}
+        for library, factory in libraries.items():
+            factory()(docs[0][:1000])  # imports and first calls
+            timings, out = [], None
+            for _ in range(n):
+                fn = factory()
+                t = time.perf_counter()
+                out = [fn(d) for d in docs]
+                timings.append(time.perf_counter() - t)
+            chunks = [(doc, s, e, text) for doc, spans in zip(docs, out) for s, e, text in spans]
+            exact = None if chunks and chunks[0][1] is None else sum(doc[s:e] == text for doc, s, e, text in chunks)
+            rows[library] = {"seconds": timings, "mb_per_s": round(megabytes / statistics.median(timings), 3),
+                             "chunks": len(chunks), "exact": exact}
     return entry
+
+
+def _exactness(row: dict) -> str:
+    return "no offsets" if row["exact"] is None else f"{row['exact']}/{row['chunks']}"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -204,22 +244,26 @@ def main(argv: list[str] | None = None) -> int:
     rows.append(("first %%chunk (s)", med(first["nbrag"]), med(first["chonkie"]) if "chonkie" in first else None,
                  "chonkie", "incl. tokenizer load; nbrag also builds the widget"))
     tp = results["throughput"]
-    peer = tp.get("chonkie")
-    rows.append((f"chunk corpus (s)", med(tp["nbrag"]["seconds"]), med(peer["seconds"]) if peer else None, "chonkie",
-                 f"{tp['corpus']}, windows {tp['size']}/{tp['overlap']}"))
+    for strategy, libraries in tp["strategies"].items():
+        ours = libraries["nbrag"]
+        for library, row in libraries.items():
+            if library == "nbrag":
+                continue
+            rows.append((f"{strategy} (MB/s)", ours["mb_per_s"], row["mb_per_s"], library,
+                         f"{tp['corpus']}, {tp['megabytes']} MB, size {tp['size']}"))
     if models_too:
         gl = results["generator_load_s"]
         rows.append(("generator load (s)", med(gl["nbrag_cached"]), med(gl["transformers_gguf"]), "GGUF load",
                      f"SmolLM2 from nbrag's cache; first load (conversion) {gl['nbrag_first']:.1f} s"))
+    print("nbrag/peer below 1 means nbrag is faster for times (s), above 1 for throughput (MB/s)\n")
     print(f"{'measurement':<20}{'nbrag':>10}{'peer':>10}  {'peer name':<9}{'nbrag/peer':>11}  note")
     for label, ours, theirs, peer_name, note in rows:
-        ratio = f"{ours / theirs:.2f}" if theirs else "n/a"
+        ratio = f"{ours / theirs:.2f}" if theirs else "n/a"  # MB/s rows: above 1 means nbrag is faster
         theirs_s = f"{theirs:.4f}" if theirs is not None else "not inst."
         print(f"{label:<20}{ours:>10.4f}{theirs_s:>10}  {peer_name:<9}{ratio:>11}  {note}")
-    exact = f"\nexact slices: nbrag {tp['nbrag']['exact']}/{tp['nbrag']['chunks']}"
-    if peer:
-        exact += f", chonkie {peer['exact']}/{peer['chunks']}"
-    print(exact + " (chunk text == source[start:end])")
+    print("\nchunks that are exact slices of their source (text == source[start:end]):")
+    for strategy, libraries in tp["strategies"].items():
+        print(f"  {strategy:<10}" + ", ".join(f"{library} {_exactness(row)}" for library, row in libraries.items()))
 
     RESULTS.mkdir(parents=True, exist_ok=True)
     stamp = results["when"].replace(":", "").replace("-", "")[:15]
