@@ -54,6 +54,40 @@ class RecursiveConfig:
             raise ValueError(f"levels={list(self.levels)!r}: choose one or more of {', '.join(LEVELS)}, coarse to fine.")
 
 
+def split_span(text: str, span: Span, count: TokenCounter, size: int, levels: tuple[str, ...],
+               depth: int = 0, parent: Span | None = None) -> list[tuple[Span, str, Span | None]]:
+    """Pieces of ``span`` that fit ``size``, as ``(span, level made at, span split from)``.
+
+    Pieces of ``levels[depth]`` are merged while they fit; a piece that does not
+    fit is split at the next level; past the last level, into even token windows.
+    """
+    if count(*span) <= size:
+        return [(span, levels[depth - 1] if depth else "document", parent)]
+    if depth == len(levels):
+        starts = count.token_starts(*span)
+        n = len(starts)
+        windows = -(-n // size)
+        cuts = [starts[(i * n) // windows] for i in range(1, windows)]
+        return [(piece, "window", span) for piece in zip([span[0], *cuts], [*cuts, span[1]])]
+    level = levels[depth]
+    out: list[tuple[Span, str, Span | None]] = []
+    merged: Span | None = None
+    for piece in count.snap(LEVELS[level](text, *span)):
+        if merged is not None and count(merged[0], piece[1]) <= size:
+            merged = (merged[0], piece[1])
+            continue
+        if merged is not None:
+            out.append((merged, level, span))
+            merged = None
+        if count(*piece) <= size:
+            merged = piece
+        else:
+            out += split_span(text, piece, count, size, levels, depth + 1, span)
+    if merged is not None:
+        out.append((merged, level, span))
+    return out
+
+
 @chunker("recursive", "hierarchical")
 class RecursiveChunker(Chunker):
     Config = RecursiveConfig
@@ -61,10 +95,8 @@ class RecursiveChunker(Chunker):
     def split(self, text: str) -> ChunkResult:
         cfg: RecursiveConfig = self.config
         count = token_counter(text, cfg.unit, cfg.tokenizer)
-        spans: list[tuple[Span, str, Span | None]] = []  # (span, level, parent)
-        self._split(text, (0, len(text)), 0, None, count, spans)
         chunks = []
-        for (a, b), level, parent in spans:
+        for (a, b), level, parent in split_span(text, (0, len(text)), count, cfg.size, cfg.levels):
             a, b = strip_span(text, a, b)
             if count(a, b) == 0:  # only whitespace, or marks the tokenizer drops (as the fixed chunker does)
                 continue
@@ -74,34 +106,3 @@ class RecursiveChunker(Chunker):
         if cfg.unit == "token":
             params["tokenizer"] = cfg.tokenizer
         return ChunkResult(source=text, chunks=chunks, method=self.name, params=params)
-
-    def _split(self, text: str, span: Span, depth: int, parent: Span | None, count: TokenCounter,
-               out: list[tuple[Span, str, Span | None]]) -> None:
-        size = self.config.size
-        if count(*span) <= size:
-            out.append((span, self.config.levels[depth - 1] if depth else "document", parent))
-            return
-        if depth == len(self.config.levels):  # nothing left to split at: even token windows
-            starts = count.token_starts(*span)
-            n = len(starts)
-            windows = -(-n // size)
-            cuts = [starts[(i * n) // windows] for i in range(1, windows)]
-            for piece in zip([span[0], *cuts], [*cuts, span[1]]):
-                out.append((piece, "window", span))
-            return
-        level = self.config.levels[depth]
-        pieces = count.snap(LEVELS[level](text, *span))
-        merged: Span | None = None
-        for piece in pieces:
-            if merged is not None and count(merged[0], piece[1]) <= size:
-                merged = (merged[0], piece[1])
-                continue
-            if merged is not None:
-                out.append((merged, level, span))
-                merged = None
-            if count(*piece) <= size:
-                merged = piece
-            else:
-                self._split(text, piece, depth + 1, span, count, out)
-        if merged is not None:
-            out.append((merged, level, span))

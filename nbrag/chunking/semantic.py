@@ -17,14 +17,16 @@ curve, the threshold value and the cuts, for the view.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-
-import numpy as np
+from typing import TYPE_CHECKING
 
 from nbrag.chunking.base import (Chunk, Chunker, ChunkResult, check_size_and_unit, chunker, size_field,
                                  tokenizer_field, unit_field)
-from nbrag.chunking.recursive import LEVELS, RecursiveChunker, RecursiveConfig
+from nbrag.chunking.recursive import LEVELS, split_span
 from nbrag.chunking.text import TokenCounter, strip_span, token_counter
 from nbrag.config import settings
+
+if TYPE_CHECKING:  # pragma: no cover
+    import numpy as np
 
 THRESHOLD_TYPES = ("percentile", "absolute", "std")
 
@@ -72,15 +74,14 @@ def _fit(text: str, span: tuple[int, int], count: TokenCounter, max_size: int) -
     """A sentence longer than ``max_size`` split by clauses, words and token windows."""
     if count(*span) <= max_size:
         return [span]
-    cfg = RecursiveConfig(size=max_size, unit="char" if count.starts is None else "token",
-                          levels=("clause", "word"))
-    pieces: list = []
-    RecursiveChunker(cfg)._split(text, span, 0, None, count, pieces)
+    pieces = split_span(text, span, count, max_size, ("clause", "word"))
     return [s for s in (strip_span(text, *p) for p, _, _ in pieces) if count(*s) > 0]
 
 
 def neighbour_similarities(vectors: np.ndarray, window: int) -> np.ndarray:
     """Cosine similarity across each gap: mean of ``window`` units before against ``window`` after."""
+    import numpy as np
+
     sims = []
     for gap in range(1, len(vectors)):
         before = vectors[max(0, gap - window):gap].mean(axis=0)
@@ -90,6 +91,8 @@ def neighbour_similarities(vectors: np.ndarray, window: int) -> np.ndarray:
 
 
 def threshold_value(sims: np.ndarray, kind: str, threshold: float) -> float:
+    import numpy as np
+
     if len(sims) == 0:
         return float("nan")
     if kind == "absolute":
@@ -123,7 +126,7 @@ class SemanticChunker(Chunker):
                     "similarity_before": None if first == 0 else round(float(sims[first - 1]), 4)}
             chunks.append(Chunk(text=text[a:b], start=a, end=b, tokens=count(a, b), index=len(chunks), meta=meta))
         details = {"units": [list(u) for u in units], "similarities": [round(float(s), 4) for s in sims],
-                   "threshold_value": round(limit, 4), "cuts": cuts}
+                   "threshold_value": round(limit, 4) if len(sims) else None, "cuts": cuts}
         return ChunkResult(source=text, chunks=chunks, method=self.name, params=params, details=details)
 
     def _group(self, units, sims, limit, count) -> tuple[list[tuple[int, int]], list[dict]]:

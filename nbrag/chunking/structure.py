@@ -9,14 +9,13 @@ chunker's levels. Each chunk carries its heading path ("Guide > Install > Linux"
 
 from __future__ import annotations
 
-import bisect
 import re
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
 
 from nbrag.chunking.base import (Chunk, Chunker, ChunkResult, check_size_and_unit, chunker, size_field,
                                  tokenizer_field, unit_field)
-from nbrag.chunking.recursive import RecursiveChunker, RecursiveConfig
+from nbrag.chunking.recursive import split_span
 from nbrag.chunking.text import TokenCounter, strip_span, token_counter
 
 FORMATS = ("auto", "markdown", "html")
@@ -186,11 +185,7 @@ class StructureChunker(Chunker):
             if count(*span) <= size:
                 current, kinds = span, [block.kind]
                 continue
-            recursive = RecursiveChunker(RecursiveConfig(size=size, unit=self.config.unit,
-                                                         tokenizer=self.config.tokenizer,
-                                                         levels=("paragraph", "line", "sentence", "clause", "word")))
-            parts: list = []
-            recursive._split(text, span, 0, None, count, parts)
+            parts = split_span(text, span, count, size, ("paragraph", "line", "sentence", "clause", "word"))
             out += [(part, path, [block.kind]) for part, _, _ in parts]
         if current is not None:
             out.append((current, path, kinds))
