@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from nbrag.chunking import fixed, recursive, semantic, structure  # noqa: F401  (register the strategies)
+from nbrag.chunking import fixed, llm, recursive, semantic, structure  # noqa: F401  (register the strategies)
 from nbrag.chunking.base import Chunk, Chunker, ChunkResult, available, check_offsets, chunker, get_chunker
 
 __all__ = ["Chunk", "ChunkResult", "Chunker", "available", "chunk", "chunker", "get_chunker"]

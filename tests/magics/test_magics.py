@@ -79,7 +79,7 @@ def test_the_result_shows_itself_as_the_boundary_widget(ip):
     ("%%chunk --size 8 --overlap 9\ntext", "smaller than size=8"),
     ("%%chunk --sise 8\ntext", "unrecognized arguments: --sise 8"),
     ("%%chunk --size eight\ntext", "argument -s/--size: invalid int value: 'eight'"),
-    ("%%chunk -m semantik\ntext", "Unknown chunker 'semantik'. Available: fixed, recursive, semantic, structure"),
+    ("%%chunk -m semantik\ntext", "Unknown chunker 'semantik'. Available: fixed, llm, recursive, semantic, structure"),
     ("%%chunk -m fixed --format html\ntext", "The fixed chunker takes: size, overlap, unit, tokenizer"),
     ("%%chunk -m semantic --threshold 200\ntext", "threshold=200.0 is a percentile here"),
     ("%%chunk -m recursive --overlap 4\ntext", "The recursive chunker takes: size, unit, tokenizer, levels"),
