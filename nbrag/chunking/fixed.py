@@ -12,13 +12,16 @@ from nbrag.config import settings
 @dataclass
 class FixedConfig:
     size: int = size_field("Tokens (or characters) per chunk.")
-    overlap: int = field(default_factory=lambda: settings.chunk_overlap,
-                         metadata={"help": "Tokens (or characters) that neighbouring chunks share."})
+    overlap: int | None = field(default=None, metadata={
+        "help": "Tokens (or characters) that neighbouring chunks share; by default the chunk_overlap "
+                "setting, or size // 8 where that setting is not below size."})
     unit: str = unit_field()
     tokenizer: str = tokenizer_field()
 
     def __post_init__(self) -> None:
         check_size_and_unit("size", self.size, self.unit)
+        if self.overlap is None:
+            self.overlap = settings.chunk_overlap if settings.chunk_overlap < self.size else self.size // 8
         if not isinstance(self.overlap, int) or not 0 <= self.overlap < self.size:
             raise ValueError(f"overlap={self.overlap!r} must be at least 0 and smaller than size={self.size}: "
                              "lower the overlap or raise the size.")

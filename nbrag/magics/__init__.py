@@ -92,6 +92,8 @@ class NbragMagics(Magics):
 
     @magic_arguments()
     @argument("-m", "--method", default="fixed", help="Chunker to use (`%%nbrag` lists them).")
+    @argument("--compare", default=None, metavar="A,B,...",
+              help="Run these chunkers side by side on the same text (e.g. fixed,recursive,semantic).")
     @argument("-s", "--size", type=int, default=None, help="Chunk size (default: NbragMagics.chunk_size).")
     @argument("--overlap", type=int, default=None, help="Overlap between chunks (default: NbragMagics.chunk_overlap).")
     @argument("--max-size", type=int, default=None, help="semantic: the largest chunk.")
@@ -120,11 +122,15 @@ class NbragMagics(Magics):
                  "unit": args.unit,
                  "tokenizer": args.tokenizer}
         options = {k: v for k, v in given.items() if v is not None}
-        from nbrag.chunking import chunk
+        from nbrag.chunking import chunk, compare
         from nbrag.models import ModelUnavailableError
 
         try:
-            result = chunk(text, method=args.method, **options)
+            if args.compare is not None:
+                methods = [m.strip() for m in args.compare.split(",") if m.strip()]
+                result = compare(text, methods, **options)
+            else:
+                result = chunk(text, method=args.method, **options)
         except (ValueError, TypeError, ModelUnavailableError) as error:
             raise _as_usage_error(error) from None
         return self._store(args.output, result)

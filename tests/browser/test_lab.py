@@ -11,19 +11,24 @@ pytestmark = pytest.mark.browser
 TOUR = ROOT / "notebooks" / "00_tour.ipynb"
 
 
-def expected_chunk_counts(shell, path) -> list[int]:
-    """Run the notebook's %chunk cells in-process and count the chunks each one makes."""
-    counts = []
+def expected_chunk_counts(shell, path) -> tuple[list[int], list[list[int]]]:
+    """Run the notebook's %chunk cells in-process: chunks per boundary view, and per track of each comparison."""
+    from nbrag.chunking import Comparison
+
+    counts, comparisons = [], []
     for cell in nbformat.read(path, as_version=4).cells:
         if cell.cell_type != "code" or "raises-exception" in cell.metadata.get("tags", []):
             continue
         source = cell.source
         if source.lstrip().startswith(("%chunk", "%%chunk")):
-            outcome = shell.run_cell(source)
-            counts.append(len(outcome.result))
+            result = shell.run_cell(source).result
+            if isinstance(result, Comparison):
+                comparisons.append([len(r) for r in result.results.values()])
+            else:
+                counts.append(len(result))
         elif "models." not in source:  # the model demos change nothing the chunk cells use
             shell.run_cell(source)
-    return counts
+    return counts, comparisons
 
 
 def widget_counts(page) -> list[int]:
@@ -34,14 +39,19 @@ def widget_counts(page) -> list[int]:
 
 
 def test_tour_renders_the_boundary_widgets(page, lab, lab_root, ip):
-    expected = expected_chunk_counts(ip, TOUR)
-    assert len(expected) == 4 and all(n > 1 for n in expected)
+    expected, comparisons = expected_chunk_counts(ip, TOUR)
+    assert len(expected) == 4 and all(n > 1 for n in expected) and len(comparisons) == 1
     open_and_run_all(page, lab, copy_notebook(TOUR, lab_root))
     page.wait_for_function(f"document.querySelectorAll('.jp-OutputArea-output .nbrag-boundary').length >= {len(expected)}",
                            timeout=60_000)
     rendered = widget_counts(page)
     assert [n for n, _ in rendered] == expected
     assert all(n == labels for n, labels in rendered), "one number label per chunk"
+    tracks = page.eval_on_selector_all(
+        ".jp-OutputArea-output .nbrag-compare .nbrag-track",
+        "els => els.map(e => [Number(e.getAttribute('data-chunks')), e.querySelectorAll('.nbrag-track-seg').length])")
+    assert [n for n, _ in tracks] == comparisons[0] and all(n == boxes for n, boxes in tracks)
+    save_screenshot(page.locator(".jp-OutputArea-output .nbrag-compare").first, "tour-compare.png")
 
     first = page.locator(".jp-OutputArea-output .nbrag-boundary").first
     first.scroll_into_view_if_needed()

@@ -132,3 +132,9 @@ def test_to_dict_round_trips(python_doc):
     data = result.to_dict()
     assert data["method"] == "fixed" and len(data["chunks"]) == len(result)
     assert data["chunks"][0]["start"] == result[0].start
+
+
+def test_default_overlap_shrinks_for_small_sizes(settings_guard):
+    assert nbrag.settings.chunk_overlap == 32
+    assert nbrag.chunk("word " * 100, size=16).params["overlap"] == 2
+    assert nbrag.chunk("word " * 100, size=64).params["overlap"] == 32

@@ -57,6 +57,17 @@ def test_structure_chunks_a_markdown_cell(ip):
     assert [c.meta["heading_path"] for c in result] == ["Title", "Title > Part"]
 
 
+def test_compare_runs_chunkers_side_by_side(ip, python_doc):
+    from nbrag.chunking import Comparison
+
+    ip.user_ns["doc"] = python_doc
+    result = run(ip, "%chunk --var doc --compare fixed,recursive --size 32 -o both")
+    assert isinstance(result, Comparison) and ip.user_ns["both"] is result
+    assert list(result.results) == ["fixed", "recursive"]
+    with pytest.raises(UsageError, match="Unknown chunker 'rekursive'"):
+        run(ip, "%chunk --var doc --compare fixed,rekursive")
+
+
 def test_line_magic_reads_a_variable_or_a_file(ip, tmp_path, python_doc):
     ip.user_ns["doc"] = python_doc
     by_var = run(ip, "%chunk --var doc --size 64 --overlap 8")

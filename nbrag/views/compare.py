@@ -1,0 +1,64 @@
+"""CompareView: one track per chunker over the same text, boundaries aligned by character."""
+
+from __future__ import annotations
+
+import html
+from typing import TYPE_CHECKING
+
+import anywidget
+import traitlets
+
+from nbrag.views.base import static
+
+if TYPE_CHECKING:  # pragma: no cover
+    from nbrag.chunking.compare import Comparison
+
+
+class CompareView(anywidget.AnyWidget):
+    _esm = static("compare.js")
+    _css = static("compare.css")
+
+    length = traitlets.Int(0).tag(sync=True)
+    tracks = traitlets.List(traitlets.Dict()).tag(sync=True)
+    stats = traitlets.List(traitlets.Dict()).tag(sync=True)
+
+    @classmethod
+    def of(cls, comparison: Comparison) -> CompareView:
+        tracks = []
+        for method, result in comparison.results.items():
+            unit = "tokens" if result.params.get("unit", "token") == "token" else "chars"
+            params = " · ".join(f"{k} {v}" for k, v in result.params.items() if k not in {"tokenizer", "embedder"})
+            tracks.append({"method": method, "params": params, "chunks": [
+                {"start": c.start, "end": c.end, "title": f"{method} chunk {c.index} · {c.tokens} {unit} · "
+                                                          f"chars {c.start}–{c.end}"} for c in result]})
+        return cls(length=len(comparison.source), tracks=tracks, stats=comparison.stats())
+
+    def _segments(self, track: dict) -> list[tuple[float, float, str, int]]:
+        n = max(self.length, 1)
+        return [(100 * c["start"] / n, 100 * (c["end"] - c["start"]) / n, c["title"], i)
+                for i, c in enumerate(track["chunks"])]
+
+    def to_html(self) -> str:
+        """The same tracks and table as static HTML."""
+        out = [f"<style>{static('compare.css').read_text()}</style>", '<div class="nbrag-compare">']
+        for track in self.tracks:
+            out.append(f'<div class="nbrag-track" data-chunks="{len(track["chunks"])}">'
+                       f'<div class="nbrag-track-label">{html.escape(track["method"])}'
+                       f'<span>{html.escape(track["params"])}</span></div><div class="nbrag-track-bar">')
+            out += [f'<span class="nbrag-track-seg nbrag-c{i % 2}" style="left:{left:.4f}%;width:{width:.4f}%" '
+                    f'title="{html.escape(title)}"></span>' for left, width, title, i in self._segments(track)]
+            out.append("</div></div>")
+        if self.stats:
+            keys = list(self.stats[0])
+            out.append('<table class="nbrag-stats"><tr>' + "".join(f"<th>{html.escape(k)}</th>" for k in keys) + "</tr>")
+            out += ["<tr>" + "".join(f"<td>{html.escape(str(row[k]))}</td>" for k in keys) + "</tr>" for row in self.stats]
+            out.append("</table>")
+        out.append("</div>")
+        return "".join(out)
+
+    def _repr_mimebundle_(self, include=None, exclude=None):
+        bundle = super()._repr_mimebundle_(include=include, exclude=exclude)
+        data, meta = bundle if isinstance(bundle, tuple) else (bundle, {})
+        data = dict(data or {})
+        data["text/html"] = self.to_html()
+        return data, meta
