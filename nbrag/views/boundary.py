@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 import anywidget
 import traitlets
 
-from nbrag.views.base import static
+from nbrag.views.base import WithStaticHTML, static
 
 if TYPE_CHECKING:  # pragma: no cover
     from nbrag.chunking.base import ChunkResult
@@ -45,7 +45,7 @@ def _title(piece: dict[str, Any], chunks: list[dict[str, Any]]) -> str:
     return ("overlap: " if len(ids) > 1 else "") + described
 
 
-class BoundaryView(anywidget.AnyWidget):
+class BoundaryView(WithStaticHTML, anywidget.AnyWidget):
     _esm = static("boundary.js")
     _css = static("boundary.css")
 
@@ -92,10 +92,3 @@ class BoundaryView(anywidget.AnyWidget):
                        f'{html.escape(piece["text"])}</span>')
         out.append("</div></div>")
         return "".join(out)
-
-    def _repr_mimebundle_(self, include=None, exclude=None):
-        bundle = super()._repr_mimebundle_(include=include, exclude=exclude)
-        data, meta = bundle if isinstance(bundle, tuple) else (bundle, {})
-        data = dict(data or {})
-        data["text/html"] = self.to_html()
-        return data, meta

@@ -8,13 +8,13 @@ from typing import TYPE_CHECKING
 import anywidget
 import traitlets
 
-from nbrag.views.base import static
+from nbrag.views.base import WithStaticHTML, static
 
 if TYPE_CHECKING:  # pragma: no cover
     from nbrag.chunking.compare import Comparison
 
 
-class CompareView(anywidget.AnyWidget):
+class CompareView(WithStaticHTML, anywidget.AnyWidget):
     _esm = static("compare.js")
     _css = static("compare.css")
 
@@ -55,10 +55,3 @@ class CompareView(anywidget.AnyWidget):
             out.append("</table>")
         out.append("</div>")
         return "".join(out)
-
-    def _repr_mimebundle_(self, include=None, exclude=None):
-        bundle = super()._repr_mimebundle_(include=include, exclude=exclude)
-        data, meta = bundle if isinstance(bundle, tuple) else (bundle, {})
-        data = dict(data or {})
-        data["text/html"] = self.to_html()
-        return data, meta
