@@ -99,10 +99,10 @@ class LLMChunker(Chunker):
                 return self._fall_back(text, params, units, replies)
             starts.update(first + k - 1 for k in found)
             starts.add(first)
-        chunks = []
+        chunks, model_starts = [], {units[i][0] for i in starts}
         for a, b in self._fit(sorted(starts), units, count):
             chunks.append(Chunk(text=text[a:b], start=a, end=b, tokens=count(a, b), index=len(chunks),
-                                meta={"llm_boundary": a in {units[i][0] for i in starts}}))
+                                meta={"llm_boundary": a in model_starts}))
         details = {"units": [list(u) for u in units], "replies": replies, "boundaries": sorted(starts)}
         return ChunkResult(source=text, chunks=chunks, method=self.name, params=params, details=details)
 

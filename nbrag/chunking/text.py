@@ -72,8 +72,7 @@ class TokenCounter:
     spans that tile a text add up to the text's token count.
     """
 
-    def __init__(self, text: str, offsets: Sequence[tuple[int, int]] | None) -> None:
-        self.text = text
+    def __init__(self, offsets: Sequence[tuple[int, int]] | None) -> None:
         tokens = [] if offsets is None else [(s, e) for s, e in offsets if e > s]
         self.starts = None if offsets is None else [s for s, _ in tokens]
         self.ends = None if offsets is None else [e for _, e in tokens]
@@ -113,7 +112,7 @@ class TokenCounter:
 
 def token_counter(text: str, unit: str, tokenizer: str) -> TokenCounter:
     if unit == "char":
-        return TokenCounter(text, None)
+        return TokenCounter(None)
     from nbrag.models import load_tokenizer
 
-    return TokenCounter(text, load_tokenizer(tokenizer).encode(text, add_special_tokens=False).offsets)
+    return TokenCounter(load_tokenizer(tokenizer).encode(text, add_special_tokens=False).offsets)
