@@ -4,11 +4,18 @@ Sentences go to the model in windows (numbered 1..n, with one worked example
 before them); the reply should be numbers only. A reply that is not (a small
 model often repeats the sentences instead) makes the whole text fall back to the
 semantic chunker, with a note saying so and the reply kept in ``details``;
-it never raises. Chunks never exceed ``max_size``.
+such a reply never raises. Chunks never exceed ``max_size``.
 
-``complete`` is the function that asks the model: by default the configured
-generator (``nbrag.models.generate``, any Hugging Face chat model); pass your own
-``complete(messages) -> str`` to use another client, e.g. an OpenAI-compatible server.
+The model is asked in one of three ways:
+
+* by default, the configured generator (``nbrag.models.generate``, any Hugging Face
+  chat model, run locally);
+* ``endpoint="http://localhost:8000/v1", model="..."``: an OpenAI-compatible
+  chat-completions server (``nbrag.endpoints.openai_complete``; the key comes from
+  ``api_key=`` or ``$OPENAI_API_KEY``). ``params`` records the endpoint and the model,
+  never the key. A server that cannot be reached or refuses the request raises
+  :class:`~nbrag.endpoints.EndpointError` instead of falling back: that endpoint was asked for;
+* ``complete(messages) -> str``: any client of your own.
 """
 
 from __future__ import annotations
@@ -23,6 +30,7 @@ from nbrag.chunking.base import (Chunk, Chunker, ChunkResult, check_size_and_uni
 from nbrag.chunking.semantic import SemanticChunker, SemanticConfig, sentence_units
 from nbrag.chunking.text import token_counter
 from nbrag.config import settings
+from nbrag.endpoints import DEFAULT_TIMEOUT, openai_complete
 
 SYSTEM = ("You split documents into sections. Reply with only the numbers of the sentences that start a new "
           "topic, separated by commas.")
@@ -41,11 +49,34 @@ class LLMConfig:
     tokenizer: str = tokenizer_field()
     complete: Callable[[list[dict[str, str]]], str] | None = field(
         default=None, metadata={"help": "complete(messages) -> reply; default: the configured generator."})
+    endpoint: str | None = field(
+        default=None, metadata={"help": "URL of an OpenAI-compatible server to ask instead of the generator, "
+                                        "e.g. http://localhost:8000/v1 (/chat/completions is added)."})
+    model: str | None = field(default=None, metadata={"help": "Name of the model at `endpoint` (required with it)."})
+    api_key: str | None = field(default=None, repr=False,
+                                metadata={"help": "Key for `endpoint`; default: $OPENAI_API_KEY when set."})
+    timeout: float = field(default=DEFAULT_TIMEOUT, metadata={"help": "Seconds to wait for `endpoint` to answer."})
 
     def __post_init__(self) -> None:
         check_size_and_unit("max_size", self.max_size, self.unit)
         if not isinstance(self.window, int) or self.window < 2:
             raise ValueError(f"window={self.window!r} must be a whole number of at least 2 sentences.")
+        if self.endpoint is None:
+            for name in ("model", "api_key"):
+                if getattr(self, name) is not None:
+                    raise ValueError(f"{name}= is for an OpenAI-compatible endpoint: give endpoint='http://…/v1' "
+                                     "too, or use generator= for a local Hugging Face model.")
+            return
+        if not isinstance(self.endpoint, str) or not self.endpoint.strip().lower().startswith(("http://", "https://")):
+            raise ValueError(f"endpoint={self.endpoint!r} is not a URL: give one that starts with http:// or "
+                             "https://, e.g. 'http://localhost:8000/v1'.")
+        if not isinstance(self.model, str) or not self.model.strip():
+            raise ValueError(f"endpoint={self.endpoint!r} needs model=: the name of a model that server serves "
+                             "(its /v1/models lists them).")
+        if self.complete is not None:
+            raise ValueError("Give endpoint= or complete=, not both: each says how to ask the model.")
+        if not isinstance(self.timeout, (int, float)) or self.timeout <= 0:
+            raise ValueError(f"timeout={self.timeout!r} must be a positive number of seconds.")
 
 
 def numbered(sentences: list[str]) -> str:
@@ -85,10 +116,11 @@ class LLMChunker(Chunker):
         cfg: LLMConfig = self.config
         count = token_counter(text, cfg.unit, cfg.tokenizer)
         units = sentence_units(text, count, cfg.max_size)
-        params = {"max_size": cfg.max_size, "window": cfg.window, "generator": cfg.generator, "unit": cfg.unit}
+        asks = {"endpoint": cfg.endpoint, "model": cfg.model} if cfg.endpoint else {"generator": cfg.generator}
+        params = {"max_size": cfg.max_size, "window": cfg.window, **asks, "unit": cfg.unit}
         if not units:
             return ChunkResult(source=text, chunks=[], method=self.name, params=params)
-        complete = cfg.complete or self._generator
+        complete = cfg.complete or (self._endpoint if cfg.endpoint else self._generator)
         starts, replies = {0}, []
         for first in range(0, len(units), cfg.window):
             window = units[first:first + cfg.window]
@@ -111,6 +143,11 @@ class LLMChunker(Chunker):
 
         return generate(messages, max_new_tokens=self.config.max_new_tokens, name=self.config.generator)
 
+    def _endpoint(self, messages: list[dict[str, str]]) -> str:
+        cfg: LLMConfig = self.config
+        return openai_complete(messages, base_url=cfg.endpoint, model=cfg.model, api_key=cfg.api_key,
+                               max_tokens=cfg.max_new_tokens, timeout=cfg.timeout)
+
     def _fit(self, starts: list[int], units, count) -> list[tuple[int, int]]:
         """Sections from the model's boundaries, cut further wherever one would pass max_size."""
         spans = []
@@ -128,7 +165,8 @@ class LLMChunker(Chunker):
         result = SemanticChunker(SemanticConfig(max_size=cfg.max_size, unit=cfg.unit, tokenizer=cfg.tokenizer)).split(text)
         shown = " ".join(replies[-1].split())[:120]
         result.method, result.params = self.name, {**params, "fallback": "semantic"}
-        result.notes.append(f"The generator {cfg.generator} gave no usable list of sentence numbers ({shown!r}); "
+        who = f"The model {cfg.model} at {cfg.endpoint}" if cfg.endpoint else f"The generator {cfg.generator}"
+        result.notes.append(f"{who} gave no usable list of sentence numbers ({shown!r}); "
                             "these chunks come from the semantic chunker instead. A larger instruction model "
                             "usually answers as asked.")
         result.details = {**result.details, "replies": replies}

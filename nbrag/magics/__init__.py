@@ -104,6 +104,9 @@ class NbragMagics(Magics):
     @argument("--format", choices=["auto", "markdown", "html"], default=None, help="structure: the document's format.")
     @argument("--unit", choices=["token", "char"], default=None, help="Count tokens or characters.")
     @argument("--tokenizer", default=None, help="Tokenizer: a shipped name, a Hugging Face id or a folder.")
+    @argument("--endpoint", default=None, metavar="URL",
+              help="llm: ask this OpenAI-compatible server (e.g. http://localhost:8000/v1) instead of the generator.")
+    @argument("--model", default=None, metavar="NAME", help="llm: the model's name at --endpoint.")
     @argument("--file", default=None, help="Chunk this file's text instead of the cell.")
     @argument("--var", default=None, help="Chunk the str held by this variable instead of the cell.")
     @argument("-o", "--output", default=None, help="Store the ChunkResult in this variable.")
@@ -120,9 +123,13 @@ class NbragMagics(Magics):
         given = {"size": args.size, "overlap": args.overlap, "max_size": args.max_size, "min_size": args.min_size,
                  "threshold": args.threshold, "threshold_type": args.threshold_type, "format": args.format,
                  "unit": args.unit,
-                 "tokenizer": args.tokenizer}
+                 "tokenizer": args.tokenizer, "endpoint": args.endpoint, "model": args.model}
         options = {k: v for k, v in given.items() if v is not None}
+        asked = [m.strip() for m in (args.compare or args.method).split(",")]
+        if ("endpoint" in options or "model" in options) and "llm" not in asked:
+            raise UsageError("--endpoint and --model are options of the llm chunker: add -m llm (or llm to --compare).")
         from nbrag.chunking import chunk, compare
+        from nbrag.endpoints import EndpointError
         from nbrag.models import ModelUnavailableError
 
         try:
@@ -131,7 +138,7 @@ class NbragMagics(Magics):
                 result = compare(text, methods, **options)
             else:
                 result = chunk(text, method=args.method, **options)
-        except (ValueError, TypeError, ModelUnavailableError) as error:
+        except (ValueError, TypeError, ModelUnavailableError, EndpointError) as error:
             raise _as_usage_error(error) from None
         return self._store(args.output, result)
 

@@ -1,0 +1,120 @@
+"""OpenAI-compatible endpoints: one chat-completions call, with the standard library only.
+
+``openai_complete(messages, base_url="http://localhost:8000/v1", model="my-model")``
+POSTs ``{base_url}/chat/completions`` and returns ``choices[0].message.content``.
+Any server that speaks that protocol works (vLLM, llama.cpp's server, Ollama,
+LM Studio, LiteLLM, OpenAI itself).
+
+``base_url`` is read as the OpenAI client reads it: the URL that ``/chat/completions``
+is appended to, usually ending in ``/v1``. Two shortcuts: a URL with no path at all
+gets ``/v1`` (``http://localhost:8000`` means ``http://localhost:8000/v1``), and a URL
+that already ends in ``/chat/completions`` is used as it is. A trailing slash never matters.
+
+The key goes in an ``Authorization: Bearer`` header: ``api_key=``, else the
+``OPENAI_API_KEY`` environment variable when it is set, else no header. It is never
+shown in an error. A server that cannot be reached or that refuses the request raises
+:class:`EndpointError`; a reply that is not a chat completion raises ``ValueError``.
+Both name the URL and the likely fix.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import urllib.error
+import urllib.parse
+import urllib.request
+from typing import Any
+
+DEFAULT_TIMEOUT = 60.0
+
+
+class EndpointError(ConnectionError):
+    """An endpoint could not be reached or refused the request; the message names the URL and the fix."""
+
+
+def chat_completions_url(base_url: str) -> str:
+    """The URL to POST to: ``{base_url}/chat/completions``, with ``/v1`` added where the URL has no path."""
+    if not isinstance(base_url, str) or not base_url.strip().lower().startswith(("http://", "https://")):
+        raise ValueError(f"base_url={base_url!r} is not an http(s) URL: give one like 'http://localhost:8000/v1'.")
+    url = base_url.strip().rstrip("/")
+    if url.endswith("/chat/completions"):
+        return url
+    if not urllib.parse.urlsplit(url).path:
+        url += "/v1"
+    return url + "/chat/completions"
+
+
+def openai_complete(messages: list[dict[str, str]], *, base_url: str, model: str, api_key: str | None = None,
+                    max_tokens: int = 64, timeout: float = DEFAULT_TIMEOUT) -> str:
+    """The reply of ``model`` at an OpenAI-compatible ``base_url`` to chat ``messages`` (greedy: temperature 0)."""
+    url = chat_completions_url(base_url)
+    key = api_key or os.environ.get("OPENAI_API_KEY") or None
+    body = json.dumps({"model": model, "messages": messages, "max_tokens": max_tokens, "temperature": 0}).encode()
+    headers = {"Content-Type": "application/json", "Accept": "application/json", "User-Agent": "nbrag"}
+    if key:
+        headers["Authorization"] = f"Bearer {key}"
+    request = urllib.request.Request(url, data=body, headers=headers, method="POST")
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            raw = response.read()
+    except urllib.error.HTTPError as error:
+        raise _status_error(url, model, error.code, _excerpt(error.read(), key), bool(key)) from None
+    except urllib.error.URLError as error:
+        raise _unreachable(url, error.reason, timeout) from None
+    except (OSError, http.client.HTTPException) as error:  # timeouts and dropped connections while reading
+        raise _unreachable(url, error, timeout) from None
+    return _content(url, raw, key)
+
+
+def _excerpt(raw: bytes, key: str | None, limit: int = 200) -> str:
+    text = " ".join(raw.decode("utf-8", errors="replace").split())
+    if key:
+        text = text.replace(key, "***")
+    return text[:limit] + ("…" if len(text) > limit else "")
+
+
+def _unreachable(url: str, reason: Any, timeout: float) -> EndpointError:
+    if isinstance(reason, TimeoutError) or "timed out" in str(reason):
+        return EndpointError(f"{url} did not answer within {timeout:g} s: check that the server is up and not "
+                             "overloaded, or allow more time (timeout=...).")
+    if isinstance(reason, ConnectionRefusedError):
+        why = "connection refused"
+    else:
+        why = str(getattr(reason, "strerror", None) or reason).strip() or type(reason).__name__
+    return EndpointError(f"Cannot reach {url}: {why}. Check that the server is running and that the host and "
+                         "port in the URL are right.")
+
+
+def _status_error(url: str, model: str, status: int, excerpt: str, keyed: bool) -> EndpointError:
+    said = f"HTTP {status}" + (f": {excerpt}" if excerpt else "")
+    if status in (401, 403):
+        fix = ("check the key you gave (api_key=... or $OPENAI_API_KEY)" if keyed else
+               "set the key: pass api_key=... or set the OPENAI_API_KEY environment variable")
+        return EndpointError(f"{url} refused the request ({said}); {fix}.")
+    if status == 404:
+        return EndpointError(f"{url} was not found ({said}): check that the base URL is the server's API root, "
+                             f"usually ending in /v1 (e.g. http://localhost:8000/v1), and that it serves "
+                             f"the model {model!r}.")
+    if status >= 500:
+        return EndpointError(f"The server at {url} failed ({said}); its log says why.")
+    return EndpointError(f"{url} rejected the request ({said}): check the model name {model!r} and the "
+                         "server's limits.")
+
+
+def _content(url: str, raw: bytes, key: str | None) -> str:
+    try:
+        reply = json.loads(raw)
+    except ValueError:
+        raise ValueError(f"{url} answered with something that is not JSON ({_excerpt(raw, key)!r}): is it an "
+                         "OpenAI-compatible server? Its base URL usually ends in /v1.") from None
+    try:
+        content = reply["choices"][0]["message"]["content"]
+    except (KeyError, IndexError, TypeError):
+        raise ValueError(f"The reply from {url} has no choices[0].message.content "
+                         f"({_excerpt(raw, key)!r}): is it an OpenAI-compatible chat-completions server?") from None
+    if content is not None and not isinstance(content, str):
+        raise ValueError(f"The reply from {url} has a choices[0].message.content that is not text "
+                         f"({_excerpt(raw, key)!r}).")
+    return content or ""
