@@ -30,4 +30,5 @@ def chunk(text: str, method: str = "fixed", **options: Any) -> ChunkResult:
         raise TypeError(f"{error}. The {cls.name} chunker takes: {known}.") from None
     result = cls(config).split(text)
     check_offsets(text, result.chunks)
+    result.options = dict(options)
     return result

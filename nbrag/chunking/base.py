@@ -47,6 +47,7 @@ class ChunkResult:
     params: dict[str, Any]
     notes: list[str] = field(default_factory=list)
     details: dict[str, Any] = field(default_factory=dict)  # what a strategy measured (e.g. similarities)
+    options: dict[str, Any] = field(default_factory=dict)  # what nbrag.chunk() was given, to chunk again
 
     @functools.cached_property
     def warnings(self) -> list[str]:
@@ -74,10 +75,10 @@ class ChunkResult:
         return f"ChunkResult({len(self.chunks)} chunks of {len(self.source)} chars, {self.method}({args}))"
 
     def view(self):
-        """The boundary view: the text with each chunk in its own colour."""
-        from nbrag.views.boundary import BoundaryView
+        """The live view: boundaries, sliders that re-chunk, a size histogram (and the similarity curve)."""
+        from nbrag.views.chunks import ChunkView
 
-        return BoundaryView.of(self)
+        return ChunkView(self)
 
     def _repr_mimebundle_(self, include=None, exclude=None):
         return self.view()._repr_mimebundle_(include=include, exclude=exclude)

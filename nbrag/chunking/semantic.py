@@ -102,6 +102,20 @@ def threshold_value(sims: np.ndarray, kind: str, threshold: float) -> float:
     return float(sims.mean() - threshold * sims.std())
 
 
+_last: dict[tuple[str, tuple[str, ...]], np.ndarray] = {}
+
+
+def _embed(embedder: str, sentences: tuple[str, ...]) -> np.ndarray:
+    """Embed sentences, keeping the last text's vectors: moving a threshold slider does not embed again."""
+    from nbrag.models import embed
+
+    key = (embedder, sentences)
+    if key not in _last:
+        _last.clear()
+        _last[key] = embed(list(sentences), name=embedder)
+    return _last[key]
+
+
 @chunker("semantic")
 class SemanticChunker(Chunker):
     Config = SemanticConfig
@@ -114,9 +128,7 @@ class SemanticChunker(Chunker):
                   "max_size": cfg.max_size, "min_size": cfg.min_size, "unit": cfg.unit, "embedder": cfg.embedder}
         if not units:
             return ChunkResult(source=text, chunks=[], method=self.name, params=params)
-        from nbrag.models import embed
-
-        sims = neighbour_similarities(embed([text[a:b] for a, b in units], name=cfg.embedder), cfg.window)
+        sims = neighbour_similarities(_embed(cfg.embedder, tuple(text[a:b] for a, b in units)), cfg.window)
         limit = threshold_value(sims, cfg.threshold_type, cfg.threshold)
         groups, cuts = self._group(units, sims, limit, count)
         chunks = []

@@ -1,14 +1,19 @@
 """BoundaryView: a text with each chunk in its own colour and overlaps marked.
 
-Python cuts the text into segments (maximal runs covered by the same chunks)
-and sends them with the chunks' numbers; the JavaScript in
-``widgets/boundary.js`` only draws them. Text reaches the page as text, never
-as markup. The same segments render as static HTML for exported notebooks.
+Python cuts the text into segments (maximal runs covered by the same chunks and
+reference spans) and into pages; the JavaScript in ``widgets/boundary.js`` only
+draws one page at a time, so a megabyte of text stays responsive. Text reaches
+the page as text, never as markup. Clicking a chunk shows its metadata; for
+chunkers with a hierarchy (recursive, structure) a collapsible outline lists
+the chunks under their sections. The first page also renders as static HTML for
+exported notebooks.
 """
 
 from __future__ import annotations
 
 import html
+import json
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import anywidget
@@ -17,25 +22,62 @@ import traitlets
 from nbrag.views.base import WithStaticHTML, static
 
 if TYPE_CHECKING:  # pragma: no cover
-    from nbrag.chunking.base import ChunkResult
+    from nbrag.chunking.base import Chunk, ChunkResult
 
 PALETTE_SIZE = 10  # colours defined in boundary.css as --nbrag-c0 … --nbrag-c9
+PAGE_CHARS = 20_000  # characters drawn at once; pages end at a line break where one is near
+LEGEND = "Each colour is one chunk; striped, underlined text belongs to two chunks. Hover for a chunk's size and " \
+         "offsets; click it for its metadata."
+REFERENCE_LEGEND = " Text boxed in red is a reference answer; ★ marks the chunks retrieved for it, by rank."
+
+Span = tuple[int, int]
 
 
-def segments(text: str, spans: list[tuple[int, int]]) -> list[dict[str, Any]]:
-    """Cut ``text`` at every span boundary; each piece lists the spans covering it."""
-    cuts = sorted({0, len(text), *(p for span in spans for p in span)})
-    starts: dict[int, list[int]] = {}
-    for i, (s, _) in enumerate(spans):
-        starts.setdefault(s, []).append(i)
-    pieces = []
+def page_starts(text: str, page_chars: int = PAGE_CHARS) -> list[int]:
+    """Where each page begins: every ``page_chars`` characters, moved to just after a nearby line break."""
+    starts = [0]
+    while len(text) - starts[-1] > page_chars:
+        target = starts[-1] + page_chars
+        newline = text.find("\n", target, target + page_chars // 10)
+        starts.append(newline + 1 if newline != -1 else target)
+    return starts
+
+
+def segments(text: str, spans: Sequence[Span], references: Sequence[Span] = (),
+             page_chars: int = PAGE_CHARS) -> list[dict[str, Any]]:
+    """Cut ``text`` at every span, reference and page boundary.
+
+    Each piece lists the spans covering it, the spans starting at it, whether a
+    reference covers it and its page. One sweep over the sorted boundaries.
+    """
+    pages = page_starts(text, page_chars)
+    cuts = sorted({0, len(text), *pages, *(p for span in spans for p in span), *(p for r in references for p in r)})
+    opening: dict[int, list[int]] = {}
+    closing: dict[int, list[int]] = {}
+    for i, (s, e) in enumerate(spans):
+        if s < e:
+            opening.setdefault(s, []).append(i)
+            closing.setdefault(e, []).append(i)
+    ref_delta: dict[int, int] = {}
+    for s, e in references:
+        if s < e:
+            ref_delta[s] = ref_delta.get(s, 0) + 1
+            ref_delta[e] = ref_delta.get(e, 0) - 1
+    active: set[int] = set()
+    in_refs, page, pieces = 0, -1, []
+    page_set = set(pages)
     for a, b in zip(cuts, cuts[1:]):
-        covering = [i for i, (s, e) in enumerate(spans) if s <= a and b <= e]
-        pieces.append({"text": text[a:b], "start": a, "end": b, "chunks": covering, "starts": starts.get(a, [])})
+        active.difference_update(closing.get(a, ()))
+        active.update(opening.get(a, ()))
+        in_refs += ref_delta.get(a, 0)
+        page += a in page_set
+        pieces.append({"text": text[a:b], "start": a, "end": b, "chunks": sorted(active),
+                       "starts": opening.get(a, []), "ref": in_refs > 0, "page": page})
     return pieces
 
 
-def _title(piece: dict[str, Any], chunks: list[dict[str, Any]]) -> str:
+def title(piece: dict[str, Any], chunks: list[dict[str, Any]]) -> str:
+    """The hover text of a piece: which chunks hold it, their sizes and offsets."""
     ids = piece["chunks"]
     if not ids:
         return f"between chunks · chars {piece['start']}–{piece['end']}"
@@ -45,50 +87,129 @@ def _title(piece: dict[str, Any], chunks: list[dict[str, Any]]) -> str:
     return ("overlap: " if len(ids) > 1 else "") + described
 
 
+def _preview(text: str, span: Span, width: int = 48) -> str:
+    first = " ".join(text[span[0]:span[1]].split())
+    return first[:width] + ("…" if len(first) > width else "")
+
+
+def outline(result: ChunkResult) -> list[dict[str, Any]]:
+    """The chunks under their sections: heading paths (structure) or parent spans (recursive); else []."""
+    if any(c.meta.get("headings") for c in result.chunks):
+        return _heading_tree(result.chunks)
+    if any(c.meta.get("parent") for c in result.chunks):
+        return _parent_tree(result.source, result.chunks)
+    return []
+
+
+def _node(label: str) -> dict[str, Any]:
+    return {"label": label, "chunks": [], "children": []}
+
+
+def _heading_tree(chunks: Sequence[Chunk]) -> list[dict[str, Any]]:
+    root = _node("")
+    for c in chunks:
+        node = root
+        for heading in c.meta.get("headings") or []:
+            if not node["children"] or node["children"][-1]["label"] != heading:
+                node["children"].append(_node(heading))
+            node = node["children"][-1]
+        node["chunks"].append(c.index)
+    return root["children"] + ([{**_node("(before the first heading)"), "chunks": root["chunks"]}]
+                               if root["chunks"] else [])
+
+
+def _parent_tree(text: str, chunks: Sequence[Chunk]) -> list[dict[str, Any]]:
+    """Parent spans nested by containment; each chunk under the span it was split from."""
+    parents = sorted({(p["start"], p["end"]) for c in chunks if (p := c.meta.get("parent"))},
+                     key=lambda s: (s[0], -s[1]))
+    nodes = {span: _node(f"{_preview(text, span)} · chars {span[0]}–{span[1]}") for span in parents}
+    roots: list[dict[str, Any]] = []
+    stack: list[Span] = []
+    for span in parents:
+        while stack and not (stack[-1][0] <= span[0] and span[1] <= stack[-1][1]):
+            stack.pop()
+        (nodes[stack[-1]]["children"] if stack else roots).append(nodes[span])
+        stack.append(span)
+    loose = _node("(whole document)")
+    for c in chunks:
+        parent = c.meta.get("parent")
+        (nodes[(parent["start"], parent["end"])] if parent else loose)["chunks"].append(c.index)
+    return roots + ([loose] if loose["chunks"] else [])
+
+
+def _json_safe(value: Any) -> Any:
+    return json.loads(json.dumps(value, default=str))
+
+
 class BoundaryView(WithStaticHTML, anywidget.AnyWidget):
     _esm = static("boundary.js")
     _css = static("boundary.css")
 
     title = traitlets.Unicode("").tag(sync=True)
-    legend = traitlets.Unicode(
-        "Each colour is one chunk; striped, underlined text belongs to two chunks. Hover for a chunk's size and offsets."
-    ).tag(sync=True)
+    legend = traitlets.Unicode(LEGEND).tag(sync=True)
     chunks = traitlets.List(traitlets.Dict()).tag(sync=True)
     segments = traitlets.List(traitlets.Dict()).tag(sync=True)
+    pages = traitlets.Int(1).tag(sync=True)
+    page = traitlets.Int(0).tag(sync=True)
+    outline = traitlets.List(traitlets.Dict()).tag(sync=True)
+    selected = traitlets.Int(-1).tag(sync=True)  # the chunk whose metadata is shown; -1 for none
     warnings = traitlets.List(traitlets.Unicode()).tag(sync=True)
 
     @classmethod
-    def of(cls, result: ChunkResult) -> BoundaryView:
+    def of(cls, result: ChunkResult, references: Sequence[Span] = (), hits: Sequence[int] = ()) -> BoundaryView:
+        """The view of ``result``; ``references`` are answer spans to box, ``hits`` retrieved chunks by rank."""
+        view = cls()
+        view.show(result, references, hits)
+        return view
+
+    def show(self, result: ChunkResult, references: Sequence[Span] = (), hits: Sequence[int] = ()) -> None:
+        """Draw another result in this view (the sliders of ChunkView call this)."""
         unit = "tokens" if result.params.get("unit", "token") == "token" else "chars"
+        rank = {index: r for r, index in enumerate(hits, start=1)}
         chunks = [{"index": c.index, "start": c.start, "end": c.end, "tokens": c.tokens, "unit": unit,
-                   "level": c.meta.get("level", "")} for c in result.chunks]
-        pieces = segments(result.source, [(c.start, c.end) for c in result.chunks])
-        for piece in pieces:
-            piece["title"] = _title(piece, chunks)
-        params = " · ".join(f"{k} {v}" for k, v in result.params.items())
-        title = f"{len(chunks)} chunks · {result.method} · {params} · {len(result.source)} chars"
-        return cls(title=title, chunks=chunks, segments=pieces, warnings=list(result.warnings))
+                   "level": c.meta.get("level", ""), "meta": _json_safe(c.meta), "hit": rank.get(c.index, 0)}
+                  for c in result.chunks]
+        pieces = segments(result.source, [(c.start, c.end) for c in result.chunks], references)
+        shown = " · ".join(f"{k} {v}" for k, v in result.params.items())
+        with self.hold_sync():
+            self.title = f"{len(chunks)} chunks · {result.method} · {shown} · {len(result.source):,} chars"
+            self.legend = LEGEND + (REFERENCE_LEGEND if references else "")
+            self.chunks = chunks
+            self.segments = pieces
+            self.pages = pieces[-1]["page"] + 1 if pieces else 1
+            self.page = 0
+            self.outline = outline(result)
+            self.selected = -1
+            self.warnings = list(result.warnings)
 
     def to_html(self) -> str:
-        """The same drawing as static HTML (every piece of text escaped)."""
+        """The first page as static HTML (every piece of text escaped)."""
         out = [f"<style>{static('boundary.css').read_text()}</style>",
                f'<div class="nbrag-boundary" data-chunks="{len(self.chunks)}">',
                f'<div class="nbrag-title">{html.escape(self.title)}</div>',
                f'<div class="nbrag-legend">{html.escape(self.legend)}</div>']
         out += [f'<div class="nbrag-warning">{html.escape(w)}</div>' for w in self.warnings]
+        first_page = [p for p in self.segments if p["page"] == 0]
+        if self.pages > 1:
+            out.append(f'<div class="nbrag-pager">page 1 of {self.pages}: the first '
+                       f'{first_page[-1]["end"]:,} characters (a running kernel pages through the rest)</div>')
         out.append('<div class="nbrag-text">')
-        for piece in self.segments:
+        for piece in first_page:
             ids = piece["chunks"]
-            out += [f'<span class="nbrag-label">{i}</span>' for i in piece["starts"]]
+            for i in piece["starts"]:
+                star = f" ★{self.chunks[i]['hit']}" if self.chunks[i]["hit"] else ""
+                out.append(f'<span class="nbrag-label">{i}{star}</span>')
+            classes = ["nbrag-seg"] + (["nbrag-ref"] if piece["ref"] else [])
+            style = ""
             if not ids:
-                cls, style = "nbrag-seg nbrag-gap", ""
+                classes.append("nbrag-gap")
             elif len(ids) == 1:
-                cls, style = "nbrag-seg", f"--a: var(--nbrag-c{ids[0] % PALETTE_SIZE})"
+                style = f"--a: var(--nbrag-c{ids[0] % PALETTE_SIZE})"
             else:
-                cls = "nbrag-seg nbrag-overlap"
+                classes.append("nbrag-overlap")
                 style = (f"--a: var(--nbrag-c{ids[0] % PALETTE_SIZE}); "
                          f"--b: var(--nbrag-c{ids[-1] % PALETTE_SIZE})")
-            out.append(f'<span class="{cls}" style="{style}" title="{html.escape(piece["title"])}">'
-                       f'{html.escape(piece["text"])}</span>')
+            out.append(f'<span class="{" ".join(classes)}" style="{style}" '
+                       f'title="{html.escape(title(piece, self.chunks))}">{html.escape(piece["text"])}</span>')
         out.append("</div></div>")
         return "".join(out)

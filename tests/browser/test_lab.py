@@ -94,3 +94,63 @@ def test_document_markup_shows_as_text_and_never_runs(page, lab, lab_root):
     assert "".join(text.locator(".nbrag-seg").all_inner_texts()) == EVIL + "\n"  # a cell ends with a newline
     save_screenshot(widget, "xss-boundary.png")
     assert not [e for e in page.errors if "dialog" in e], page.errors
+
+
+SLIDERS = [
+    "%load_ext nbrag",
+    "from pydoc_data.topics import topics\ndoc = topics['with']",
+    "%chunk --var doc --size 64 --overlap 8",
+    "%chunk --var doc -m semantic --max-size 96",
+    "%%chunk -m structure --size 24\n# Guide\n\nRead this first.\n\n## Install\n\n### Linux\n\nRun the installer.\n\n"
+    "## Use\n\nCall it from a notebook.",
+]
+
+
+def test_dragging_a_slider_moves_the_boundaries(page, lab, lab_root):
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(source) for source in SLIDERS]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, lab_root / "sliders.ipynb")
+    open_and_run_all(page, lab, "sliders.ipynb", timeout_s=180)
+    views = page.locator(".jp-OutputArea-output .nbrag-boundary")
+    views.nth(2).wait_for(timeout=60_000)
+    fixed = page.locator(".jp-OutputArea-output .widget-vbox").filter(has=page.locator(".nbrag-boundary")).first
+    before = int(views.first.get_attribute("data-chunks"))
+    assert before == len(chunk_with(size=64, overlap=8))
+
+    # Drag the size slider's handle to the left and let go: the kernel chunks again.
+    handle = fixed.locator(".widget-slider").first.locator(".noUi-handle")
+    box = handle.bounding_box()
+    page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    page.mouse.down()
+    page.mouse.move(box["x"] - 25, box["y"] + box["height"] / 2, steps=8)
+    page.mouse.up()
+    size = int(fixed.locator(".widget-readout").first.inner_text())
+    assert 8 < size < 64
+    page.wait_for_function(f"document.querySelector('.jp-OutputArea-output .nbrag-boundary')"
+                           f".getAttribute('data-chunks') !== '{before}'", timeout=30_000)
+    after = int(views.first.get_attribute("data-chunks"))
+    assert after == len(chunk_with(size=size, overlap=min(8, size - 1))) > before
+    assert views.first.locator(".nbrag-label").count() == after
+    save_screenshot(fixed, "slider-after-drag.png")
+
+    # Clicking a chunk shows its metadata; plotly drew the size histograms and the similarity curve.
+    views.first.locator(".nbrag-seg").nth(3).click()
+    assert views.first.locator(".nbrag-meta-title").inner_text().startswith("chunk ")
+    page.wait_for_function("document.querySelectorAll('.js-plotly-plot').length >= 4", timeout=30_000)
+    semantic = page.locator(".jp-OutputArea-output .widget-vbox").filter(has=page.locator(".nbrag-boundary")).nth(1)
+    assert "Neighbour similarity" in semantic.inner_text()
+    save_screenshot(semantic, "semantic-view.png")
+    # The structure chunker's outline nests the headings.
+    outline = views.nth(2).locator(".nbrag-outline summary").all_inner_texts()
+    assert [s.split(" (")[0] for s in outline[:3]] == ["Guide", "Install", "Linux"]
+    save_screenshot(views.nth(2), "structure-outline.png")
+    assert not [e for e in page.errors if "nbrag" in e.lower()], page.errors
+
+
+def chunk_with(**options):
+    """The same chunks in-process, from the text the notebook chunks."""
+    import nbrag
+    from pydoc_data.topics import topics
+
+    return nbrag.chunk(topics["with"], **options)
