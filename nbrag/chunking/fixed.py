@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 from nbrag.chunking.base import (Chunk, Chunker, ChunkResult, check_size_and_unit, chunker, size_field,
                                  tokenizer_field, unit_field)
+from nbrag.chunking.text import token_offsets
 from nbrag.config import settings
 
 
@@ -52,8 +53,7 @@ class FixedChunker(Chunker):
         else:
             from nbrag.models import load_tokenizer
 
-            offsets = [o for o in load_tokenizer(cfg.tokenizer).encode(text, add_special_tokens=False).offsets
-                       if o[1] > o[0]]
+            offsets = [o for o in token_offsets(load_tokenizer(cfg.tokenizer), text) if o[1] > o[0]]
             spans = [(offsets[a][0], offsets[b - 1][1], b - a)
                      for a, b in windows(len(offsets), cfg.size, cfg.overlap)]
         chunks = [Chunk(text=text[s:e], start=s, end=e, tokens=n, index=i, meta={})

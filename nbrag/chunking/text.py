@@ -1,4 +1,4 @@
-"""Text spans shared by the chunkers: sentences (English and Chinese), separators, token counts.
+"""Text spans shared by the chunkers: sentences (English and Chinese), separators, token offsets and counts.
 
 Every function here returns half-open character spans ``(start, end)`` into the
 original text, so chunkers never rebuild text and never lose a character.
@@ -7,8 +7,14 @@ original text, so chunkers never rebuild text and never lose a character.
 from __future__ import annotations
 
 import bisect
+import operator
+import os
 import re
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # pragma: no cover
+    import tokenizers
 
 # A sentence ends at ., ! or ? followed by whitespace, or at Chinese/full-width
 # end marks (。！？；…, also repeated, as in ！？ or ……), either optionally
@@ -69,20 +75,28 @@ class TokenCounter:
     """Token counts of any span, from one encoding of the whole text.
 
     A token belongs to the span that holds its first character, so the counts of
-    spans that tile a text add up to the text's token count.
+    spans that tile a text add up to the text's token count. Tokens of no width
+    (marks a tokenizer drops) are not counted.
     """
 
     def __init__(self, offsets: Sequence[tuple[int, int]] | None) -> None:
-        tokens = [] if offsets is None else [(s, e) for s, e in offsets if e > s]
-        self.starts = None if offsets is None else [s for s, _ in tokens]
-        self.ends = None if offsets is None else [e for _, e in tokens]
+        self.starts: list[int] | None = None
+        self._offsets: Sequence[tuple[int, int]] = ()
+        if offsets is None:  # counting characters
+            return
+        first, second = operator.itemgetter(0), operator.itemgetter(1)
+        starts = list(map(first, offsets))
+        if any(map(operator.ge, starts, map(second, offsets))):  # rare: drop the tokens of no width
+            offsets = [o for o in offsets if o[1] > o[0]]
+            starts = list(map(first, offsets))
+        self.starts, self._offsets = starts, offsets
 
     def inside_token(self, position: int) -> bool:
         """Whether ``position`` falls strictly inside a token (cutting there would split it)."""
         if self.starts is None:
             return False
         i = bisect.bisect_right(self.starts, position) - 1
-        return i >= 0 and self.starts[i] < position < self.ends[i]
+        return i >= 0 and self.starts[i] < position < self._offsets[i][1]
 
     def snap(self, spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
         """Join neighbouring spans whose shared edge falls inside a token.
@@ -110,9 +124,65 @@ class TokenCounter:
         return self.starts[bisect.bisect_left(self.starts, start):bisect.bisect_left(self.starts, end)]
 
 
+# Long texts are encoded in pieces of about this many characters, in parallel (see token_offsets).
+PIECE_CHARS = 2000
+_PIECE_CUT = re.compile(r"[ \n]")
+
+
+def reads_words_apart(tok: tokenizers.Tokenizer) -> bool:
+    """Whether no token of ``tok`` reads across a space or a newline, whatever comes before or after.
+
+    True for WordPiece-style pipelines (BERT, MiniLM): a per-character normalizer and a
+    pre-tokenizer that splits at whitespace, and no added token that holds or strips
+    whitespace. Byte-level BPE and SentencePiece tokenizers mark word starts with a
+    space or prefix the text, so they are False.
+    """
+    from tokenizers import normalizers, pre_tokenizers
+
+    per_character = (normalizers.BertNormalizer, normalizers.Lowercase, normalizers.StripAccents,
+                     normalizers.NFD, normalizers.NFKD)
+    splits_at_spaces = (pre_tokenizers.BertPreTokenizer, pre_tokenizers.Whitespace, pre_tokenizers.WhitespaceSplit)
+    if tok.normalizer is not None and not isinstance(tok.normalizer, per_character):
+        return False
+    if not isinstance(tok.pre_tokenizer, splits_at_spaces):
+        return False
+    return not any(t.lstrip or t.rstrip or any(ch.isspace() for ch in t.content)
+                   for t in tok.get_added_tokens_decoder().values())
+
+
+def _parallel_encoding() -> bool:
+    """Whether ``encode_batch`` may use several cores: more than one, and not turned off
+    (``TOKENIZERS_PARALLELISM=false``, which tokenizers also sets in a process forked after it ran)."""
+    setting = os.environ.get("TOKENIZERS_PARALLELISM")
+    if setting is not None and setting.strip().lower() in {"", "off", "false", "f", "no", "n", "0"}:
+        return False
+    cores = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else range(os.cpu_count() or 1)
+    return len(cores) > 1
+
+
+def token_offsets(tok: tokenizers.Tokenizer, text: str) -> list[tuple[int, int]]:
+    """``tok.encode(text, add_special_tokens=False).offsets``, sooner for long texts.
+
+    Where no token reads across a space or newline (:func:`reads_words_apart`), a long
+    text is cut after such characters into pieces that ``encode_batch`` encodes on all
+    cores; the pieces' offsets, shifted to the text, are the whole text's offsets.
+    """
+    if len(text) < 2 * PIECE_CHARS or not _parallel_encoding() or not reads_words_apart(tok):
+        return tok.encode(text, add_special_tokens=False).offsets
+    cuts = [0]
+    while (m := _PIECE_CUT.search(text, cuts[-1] + PIECE_CHARS)) is not None and m.end() < len(text):
+        cuts.append(m.end())
+    cuts.append(len(text))
+    encodings = tok.encode_batch([text[a:b] for a, b in zip(cuts, cuts[1:])], add_special_tokens=False)
+    offsets = encodings[0].offsets
+    for base, encoding in zip(cuts[1:], encodings[1:]):
+        offsets += [(s + base, e + base) for s, e in encoding.offsets]
+    return offsets
+
+
 def token_counter(text: str, unit: str, tokenizer: str) -> TokenCounter:
     if unit == "char":
         return TokenCounter(None)
     from nbrag.models import load_tokenizer
 
-    return TokenCounter(load_tokenizer(tokenizer).encode(text, add_special_tokens=False).offsets)
+    return TokenCounter(token_offsets(load_tokenizer(tokenizer), text))
