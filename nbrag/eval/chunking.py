@@ -13,11 +13,15 @@ from __future__ import annotations
 import csv
 import html
 import json
+import operator
 import statistics
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from nbrag.chunking.base import Chunk
+from nbrag.config import settings
 
 Span = tuple[int, int]
 
@@ -156,12 +160,17 @@ def span_scores(relevant: dict[str, list[Span]], retrieved: dict[str, list[Span]
 
 @dataclass
 class ChunkingEval:
-    """Scores of each chunker: means over questions, and every question's scores."""
+    """Scores of each chunker: means over questions, and every question's scores.
+
+    ``per_question[label]`` holds, for each question in order, its ``recall``,
+    ``precision`` and ``iou`` and the top-k chunks it retrieved, best first, as
+    ``retrieved: [[document id, start, end], ...]``.
+    """
 
     name: str
     k: int
     rows: list[dict[str, Any]]
-    per_question: dict[str, list[dict[str, float]]] = field(repr=False, default_factory=dict)
+    per_question: dict[str, list[dict[str, Any]]] = field(repr=False, default_factory=dict)
 
     def table(self) -> list[dict[str, Any]]:
         return [dict(row) for row in self.rows]
@@ -178,33 +187,83 @@ class ChunkingEval:
         return f"<table><caption>{caption}</caption><tr>{head}</tr>{body}</table>"
 
 
-def chunking(data: EvalSet, chunkers: list[str] | dict[str, dict[str, Any]], k: int = 5,
+ChunkerEntry = str | dict[str, Any] | Callable[[str], Iterable[Any]]
+
+
+def _entries(chunkers: list[Any] | dict[str, Any]) -> dict[str, Any]:
+    """``label -> options dict or callable``, from either form of ``chunkers``."""
+    if isinstance(chunkers, dict):
+        return dict(chunkers)
+    entries: dict[str, Any] = {}
+    for entry in chunkers:
+        if isinstance(entry, str):
+            label, value = entry, {"method": entry}
+        elif callable(entry):
+            label, value = getattr(entry, "__name__", type(entry).__name__), entry
+        else:
+            raise TypeError(f"Chunker {entry!r} is neither a registered name nor a callable; give a name such as "
+                            "'recursive', or a function text -> spans.")
+        if label in entries:
+            raise ValueError(f"Two chunkers are labelled {label!r}; pass a dict of label -> chunker instead.")
+        entries[label] = value
+    return entries
+
+
+def _spans_of(label: str, splitter: Callable[[str], Iterable[Any]], doc: str, text: str) -> list[Span]:
+    """The spans a callable chunker gives for one document, checked against the document."""
+    spans = []
+    for i, item in enumerate(splitter(text)):
+        pair = (item.start, item.end) if isinstance(item, Chunk) else item
+        try:
+            start, end = (operator.index(x) for x in pair)
+        except (TypeError, ValueError):
+            raise TypeError(f"{label}: item {i} for document {doc!r} is {item!r}; a chunker callable returns "
+                            "(start, end) pairs of whole numbers, or nbrag Chunk objects.") from None
+        if not 0 <= start < end <= len(text):
+            raise ValueError(f"{label}: span {i} ({start}, {end}) of document {doc!r} does not lie in its "
+                             f"{len(text)} characters; spans need 0 <= start < end <= len(text).")
+        if isinstance(item, Chunk) and text[start:end] != item.text:
+            raise ValueError(f"{label}: chunk {i} of document {doc!r} says [{start}:{end}], but its text is not "
+                             "that slice of the document; a Chunk's offsets must index the text it was given.")
+        spans.append((start, end))
+    return spans
+
+
+def chunking(data: EvalSet, chunkers: list[ChunkerEntry] | dict[str, ChunkerEntry], k: int = 5,
              embedder: str | None = None) -> ChunkingEval:
     """Score chunkers on an :class:`EvalSet`.
 
     ``chunkers`` is a list of registered names (default options) or a dict of
     ``label -> {"method": name, **options}``, e.g.
     ``{"fixed 128": {"method": "fixed", "size": 128, "overlap": 0}}``.
+
+    An entry may also be any callable that takes a document's text and returns its
+    chunks, as ``(start, end)`` character spans into that text or as :class:`Chunk`
+    objects, so other libraries' splitters can be scored on the same questions:
+    ``{"mine": lambda text: [(0, len(text))]}`` (in a list, a callable is labelled by its
+    ``__name__``). Spans must lie in the text (``0 <= start < end <= len(text)``), else
+    ``ValueError``. ``mean_tokens`` of a callable counts each chunk's tokens with the
+    chunk tokenizer (``nbrag.settings.chunk_tokenizer``).
+
+    ``per_question`` keeps each question's scores and its retrieved chunks as
+    ``[document id, start, end]`` lists, best first (JSON-serialisable).
     """
     import numpy as np
 
-    from nbrag.chunking import chunk
     from nbrag.models import embed
 
     if not isinstance(k, int) or k < 1:
         raise ValueError(f"k={k!r} must be a whole number of at least 1 chunk.")
     if not data.questions:
         raise ValueError("The evaluation set has no questions.")
-    configs = {name: {"method": name} for name in chunkers} if isinstance(chunkers, list) else dict(chunkers)
+    configs = _entries(chunkers)
     question_vectors = embed([q.text for q in data.questions], name=embedder)
     rows, per_question = [], {}
-    for label, options in configs.items():
-        options = dict(options)
-        method = options.pop("method", label)
-        pieces = [(doc, c) for doc, text in data.documents.items() for c in chunk(text, method=method, **options)]
+    for label, entry in configs.items():
+        pieces, tokens = _pieces(label, entry, data.documents)
         if not pieces:
             raise ValueError(f"{label}: the chunker produced no chunks.")
-        vectors = embed([c.text for _, c in pieces], name=embedder)
+        vectors = embed([data.documents[doc][a:b] for doc, a, b in pieces], name=embedder)
         top = np.argsort(-(question_vectors @ vectors.T), axis=1)[:, :k]
         scores = []
         for question, hits in zip(data.questions, top):
@@ -213,11 +272,32 @@ def chunking(data: EvalSet, chunkers: list[str] | dict[str, dict[str, Any]], k: 
                 relevant.setdefault(doc, []).append((a, b))
             retrieved: dict[str, list[Span]] = {}
             for i in hits:
-                doc, c = pieces[i]
-                retrieved.setdefault(doc, []).append((c.start, c.end))
-            scores.append(span_scores(relevant, retrieved))
+                doc, a, b = pieces[i]
+                retrieved.setdefault(doc, []).append((a, b))
+            scores.append({**span_scores(relevant, retrieved), "retrieved": [list(pieces[i]) for i in hits]})
         per_question[label] = scores
-        rows.append({"chunker": label, "chunks": len(pieces),
-                     "mean_tokens": round(statistics.mean(c.tokens for _, c in pieces), 1),
+        rows.append({"chunker": label, "chunks": len(pieces), "mean_tokens": round(statistics.mean(tokens), 1),
                      **{m: round(statistics.mean(s[m] for s in scores), 4) for m in ("recall", "precision", "iou")}})
     return ChunkingEval(name=data.name, k=k, rows=rows, per_question=per_question)
+
+
+def _pieces(label: str, entry: Any, documents: dict[str, str]) -> tuple[list[tuple[str, int, int]], list[int]]:
+    """Every chunk of every document as ``(document id, start, end)``, and each chunk's token count."""
+    if callable(entry):
+        pieces = [(doc, a, b) for doc, text in documents.items() for a, b in _spans_of(label, entry, doc, text)]
+        if not pieces:
+            return [], []
+        from nbrag.models import load_tokenizer
+
+        encodings = load_tokenizer(settings.chunk_tokenizer).encode_batch(
+            [documents[doc][a:b] for doc, a, b in pieces], add_special_tokens=False)
+        return pieces, [len(e.ids) for e in encodings]
+    if not isinstance(entry, dict):
+        raise TypeError(f"Chunker {label!r} is {entry!r}; give options such as {{'method': 'recursive', 'size': 256}} "
+                        "or a callable text -> spans.")
+    from nbrag.chunking import chunk
+
+    options = dict(entry)
+    method = options.pop("method", label)
+    chunks = [(doc, c) for doc, text in documents.items() for c in chunk(text, method=method, **options)]
+    return [(doc, c.start, c.end) for doc, c in chunks], [c.tokens for _, c in chunks]

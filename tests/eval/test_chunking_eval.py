@@ -3,6 +3,8 @@ import json
 
 import pytest
 
+import nbrag
+from nbrag.chunking import Chunk
 from nbrag.eval import EvalSet, Question, chunking, load_chroma_csv, load_hotpotqa
 from nbrag.eval.chunking import intersection, merge, span_scores
 from tests.chunking.test_semantic import TOPICS_EN
@@ -40,6 +42,52 @@ def test_small_chunks_find_the_answer_and_a_whole_document_dilutes_it():
     assert rows["whole"]["precision"] == pytest.approx(reference / len(data.documents["doc"]), abs=1e-4)
     assert rows["whole"]["iou"] == rows["whole"]["precision"]
     assert "<caption>chunk quality on topics (top 1 chunks per question)</caption>" in result._repr_html_()
+
+
+def test_callable_chunkers_spans_or_chunks_score_like_the_registered_one():
+    data = topics_set()
+    text = data.documents["doc"]
+
+    def sentences(text):
+        return [(c.start, c.end) for c in nbrag.chunk(text, method="recursive", size=16)]
+
+    result = chunking(data, {"registered": {"method": "recursive", "size": 16},
+                             "spans": sentences,
+                             "chunks": lambda text: nbrag.chunk(text, method="recursive", size=16).chunks}, k=2)
+    rows = {row.pop("chunker"): row for row in result.table()}
+    assert rows["spans"] == rows["registered"] == rows["chunks"]
+    spot = data.questions[0].references[0]
+    for label in ("registered", "spans", "chunks"):
+        (question,) = result.per_question[label]
+        assert set(question) == {"recall", "precision", "iou", "retrieved"}
+        assert len(question["retrieved"]) == 2
+        doc, start, end = question["retrieved"][0]
+        assert doc == "doc" and start <= spot[1] and spot[2] <= end  # the best chunk holds the answer
+        assert text[start:end].strip() == text[start:end]
+    assert result.per_question["spans"] == result.per_question["registered"]
+    assert json.loads(json.dumps(result.to_dict())) == result.to_dict()
+    # In a list, a callable is labelled by its name.
+    assert [row["chunker"] for row in chunking(data, ["fixed", sentences], k=1).table()] == ["fixed", "sentences"]
+
+
+def test_callable_chunker_errors_name_the_chunker_and_the_span():
+    data = topics_set()
+    n = len(data.documents["doc"])
+    with pytest.raises(ValueError, match=rf"past: span 1 \(10, {n + 5}\) of document 'doc' does not lie in its {n} "):
+        chunking(data, {"past": lambda text: [(0, 10), (10, len(text) + 5)]}, k=1)
+    with pytest.raises(ValueError, match=r"empty: span 0 \(3, 3\)"):
+        chunking(data, {"empty": lambda text: [(3, 3)]}, k=1)
+    with pytest.raises(TypeError, match=r"words: item 0 for document 'doc' is 'Bread'; a chunker callable returns"):
+        chunking(data, {"words": lambda text: text.split()}, k=1)
+    moved = Chunk(text="Jupiter", start=1, end=8, tokens=1, index=0)
+    with pytest.raises(ValueError, match=r"moved: chunk 0 of document 'doc' says \[1:8\], but its text is not"):
+        chunking(data, {"moved": lambda text: [moved]}, k=1)
+    with pytest.raises(ValueError, match="nothing: the chunker produced no chunks"):
+        chunking(data, {"nothing": lambda text: []}, k=1)
+    with pytest.raises(TypeError, match="neither a registered name nor a callable"):
+        chunking(data, [42], k=1)
+    with pytest.raises(ValueError, match="Two chunkers are labelled '<lambda>'"):
+        chunking(data, [lambda t: [(0, 1)], lambda t: [(0, 2)]], k=1)
 
 
 @needs_hotpot
