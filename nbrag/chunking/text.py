@@ -71,32 +71,29 @@ def strip_span(text: str, start: int, end: int) -> tuple[int, int]:
     return start, end
 
 
+_START = operator.itemgetter(0)
+
+
 class TokenCounter:
     """Token counts of any span, from one encoding of the whole text.
 
     A token belongs to the span that holds its first character, so the counts of
     spans that tile a text add up to the text's token count. Tokens of no width
-    (marks a tokenizer drops) are not counted.
+    (marks a tokenizer drops) are not counted. Spans are found by bisecting the
+    token offsets on their start (no copy of the starts is made).
     """
 
     def __init__(self, offsets: Sequence[tuple[int, int]] | None) -> None:
-        self.starts: list[int] | None = None
-        self._offsets: Sequence[tuple[int, int]] = ()
-        if offsets is None:  # counting characters
-            return
-        first, second = operator.itemgetter(0), operator.itemgetter(1)
-        starts = list(map(first, offsets))
-        if any(map(operator.ge, starts, map(second, offsets))):  # rare: drop the tokens of no width
+        if offsets is not None and not all(end > start for start, end in offsets):
             offsets = [o for o in offsets if o[1] > o[0]]
-            starts = list(map(first, offsets))
-        self.starts, self._offsets = starts, offsets
+        self.offsets = offsets  # None: counting characters
 
     def inside_token(self, position: int) -> bool:
         """Whether ``position`` falls strictly inside a token (cutting there would split it)."""
-        if self.starts is None:
+        if self.offsets is None:
             return False
-        i = bisect.bisect_right(self.starts, position) - 1
-        return i >= 0 and self.starts[i] < position < self._offsets[i][1]
+        i = bisect.bisect_right(self.offsets, position, key=_START) - 1
+        return i >= 0 and self.offsets[i][0] < position < self.offsets[i][1]
 
     def snap(self, spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
         """Join neighbouring spans whose shared edge falls inside a token.
@@ -112,16 +109,20 @@ class TokenCounter:
                 joined.append(span)
         return joined
 
+    def _index(self, position: int) -> int:
+        """How many tokens start before ``position``."""
+        return bisect.bisect_left(self.offsets, position, key=_START)
+
     def __call__(self, start: int, end: int) -> int:
-        if self.starts is None:  # counting characters
+        if self.offsets is None:  # counting characters
             return end - start
-        return bisect.bisect_left(self.starts, end) - bisect.bisect_left(self.starts, start)
+        return self._index(end) - self._index(start)
 
     def token_starts(self, start: int, end: int) -> list[int]:
         """Character positions where the span's tokens start (characters when counting characters)."""
-        if self.starts is None:
+        if self.offsets is None:
             return list(range(start, end))
-        return self.starts[bisect.bisect_left(self.starts, start):bisect.bisect_left(self.starts, end)]
+        return [s for s, _ in self.offsets[self._index(start):self._index(end)]]
 
 
 # Long texts are encoded in pieces of about this many characters, in parallel (see token_offsets).
