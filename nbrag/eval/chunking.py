@@ -164,13 +164,46 @@ class ChunkingEval:
 
     ``per_question[label]`` holds, for each question in order, its ``recall``,
     ``precision`` and ``iou`` and the top-k chunks it retrieved, best first, as
-    ``retrieved: [[document id, start, end], ...]``.
+    ``retrieved: [[document id, start, end], ...]``. ``plot()`` draws the scores;
+    ``view(question, chunker)`` shows a question's answer spans and retrieved chunks.
     """
 
     name: str
     k: int
     rows: list[dict[str, Any]]
     per_question: dict[str, list[dict[str, Any]]] = field(repr=False, default_factory=dict)
+    data: EvalSet | None = field(repr=False, default=None)
+    chunkers: dict[str, Any] = field(repr=False, default_factory=dict)
+
+    @property
+    def questions(self) -> list[Question]:
+        return self.data.questions if self.data else []
+
+    def plot(self):
+        """Recall, precision and IoU of each chunker, side by side (a plotly figure)."""
+        from nbrag.views.scores import scores_figure
+
+        return scores_figure(self)
+
+    def chunks(self, chunker: str, document: str):
+        """``chunker``'s chunks of one document, as a ChunkResult (chunked again: chunkers are deterministic)."""
+        if chunker not in self.per_question:
+            raise ValueError(f"No chunker {chunker!r} in this evaluation. Scored: {', '.join(self.per_question)}.")
+        if self.data is None or document not in self.data.documents:
+            raise ValueError(f"Document {document!r} is not in the evaluation set.")
+        return _result(chunker, self.chunkers[chunker], self.data.documents[document])
+
+    def view(self, question: int, chunker: str | None = None, document: str | None = None):
+        """One question's document chunked by ``chunker`` (default: the first scored), with its reference
+        answer boxed and the retrieved chunks starred by rank; ``document`` picks another referenced document."""
+        from nbrag.views.scores import question_view
+
+        if not isinstance(question, int) or not 0 <= question < len(self.questions):
+            raise ValueError(f"question={question!r}: give a question number from 0 to {len(self.questions) - 1}.")
+        chunker = chunker if chunker is not None else next(iter(self.per_question))
+        referenced = list(dict.fromkeys(doc for doc, _, _ in self.questions[question].references))
+        document = document if document is not None else referenced[0]
+        return question_view(self, question, chunker, self.chunks(chunker, document), document)
 
     def table(self) -> list[dict[str, Any]]:
         return [dict(row) for row in self.rows]
@@ -278,7 +311,24 @@ def chunking(data: EvalSet, chunkers: list[ChunkerEntry] | dict[str, ChunkerEntr
         per_question[label] = scores
         rows.append({"chunker": label, "chunks": len(pieces), "mean_tokens": round(statistics.mean(tokens), 1),
                      **{m: round(statistics.mean(s[m] for s in scores), 4) for m in ("recall", "precision", "iou")}})
-    return ChunkingEval(name=data.name, k=k, rows=rows, per_question=per_question)
+    return ChunkingEval(name=data.name, k=k, rows=rows, per_question=per_question, data=data, chunkers=configs)
+
+
+def _result(label: str, entry: Any, text: str):
+    """One document's chunks from one entry, as a ChunkResult."""
+    from nbrag.chunking import Chunk, ChunkResult, chunk
+
+    if callable(entry):
+        spans = _spans_of(label, entry, label, text)
+        from nbrag.models import load_tokenizer
+
+        counts = [len(e.ids) for e in load_tokenizer(settings.chunk_tokenizer).encode_batch(
+            [text[a:b] for a, b in spans], add_special_tokens=False)] if spans else []
+        chunks = [Chunk(text=text[a:b], start=a, end=b, tokens=n, index=i)
+                  for i, ((a, b), n) in enumerate(zip(spans, counts))]
+        return ChunkResult(source=text, chunks=chunks, method=label, params={})
+    options = dict(entry)
+    return chunk(text, method=options.pop("method", label), **options)
 
 
 def _pieces(label: str, entry: Any, documents: dict[str, str]) -> tuple[list[tuple[str, int, int]], list[int]]:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import html
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import anywidget
@@ -156,16 +156,18 @@ class BoundaryView(WithStaticHTML, anywidget.AnyWidget):
     warnings = traitlets.List(traitlets.Unicode()).tag(sync=True)
 
     @classmethod
-    def of(cls, result: ChunkResult, references: Sequence[Span] = (), hits: Sequence[int] = ()) -> BoundaryView:
-        """The view of ``result``; ``references`` are answer spans to box, ``hits`` retrieved chunks by rank."""
+    def of(cls, result: ChunkResult, references: Sequence[Span] = (), hits: Mapping[int, int] | None = None
+           ) -> BoundaryView:
+        """The view of ``result``; ``references`` are answer spans to box, ``hits`` maps retrieved chunks to ranks."""
         view = cls()
         view.show(result, references, hits)
         return view
 
-    def show(self, result: ChunkResult, references: Sequence[Span] = (), hits: Sequence[int] = ()) -> None:
+    def show(self, result: ChunkResult, references: Sequence[Span] = (), hits: Mapping[int, int] | None = None
+             ) -> None:
         """Draw another result in this view (the sliders of ChunkView call this)."""
         unit = "tokens" if result.params.get("unit", "token") == "token" else "chars"
-        rank = {index: r for r, index in enumerate(hits, start=1)}
+        rank = dict(hits or {})
         chunks = [{"index": c.index, "start": c.start, "end": c.end, "tokens": c.tokens, "unit": unit,
                    "level": c.meta.get("level", ""), "meta": _json_safe(c.meta), "hit": rank.get(c.index, 0)}
                   for c in result.chunks]

@@ -142,3 +142,27 @@ def test_bad_input():
         EvalSet({"doc": "text"}, [Question("q", (("doc", 2, 99),))])
     with pytest.raises(ValueError, match="k=0 must be a whole number"):
         chunking(topics_set(), ["fixed"], k=0)
+
+
+def test_plot_and_question_view_show_the_answer_and_what_was_retrieved():
+    data = topics_set()
+    result = chunking(data, {"sentences": {"method": "recursive", "size": 16},
+                             "halves": lambda text: [(0, len(text) // 2), (len(text) // 2, len(text))]}, k=2)
+    fig = result.plot()
+    assert [trace.name for trace in fig.data] == ["recall", "precision", "iou"]
+    assert list(fig.data[0].x) == ["sentences", "halves"]
+    assert list(fig.data[2].y) == [row["iou"] for row in result.table()]
+
+    view = result.view(0, "sentences")
+    _, start, end = data.questions[0].references[0]
+    assert "".join(p["text"] for p in view.segments if p["ref"]) == data.documents["doc"][start:end]
+    hits = {c["index"]: c["hit"] for c in view.chunks if c["hit"]}
+    assert sorted(hits.values()) == [1, 2]
+    best = view.chunks[next(i for i, rank in hits.items() if rank == 1)]
+    assert best["start"] <= start and end <= best["end"]  # the best hit holds the whole answer
+    assert view.title.startswith("Which planet has a storm bigger than the Earth? · sentences · recall 1.00")
+    assert len(result.view(0, "halves").chunks) == 2
+    with pytest.raises(ValueError, match="question=5: give a question number from 0 to 0"):
+        result.view(5)
+    with pytest.raises(ValueError, match="No chunker 'nope' in this evaluation. Scored: sentences, halves"):
+        result.view(0, "nope")

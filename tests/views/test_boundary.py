@@ -107,7 +107,7 @@ def test_a_megabyte_is_drawn_in_pages_that_end_at_line_breaks(python_doc):
 
 def test_reference_spans_and_retrieved_chunks_are_marked(python_doc):
     result = nbrag.chunk(python_doc, size=64, overlap=0)
-    view = BoundaryView.of(result, references=[(100, 180)], hits=[3, 0])
+    view = BoundaryView.of(result, references=[(100, 180)], hits={3: 1, 0: 2})
     boxed = "".join(p["text"] for p in view.segments if p["ref"])
     assert boxed == python_doc[100:180]
     assert [c["hit"] for c in view.chunks][:4] == [2, 0, 0, 1]
