@@ -1,30 +1,46 @@
 """nbrag's benchmarks, side by side with named peers, run in one go.
 
     make bench                      # or: .venv/bin/python bench/run.py [--repeat 7]
+    .venv/bin/python bench/run.py --only throughput semantic    # some entries only
 
 Prints a table of medians and ratios, and saves every measurement as JSON under
-bench/results/ (latest.json and a time-stamped copy). Peers that are not
-installed are reported as such (`pip install -e ".[bench]"` installs them).
+bench/results/ (a time-stamped file, and latest.json when every entry ran). Peers
+that are not installed are reported as such (`pip install -e ".[bench]"` installs them).
 
-Entries:
-- extension load: `%load_ext nbrag` in a fresh IPython, against jupysql's
-  `%load_ext sql` (goal for nbrag: at most 0.3 s);
-- first %%chunk: the first `%%chunk --size 64 --overlap 8` of a fresh session,
+Entries (names for --only):
+- ext: `%load_ext nbrag` in a fresh IPython, against jupysql's `%load_ext sql`
+  (goal for nbrag: at most 0.3 s);
+- first: the first `%%chunk --size 64 --overlap 8` of a fresh session,
   tokenizer load and widget included, against chonkie's first TokenChunker call
   with the same tokenizer (import and tokenizer load included);
-- chunking throughput in MB/s, on the same documents and tokenizer, size 256:
-  fixed windows (overlap 32) against chonkie's TokenChunker and LangChain's token
-  splitter, recursive against chonkie's RecursiveChunker and LangChain's
-  RecursiveCharacterTextSplitter, with how many chunks are exact slices of their
-  source at the offsets each library reports;
-- generator load: SmolLM2's first load (GGUF converted to safetensors, in a
-  fresh cache folder) and later loads from that cache, against transformers
-  loading the GGUF file directly, as it does on every load without nbrag.
+- throughput: chunking throughput in MB/s, on the same documents and tokenizer,
+  size 256: fixed windows (overlap 32) against chonkie's TokenChunker and
+  LangChain's token splitter, recursive against chonkie's RecursiveChunker and
+  LangChain's RecursiveCharacterTextSplitter, with how many chunks are exact slices
+  of their source at the offsets each library reports. Every library runs once per
+  round, in turn, so that a busy machine slows all of them alike; all rounds run
+  twice: with the tokenizers library's default thread pool (all cores), then on one
+  core (TOKENIZERS_PARALLELISM=false);
+- semantic: semantic chunking of the same HotpotQA documents against chonkie's
+  SemanticChunker, both with the same loaded MiniLM SentenceTransformer (the
+  packaged weights, default torch and tokenizers threads), max 256 tokens, a window
+  of 3 sentences and a 20th-percentile threshold; seconds, chunk counts, largest
+  chunk in MiniLM tokens;
+- quality: chunk quality (`nbrag.eval.chunking`, recall, precision and IoU of the
+  top 5 and top 3 chunks) on the first 50 HotpotQA questions, nbrag's fixed
+  (overlap 0), recursive, semantic and structure chunkers against LangChain's
+  RecursiveCharacterTextSplitter, all at 256 MiniLM tokens; LangChain's reported
+  start indices are checked and, where one is not the chunk's slice, the slice is
+  searched for and the mismatch counted;
+- generator: SmolLM2's first load (GGUF converted to safetensors, in a fresh cache
+  folder) and later loads from that cache, against transformers loading the GGUF
+  file directly, as it does on every load without nbrag (skipped by --no-models).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import json
 import platform
@@ -37,7 +53,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results"
 SHARED = ROOT.parent / "shared" / "data"
+HOTPOTQA = SHARED / "hotpotqa" / "hotpotqa_200.jsonl"
 GOAL_EXT_LOAD_S = 0.3
+ENTRIES = ("ext", "first", "throughput", "semantic", "quality", "generator")
 
 EXT_LOAD = """
 import time
@@ -180,6 +198,39 @@ def _peers(size: int, overlap: int) -> dict[str, dict[str, object]]:
     return peers
 
 
+@contextlib.contextmanager
+def one_core(on: bool):
+    """Turn the tokenizers library's thread pool off (TOKENIZERS_PARALLELISM=false) while ``on``."""
+    import os
+
+    before = os.environ.get("TOKENIZERS_PARALLELISM")
+    if on:
+        os.environ["TOKENIZERS_PARALLELISM"] = "false"
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop("TOKENIZERS_PARALLELISM", None)
+        else:
+            os.environ["TOKENIZERS_PARALLELISM"] = before
+
+
+def rounds(factories: dict[str, object], run, n: int) -> tuple[dict[str, list[float]], dict[str, object]]:
+    """``n`` timed rounds in which every library runs once, in turn; a fresh chunker for each run.
+
+    Returns each library's timings and its output of the last round.
+    """
+    timings: dict[str, list[float]] = {library: [] for library in factories}
+    outputs: dict[str, object] = {}
+    for _ in range(n):
+        for library, factory in factories.items():
+            fn = factory()
+            t = time.perf_counter()
+            outputs[library] = run(fn)
+            timings[library].append(time.perf_counter() - t)
+    return timings, outputs
+
+
 def throughput(n: int) -> dict:
     """MB/s of each strategy and library on the same documents, and how many chunks are exact slices."""
     name, passages = corpus()
@@ -189,21 +240,125 @@ def throughput(n: int) -> dict:
     megabytes = sum(len(d.encode("utf-8")) for d in docs) / 1e6
     size, overlap = 256, 32
     entry: dict = {"corpus": name, "documents": len(docs), "megabytes": round(megabytes, 3),
-                   "size": size, "overlap": overlap, "strategies": {}}
-    for strategy, libraries in _peers(size, overlap).items():
-        rows = entry["strategies"][strategy] = {}
-        for library, factory in libraries.items():
-            factory()(docs[0][:1000])  # imports and first calls
-            timings, out = [], None
-            for _ in range(n):
-                fn = factory()
-                t = time.perf_counter()
-                out = [fn(d) for d in docs]
-                timings.append(time.perf_counter() - t)
-            chunks = [(doc, s, e, text) for doc, spans in zip(docs, out) for s, e, text in spans]
-            exact = None if chunks and chunks[0][1] is None else sum(doc[s:e] == text for doc, s, e, text in chunks)
-            rows[library] = {"seconds": timings, "mb_per_s": round(megabytes / statistics.median(timings), 3),
-                             "chunks": len(chunks), "exact": exact}
+                   "size": size, "overlap": overlap, "strategies": {}, "one_core": {}}
+    for key, single in (("strategies", False), ("one_core", True)):
+        with one_core(single):
+            for strategy, libraries in _peers(size, overlap).items():
+                for factory in libraries.values():
+                    factory()(docs[0][:1000])  # imports and first calls
+                timings, outputs = rounds(libraries, lambda fn: [fn(d) for d in docs], n)
+                rows = entry[key][strategy] = {}
+                for library, out in outputs.items():
+                    chunks = [(doc, s, e, text) for doc, spans in zip(docs, out) for s, e, text in spans]
+                    offsets = not chunks or chunks[0][1] is not None
+                    exact = sum(doc[s:e] == text for doc, s, e, text in chunks) if offsets else None
+                    rows[library] = {"seconds": timings[library],
+                                     "mb_per_s": round(megabytes / statistics.median(timings[library]), 3),
+                                     "chunks": len(chunks), "exact": exact}
+    return entry
+
+
+def semantic(n: int, documents: int = 6) -> dict:
+    """Seconds to chunk the same HotpotQA documents semantically, nbrag against chonkie, same embedder."""
+    import torch
+
+    import nbrag
+    from nbrag.config import settings
+    from nbrag.eval import load_hotpotqa
+    from nbrag.models import load_embedder, load_tokenizer, model_source
+
+    docs = list(load_hotpotqa(HOTPOTQA, limit=documents).documents.values())
+    size, window, percentile = 256, 3, 20
+    model = load_embedder()  # the packaged weights, loaded once and shared by both libraries
+    tok = load_tokenizer()
+    options = {"method": "semantic", "max_size": size, "window": window, "threshold": percentile,
+               "threshold_type": "percentile"}
+    factories = {"nbrag": lambda: lambda d: [(c.start, c.end, c.text) for c in nbrag.chunk(d, **options)]}
+    if installed("chonkie"):
+        from chonkie import SemanticChunker
+        from chonkie.embeddings import SentenceTransformerEmbeddings
+
+        def chonkie():
+            chunker = SemanticChunker(embedding_model=SentenceTransformerEmbeddings(model), chunk_size=size,
+                                      similarity_window=window, threshold=percentile / 100)
+            return lambda d: [(c.start_index, c.end_index, c.text) for c in chunker(d)]
+
+        factories["chonkie"] = chonkie
+    for factory in factories.values():
+        factory()(docs[0])  # first calls
+    timings, outputs = rounds(factories, lambda fn: [fn(d) for d in docs], n)
+    entry: dict = {"documents": len(docs), "characters": sum(map(len, docs)),
+                   "embedder": model_source("embedder", settings.embedder), "torch_threads": torch.get_num_threads(),
+                   "max_size": size, "window": window, "percentile": percentile, "libraries": {}}
+    for library, out in outputs.items():
+        chunks = [(doc, s, e, text) for doc, spans in zip(docs, out) for s, e, text in spans]
+        tokens = [len(enc.ids) for enc in tok.encode_batch([text for *_, text in chunks], add_special_tokens=False)]
+        entry["libraries"][library] = {
+            "seconds": timings[library], "chunks": len(chunks), "max_tokens": max(tokens),
+            "over_max_size": sum(t > size for t in tokens),
+            "exact": sum(doc[s:e] == text for doc, s, e, text in chunks)}
+    return entry
+
+
+def quality(questions: int = 50, size: int = 256) -> dict:
+    """Chunk quality on HotpotQA: nbrag's chunkers and LangChain's recursive splitter, top 5 and top 3."""
+    from nbrag.eval import chunking, load_hotpotqa
+    from nbrag.eval.chunking import span_scores
+
+    data = load_hotpotqa(HOTPOTQA, limit=questions)
+    chunkers: dict[str, object] = {
+        "nbrag fixed": {"method": "fixed", "size": size, "overlap": 0},
+        "nbrag recursive": {"method": "recursive", "size": size},
+        "nbrag semantic": {"method": "semantic", "max_size": size},
+        "nbrag structure": {"method": "structure", "size": size},
+    }
+    langchain_stats = {"chunks": 0, "start_mismatches": 0, "not_found": 0}
+    if installed("langchain_text_splitters"):
+        from langchain_text_splitters import RecursiveCharacterTextSplitter
+        from transformers import PreTrainedTokenizerFast
+
+        from nbrag.models import load_tokenizer
+
+        # Its length function counts the same MiniLM tokens (tokenize() adds no special tokens).
+        splitter = RecursiveCharacterTextSplitter.from_huggingface_tokenizer(
+            PreTrainedTokenizerFast(tokenizer_object=load_tokenizer()), chunk_size=size, chunk_overlap=0,
+            add_start_index=True)
+
+        def langchain(text: str) -> list[tuple[int, int]]:
+            spans, cursor = [], 0
+            for doc in splitter.create_documents([text]):
+                chunk, start = doc.page_content, doc.metadata["start_index"]
+                langchain_stats["chunks"] += 1
+                if start < 0 or text[start:start + len(chunk)] != chunk:
+                    langchain_stats["start_mismatches"] += 1
+                    start = text.find(chunk, cursor)
+                    if start < 0:  # not a slice of the text at all: it cannot be scored
+                        langchain_stats["not_found"] += 1
+                        continue
+                spans.append((start, start + len(chunk)))
+                cursor = start + len(chunk)
+            return spans
+
+        chunkers["langchain recursive"] = langchain
+    t = time.perf_counter()
+    result = chunking(data, chunkers, k=5)
+    entry: dict = {"questions": len(data.questions), "documents": len(data.documents), "size": size,
+                   "seconds": round(time.perf_counter() - t, 1), "langchain": langchain_stats, "k5": result.table()}
+    # The top 3 are the first 3 of the top 5: score them from the recorded spans.
+    rows = []
+    for row in result.table():
+        scores = []
+        for question, record in zip(data.questions, result.per_question[row["chunker"]]):
+            relevant: dict = {}
+            for doc, a, b in question.references:
+                relevant.setdefault(doc, []).append((a, b))
+            retrieved: dict = {}
+            for doc, a, b in record["retrieved"][:3]:
+                retrieved.setdefault(doc, []).append((a, b))
+            scores.append(span_scores(relevant, retrieved))
+        means = {m: round(statistics.mean(s[m] for s in scores), 4) for m in ("recall", "precision", "iou")}
+        rows.append({**row, **means})
+    entry["k3"] = rows
     return entry
 
 
@@ -215,62 +370,110 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeat", type=int, default=5, help="runs per measurement (medians are reported)")
     parser.add_argument("--no-models", action="store_true", help="skip the generator load (about a minute)")
+    parser.add_argument("--only", nargs="+", choices=ENTRIES, metavar="ENTRY",
+                        help=f"run these entries only, from: {', '.join(ENTRIES)}")
     args = parser.parse_args(argv)
-    n, models_too = args.repeat, not args.no_models
+    n = args.repeat
+    entries = [e for e in ENTRIES if (args.only is None or e in args.only)
+               and not (e == "generator" and args.no_models)]
+    if not HOTPOTQA.exists() and {"semantic", "quality"} & set(entries):
+        print(f"{HOTPOTQA} is not here: skipping the semantic and quality entries")
+        entries = [e for e in entries if e not in ("semantic", "quality")]
 
     results: dict = {"when": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-                     "python": platform.python_version(), "machine": platform.machine(), "repeat": n}
+                     "python": platform.python_version(), "machine": platform.machine(), "repeat": n,
+                     "entries": entries}
     print(f"nbrag benchmarks, {n} runs each, medians\n")
 
-    ext = {"nbrag": repeat(lambda: fresh(EXT_LOAD.format(ext="nbrag")), n)}
-    if installed("sql"):
-        ext["jupysql"] = repeat(lambda: fresh(EXT_LOAD.format(ext="sql")), n)
-    results["extension_load_s"] = ext
-
-    first = {"nbrag": repeat(lambda: fresh(FIRST_CHUNK_NBRAG), n)}
-    if installed("chonkie"):
-        first["chonkie"] = repeat(lambda: fresh(FIRST_CHUNK_CHONKIE), n)
-    results["first_chunk_s"] = first
-
-    results["throughput"] = throughput(n)
-    if models_too:
+    if "ext" in entries:
+        ext = {"nbrag": repeat(lambda: fresh(EXT_LOAD.format(ext="nbrag")), n)}
+        if installed("sql"):
+            ext["jupysql"] = repeat(lambda: fresh(EXT_LOAD.format(ext="sql")), n)
+        results["extension_load_s"] = ext
+    if "first" in entries:
+        first = {"nbrag": repeat(lambda: fresh(FIRST_CHUNK_NBRAG), n)}
+        if installed("chonkie"):
+            first["chonkie"] = repeat(lambda: fresh(FIRST_CHUNK_CHONKIE), n)
+        results["first_chunk_s"] = first
+    if "throughput" in entries:
+        results["throughput"] = throughput(n)
+    if "semantic" in entries:
+        results["semantic"] = semantic(min(n, 3))
+    if "quality" in entries:
+        results["quality"] = quality()
+    if "generator" in entries:
         results["generator_load_s"] = generator_load(n)
 
+    report(results)
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    stamp = results["when"].replace(":", "").replace("-", "")[:15]
+    paths = [RESULTS / f"{stamp}.json"] + ([RESULTS / "latest.json"] if args.only is None else [])
+    for path in paths:
+        path.write_text(json.dumps(results, indent=2))
+    print(f"\nsaved {', '.join(str(p) for p in paths)}")
+    return 0
+
+
+def report(results: dict) -> None:
+    """The table of medians and ratios, then what each entry adds (exact slices, chunk sizes, quality)."""
     med = statistics.median
     rows = []
-    nb = med(ext["nbrag"])
-    rows.append(("%load_ext (s)", nb, med(ext["jupysql"]) if "jupysql" in ext else None, "jupysql",
-                 f"goal <= {GOAL_EXT_LOAD_S}: {'met' if nb <= GOAL_EXT_LOAD_S else 'MISSED'}"))
-    rows.append(("first %%chunk (s)", med(first["nbrag"]), med(first["chonkie"]) if "chonkie" in first else None,
-                 "chonkie", "incl. tokenizer load; nbrag also builds the widget"))
-    tp = results["throughput"]
-    for strategy, libraries in tp["strategies"].items():
-        ours = libraries["nbrag"]
-        for library, row in libraries.items():
-            if library == "nbrag":
-                continue
-            rows.append((f"{strategy} (MB/s)", ours["mb_per_s"], row["mb_per_s"], library,
-                         f"{tp['corpus']}, {tp['megabytes']} MB, size {tp['size']}"))
-    if models_too:
+    if "extension_load_s" in results:
+        ext = results["extension_load_s"]
+        nb = med(ext["nbrag"])
+        rows.append(("%load_ext (s)", nb, med(ext["jupysql"]) if "jupysql" in ext else None, "jupysql",
+                     f"goal <= {GOAL_EXT_LOAD_S}: {'met' if nb <= GOAL_EXT_LOAD_S else 'MISSED'}"))
+    if "first_chunk_s" in results:
+        first = results["first_chunk_s"]
+        rows.append(("first %%chunk (s)", med(first["nbrag"]), med(first["chonkie"]) if "chonkie" in first else None,
+                     "chonkie", "incl. tokenizer load; nbrag also builds the widget"))
+    tp = results.get("throughput")
+    if tp:
+        modes = (("strategies", "", "all cores"), ("one_core", ", 1 core", "TOKENIZERS_PARALLELISM=false"))
+        for key, suffix, note in modes:
+            for strategy, libraries in tp[key].items():
+                ours = libraries["nbrag"]
+                for library, row in libraries.items():
+                    if library != "nbrag":
+                        rows.append((f"{strategy}{suffix} (MB/s)", ours["mb_per_s"], row["mb_per_s"], library,
+                                     f"{tp['corpus']}, {tp['megabytes']} MB, size {tp['size']}; {note}"))
+    sem = results.get("semantic")
+    if sem and "chonkie" in sem["libraries"]:
+        libs = sem["libraries"]
+        rows.append(("semantic (s)", med(libs["nbrag"]["seconds"]), med(libs["chonkie"]["seconds"]), "chonkie",
+                     f"{sem['documents']} HotpotQA documents, same MiniLM model, torch threads {sem['torch_threads']}"))
+    if "generator_load_s" in results:
         gl = results["generator_load_s"]
         rows.append(("generator load (s)", med(gl["nbrag_cached"]), med(gl["transformers_gguf"]), "GGUF load",
                      f"SmolLM2 from nbrag's cache; first load (conversion) {gl['nbrag_first']:.1f} s"))
     print("nbrag/peer below 1 means nbrag is faster for times (s), above 1 for throughput (MB/s)\n")
-    print(f"{'measurement':<20}{'nbrag':>10}{'peer':>10}  {'peer name':<9}{'nbrag/peer':>11}  note")
+    print(f"{'measurement':<28}{'nbrag':>10}{'peer':>10}  {'peer name':<10}{'nbrag/peer':>11}  note")
     for label, ours, theirs, peer_name, note in rows:
         ratio = f"{ours / theirs:.2f}" if theirs else "n/a"  # MB/s rows: above 1 means nbrag is faster
         theirs_s = f"{theirs:.4f}" if theirs is not None else "not inst."
-        print(f"{label:<20}{ours:>10.4f}{theirs_s:>10}  {peer_name:<9}{ratio:>11}  {note}")
-    print("\nchunks that are exact slices of their source (text == source[start:end]):")
-    for strategy, libraries in tp["strategies"].items():
-        print(f"  {strategy:<10}" + ", ".join(f"{library} {_exactness(row)}" for library, row in libraries.items()))
-
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    stamp = results["when"].replace(":", "").replace("-", "")[:15]
-    for path in (RESULTS / "latest.json", RESULTS / f"{stamp}.json"):
-        path.write_text(json.dumps(results, indent=2))
-    print(f"\nsaved {RESULTS / 'latest.json'}")
-    return 0
+        print(f"{label:<28}{ours:>10.4f}{theirs_s:>10}  {peer_name:<10}{ratio:>11}  {note}")
+    if tp:
+        print("\nchunks that are exact slices of their source (text == source[start:end]):")
+        for strategy, libraries in tp["strategies"].items():
+            print(f"  {strategy:<10}" + ", ".join(f"{library} {_exactness(row)}" for library, row in libraries.items()))
+    if sem:
+        print(f"\nsemantic chunks (max {sem['max_size']} tokens, counted with MiniLM's tokenizer, no special tokens):")
+        for library, row in sem["libraries"].items():
+            print(f"  {library:<8} {row['chunks']} chunks, largest {row['max_tokens']} tokens, "
+                  f"{row['over_max_size']} over {sem['max_size']}, exact slices {row['exact']}/{row['chunks']}")
+    q = results.get("quality")
+    if q:
+        lc = q["langchain"]
+        print(f"\nchunk quality on the first {q['questions']} HotpotQA questions ({q['documents']} documents), "
+              f"size {q['size']} MiniLM tokens:")
+        print(f"  {'chunker':<20}{'chunks':>7}{'tokens':>8}  {'recall@5':>9}{'prec@5':>8}{'IoU@5':>8}  "
+              f"{'recall@3':>9}{'prec@3':>8}{'IoU@3':>8}")
+        for five, three in zip(q["k5"], q["k3"]):
+            print(f"  {five['chunker']:<20}{five['chunks']:>7}{five['mean_tokens']:>8}  {five['recall']:>9.4f}"
+                  f"{five['precision']:>8.4f}{five['iou']:>8.4f}  {three['recall']:>9.4f}{three['precision']:>8.4f}"
+                  f"{three['iou']:>8.4f}")
+        print(f"  LangChain start_index not the chunk's slice: {lc['start_mismatches']}/{lc['chunks']} "
+              f"(not found in the text: {lc['not_found']})")
 
 
 if __name__ == "__main__":
