@@ -9,8 +9,6 @@ import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-# Figures in output areas as plotly JSON, as a Jupyter kernel shows them (not a browser tab or inlined plotly.js).
-os.environ.setdefault("PLOTLY_RENDERER", "plotly_mimetype")
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = ROOT.parent / "shared" / "data"

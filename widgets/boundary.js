@@ -97,14 +97,23 @@ function drawOutline(model, box, select) {
     details.open = true;
     const count = node.chunks.length ? ` (${node.chunks.length})` : "";
     details.append(el("summary", "", node.label + count));
-    for (const i of node.chunks) {
-      const item = el("button", "nbrag-outline-chunk", `chunk ${i} · ${chunks[i].tokens} ${chunks[i].unit}`);
-      item.style.setProperty("--a", color(i));
-      item.dataset.chunk = String(i);
-      item.addEventListener("click", () => select(i));
-      details.append(item);
+    // Chunks and sub-sections in document order.
+    const items = [
+      ...node.chunks.map((i) => ({ start: chunks[i].start, chunk: i })),
+      ...node.children.map((child) => ({ start: child.start, child })),
+    ].sort((a, b) => a.start - b.start);
+    for (const item of items) {
+      if (item.child) {
+        add(item.child, details);
+        continue;
+      }
+      const i = item.chunk;
+      const button = el("button", "nbrag-outline-chunk", `chunk ${i} · ${chunks[i].tokens} ${chunks[i].unit}`);
+      button.style.setProperty("--a", color(i));
+      button.dataset.chunk = String(i);
+      button.addEventListener("click", () => select(i));
+      details.append(button);
     }
-    for (const child of node.children) add(child, details);
     parent.append(details);
   };
   for (const node of nodes) add(node, box);
@@ -139,9 +148,15 @@ function render({ model, el: host }) {
     if (pages.has(i) && pages.get(i) !== model.get("page")) turn(pages.get(i));
     model.set("selected", i);
     model.save_changes();
-    const label = body.querySelector(`.nbrag-label[data-chunk="${i}"]`);
-    if (label) label.scrollIntoView({ block: "nearest" });
   };
+  // Scroll the text box (not the page) to the selected chunk's label.
+  const reveal = () =>
+    requestAnimationFrame(() => {
+      const label = body.querySelector(`.nbrag-label[data-chunk="${model.get("selected")}"]`);
+      if (!label) return;
+      const top = label.offsetTop; // .nbrag-text is positioned, so this is relative to it
+      if (top < body.scrollTop || top > body.scrollTop + body.clientHeight - 20) body.scrollTop = top - 8;
+    });
   prev.addEventListener("click", () => turn(model.get("page") - 1));
   next.addEventListener("click", () => turn(model.get("page") + 1));
 
@@ -157,6 +172,7 @@ function render({ model, el: host }) {
   const showSelected = () => {
     drawMeta(model, meta);
     highlight(body, "nbrag-selected", model.get("selected") >= 0 ? model.get("selected") : null);
+    reveal();
   };
   const redraw = () => {
     root.dataset.chunks = String(model.get("chunks").length);

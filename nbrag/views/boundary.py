@@ -101,28 +101,28 @@ def outline(result: ChunkResult) -> list[dict[str, Any]]:
     return []
 
 
-def _node(label: str) -> dict[str, Any]:
-    return {"label": label, "chunks": [], "children": []}
+def _node(label: str, start: int) -> dict[str, Any]:
+    return {"label": label, "start": start, "chunks": [], "children": []}
 
 
 def _heading_tree(chunks: Sequence[Chunk]) -> list[dict[str, Any]]:
-    root = _node("")
+    root = _node("", 0)
     for c in chunks:
         node = root
         for heading in c.meta.get("headings") or []:
             if not node["children"] or node["children"][-1]["label"] != heading:
-                node["children"].append(_node(heading))
+                node["children"].append(_node(heading, c.start))
             node = node["children"][-1]
         node["chunks"].append(c.index)
-    return root["children"] + ([{**_node("(before the first heading)"), "chunks": root["chunks"]}]
-                               if root["chunks"] else [])
+    return ([{**_node("(before the first heading)", 0), "chunks": root["chunks"]}] if root["chunks"] else []) \
+        + root["children"]
 
 
 def _parent_tree(text: str, chunks: Sequence[Chunk]) -> list[dict[str, Any]]:
     """Parent spans nested by containment; each chunk under the span it was split from."""
     parents = sorted({(p["start"], p["end"]) for c in chunks if (p := c.meta.get("parent"))},
                      key=lambda s: (s[0], -s[1]))
-    nodes = {span: _node(f"{_preview(text, span)} · chars {span[0]}–{span[1]}") for span in parents}
+    nodes = {span: _node(f"{_preview(text, span)} · chars {span[0]}–{span[1]}", span[0]) for span in parents}
     roots: list[dict[str, Any]] = []
     stack: list[Span] = []
     for span in parents:
@@ -130,7 +130,7 @@ def _parent_tree(text: str, chunks: Sequence[Chunk]) -> list[dict[str, Any]]:
             stack.pop()
         (nodes[stack[-1]]["children"] if stack else roots).append(nodes[span])
         stack.append(span)
-    loose = _node("(whole document)")
+    loose = _node("(whole document)", 0)
     for c in chunks:
         parent = c.meta.get("parent")
         (nodes[(parent["start"], parent["end"])] if parent else loose)["chunks"].append(c.index)
@@ -183,6 +183,13 @@ class BoundaryView(WithStaticHTML, anywidget.AnyWidget):
             self.outline = outline(result)
             self.selected = -1
             self.warnings = list(result.warnings)
+
+    def select(self, index: int) -> None:
+        """Show chunk ``index``'s metadata and open the page where it starts."""
+        piece = next(p for p in self.segments if index in p["starts"])
+        with self.hold_sync():
+            self.page = piece["page"]
+            self.selected = index
 
     def to_html(self) -> str:
         """The first page as static HTML (every piece of text escaped)."""

@@ -26,8 +26,7 @@ def scores_figure(scores: ChunkingEval) -> go.Figure:
                             customdata=hover, hovertemplate="%{x}: %{y:.3f}<br>%{customdata}<extra>" + metric
                             + "</extra>") for metric, colour in METRICS.items()])
     fig.update_layout(barmode="group", template="plotly_white", height=340, yaxis_range=[0, 1.08],
-                      title=f"Chunk quality on {scores.name}: top {scores.k} chunks per question, "
-                            "character-level scores averaged over questions",
+                      title=f"Chunk quality on {scores.name} (top {scores.k} chunks per question)",
                       yaxis_title="score", margin={"l": 50, "r": 20, "t": 50, "b": 40})
     return fig
 
@@ -43,6 +42,8 @@ def question_view(scores: ChunkingEval, question: int, chunker: str, result: Chu
         if doc == document and (a, b) in index:
             hits.setdefault(index[(a, b)], rank)
     view = BoundaryView.of(result, references=references, hits=hits)
+    if hits:  # open on the best hit
+        view.select(min(hits, key=hits.get))
     s = scores.per_question[chunker][question]
     elsewhere = len(scores.per_question[chunker][question]["retrieved"]) - len(hits)
     view.title = (f"{q.text} · {chunker} · recall {s['recall']:.2f} · precision {s['precision']:.2f} · "

@@ -154,3 +154,38 @@ def chunk_with(**options):
     from pydoc_data.topics import topics
 
     return nbrag.chunk(topics["with"], **options)
+
+
+CHUNKING = ROOT / "notebooks" / "01_chunking.ipynb"
+
+
+def test_chunking_notebook_renders_every_view(page, lab, lab_root):
+    open_and_run_all(page, lab, copy_notebook(CHUNKING, lab_root), timeout_s=420)
+    views = page.locator(".jp-OutputArea-output .nbrag-boundary")
+    page.wait_for_function("document.querySelectorAll('.jp-OutputArea-output .nbrag-boundary').length >= 9",
+                           timeout=60_000)
+    counts = [int(n) for n in views.evaluate_all("els => els.map(e => e.getAttribute('data-chunks'))")]
+    assert len(counts) == 9 and all(n > 1 for n in counts), counts
+    for i, name in ((0, "fixed"), (1, "recursive"), (2, "semantic"), (3, "structure"), (5, "chinese")):
+        views.nth(i).scroll_into_view_if_needed()
+        save_screenshot(views.nth(i).locator("xpath=ancestor::div[contains(@class, 'widget-vbox')][1]"),
+                        f"chunking-{name}.png")
+
+    # The evaluation: a plotly bar chart and the question view with the answer boxed and hits starred.
+    question = views.nth(7)
+    assert question.locator(".nbrag-ref").count() >= 1 and question.locator(".nbrag-hit").count() >= 1
+    save_screenshot(question, "chunking-question.png")
+    bars = page.locator(".js-plotly-plot").filter(has_text="Chunk quality")
+    save_screenshot(bars.first, "chunking-scores.png")
+
+    # A megabyte in pages: the next page draws other text, quickly.
+    book = views.nth(8)
+    assert "page 1 of" in book.locator(".nbrag-where").inner_text()
+    first = book.locator(".nbrag-seg").first.inner_text()
+    started = page.evaluate("performance.now()")
+    book.locator(".nbrag-next").click()
+    assert "page 2 of" in book.locator(".nbrag-where").inner_text()
+    assert book.locator(".nbrag-seg").first.inner_text() != first
+    assert page.evaluate("performance.now()") - started < 5_000
+    save_screenshot(book, "chunking-megabyte.png")
+    assert not [e for e in page.errors if "nbrag" in e.lower()], page.errors
