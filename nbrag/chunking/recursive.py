@@ -2,7 +2,9 @@
 
 Pieces of one level are merged greedily while they fit ``size``; a piece that is
 still too large is split at the next level, and a single word longer than
-``size`` is cut into even token windows. Every chunk records the level it was made at
+``size`` is cut into even token windows. A Markdown heading that stands alone (a
+section title right before a subsection) joins what follows it, never what
+precedes it. Every chunk records the level it was made at
 and the span it was split from (``meta["parent"]``), so a small retrieved chunk
 can be expanded to its paragraph or section.
 """
@@ -21,6 +23,7 @@ Span = tuple[int, int]
 Splitter = Callable[[str, int, int], list[Span]]
 
 _SECTION = re.compile(r"\n[ \t]*\n(?=[ \t]*(?:#{1,6}[ \t]|\S[^\n]*\n[ \t]*(?:=+|-+)[ \t]*\n))|\n[ \t]*\n[ \t]*\n+")
+_HEADING = re.compile(r"\s*(?:#{1,6}[ \t][^\n]*|[^\n]+\n[ \t]*(?:=+|-+))\s*")  # ATX or Setext, alone
 _PARAGRAPH = re.compile(r"\n[ \t]*\n\s*")
 _LINE = re.compile(r"\n")
 _CLAUSE = re.compile(r"[，、：,;:](?=\s)\s*|[，、：]")
@@ -73,16 +76,24 @@ def split_span(text: str, span: Span, count: TokenCounter, size: int, levels: tu
     out: list[tuple[Span, str, Span | None]] = []
     merged: Span | None = None
     for piece in count.snap(LEVELS[level](text, *span)):
-        if merged is not None and count(merged[0], piece[1]) <= size:
+        # A heading alone never closes what came before: it opens what follows.
+        if merged is not None and count(merged[0], piece[1]) <= size and not _HEADING.fullmatch(text, *piece):
             merged = (merged[0], piece[1])
             continue
-        if merged is not None:
-            out.append((merged, level, span))
-            merged = None
         if count(*piece) <= size:
+            if merged is not None:
+                out.append((merged, level, span))
             merged = piece
-        else:
-            out += split_span(text, piece, count, size, levels, depth + 1, span)
+            continue
+        pieces = split_span(text, piece, count, size, levels, depth + 1, span)
+        if merged is not None:  # a heading just before opens the first part of its section when both fit
+            (a, b), _, _ = pieces[0]
+            if _HEADING.fullmatch(text, *merged) and count(merged[0], b) <= size:
+                pieces[0] = ((merged[0], b), level, span)
+            else:
+                out.append((merged, level, span))
+            merged = None
+        out += pieces
     if merged is not None:
         out.append((merged, level, span))
     return out

@@ -107,3 +107,14 @@ def test_sentence_spans_tile_the_text(text, sentences):
 def test_hotpotqa_passages(hotpot_passages):
     for text in hotpot_passages[:100]:
         check(text, nbrag.chunk(text, method="recursive", size=32), 32)
+
+
+def test_a_heading_opens_the_section_it_titles():
+    body = " ".join(["The gauge sits on open ground away from trees."] * 6)
+    doc = f"# Guide\n\nShort intro.\n\n## Instruments\n\n### Rain gauges\n\n{body}\n\n{body}\n"
+    result = nbrag.chunk(doc, method="recursive", size=90)
+    check(doc, result, 90)
+    assert not any(c.text.strip() in {"## Instruments", "### Rain gauges"} for c in result)
+    opening = next(c for c in result if "## Instruments" in c.text)
+    assert opening.text.startswith("## Instruments\n\n### Rain gauges\n\nThe gauge")
+    assert "Short intro." not in opening.text
