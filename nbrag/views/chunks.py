@@ -28,8 +28,7 @@ if TYPE_CHECKING:  # pragma: no cover
 THRESHOLDS = {"percentile": (0.0, 100.0, 1.0), "absolute": (-1.0, 1.0, 0.01), "std": (0.0, 3.0, 0.05)}
 PLOTLY_JSON = "application/vnd.plotly.v1+json"
 PLOT_SIZE = {"width": 430, "height": 270}
-LIVE = {"continuous_update": False, "style": {"description_width": "initial"},
-        "layout": ipywidgets.Layout(width="300px")}
+LIVE = {"continuous_update": False, "style": {"description_width": "initial"}, "layout": {"width": "300px"}}
 
 
 def sliders(result: ChunkResult) -> dict[str, ipywidgets.ValueWidget]:
@@ -55,7 +54,8 @@ def sliders(result: ChunkResult) -> dict[str, ipywidgets.ValueWidget]:
                                                description=f"min size ({unit})", **LIVE)
     if "threshold" in fields and "threshold" in params:
         low, high, step = THRESHOLDS[params["threshold_type"]]
-        out["threshold"] = ipywidgets.FloatSlider(value=params["threshold"], min=low, max=high, step=step,
+        value = params["threshold"]  # a std threshold may lie past the usual range: widen it, never clamp
+        out["threshold"] = ipywidgets.FloatSlider(value=value, min=min(low, value), max=max(high, value), step=step,
                                                   description=f"threshold ({params['threshold_type']})", **LIVE)
     return out
 

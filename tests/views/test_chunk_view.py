@@ -61,3 +61,8 @@ def test_the_static_copy_is_the_boundary_drawing(python_doc):
     bundle = view._repr_mimebundle_()
     assert bundle[0]["text/html"] == view.boundary.to_html()
     assert "application/vnd.jupyter.widget-view+json" in bundle[0]
+
+
+def test_a_threshold_past_the_usual_range_is_shown_as_given(python_doc):
+    view = nbrag.chunk(python_doc, method="semantic", threshold_type="std", threshold=4.5).view()
+    assert view.sliders["threshold"].value == 4.5 and view.sliders["threshold"].max == 4.5
