@@ -12,7 +12,7 @@ from typing import Any
 from nbrag.config import Settings, configure, settings
 
 __version__ = "0.1.0"
-__all__ = ["Settings", "chunk", "configure", "load_ipython_extension", "settings"]
+__all__ = ["Index", "Settings", "chunk", "configure", "load_ipython_extension", "settings"]
 
 
 def chunk(text: str, method: str = "fixed", **options: Any):
@@ -23,6 +23,19 @@ def chunk(text: str, method: str = "fixed", **options: Any):
     from nbrag.chunking import chunk as _chunk
 
     return _chunk(text, method=method, **options)
+
+
+def __getattr__(name: str) -> Any:
+    """``nbrag.Index`` and ``nbrag.eval`` load on first use (chromadb takes a second to import)."""
+    if name == "Index":
+        from nbrag.retrieval import Index
+
+        return Index
+    if name == "eval":
+        import importlib
+
+        return importlib.import_module("nbrag.eval")
+    raise AttributeError(f"module 'nbrag' has no attribute {name!r}")
 
 
 def load_ipython_extension(ipython: Any) -> None:

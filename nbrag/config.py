@@ -17,6 +17,7 @@ from typing import Any
 DEVICES = ("auto", "cpu", "cuda", "mps")
 DTYPES = ("auto", "float32", "bfloat16", "float16")
 UNITS = ("token", "char")
+BM25_BACKENDS = ("bm25s", "rank_bm25:okapi", "rank_bm25:l", "rank_bm25:plus")
 
 
 def _default_data_dir() -> str:
@@ -58,15 +59,20 @@ class Settings:
     chunk_unit: str = field(
         default="token", metadata={"help": f"What chunk sizes count: one of {', '.join(UNITS)}."}
     )
+    top_k: int = field(default=5, metadata={"help": "Hits a search returns by default."})
+    bm25: str = field(default="bm25s", metadata={
+        "help": f"BM25 backend of new indexes: one of {', '.join(BM25_BACKENDS)}."})
 
     def __post_init__(self) -> None:
-        for name, allowed in (("device", DEVICES), ("dtype", DTYPES), ("chunk_unit", UNITS)):
+        for name, allowed in (("device", DEVICES), ("dtype", DTYPES), ("chunk_unit", UNITS), ("bm25", BM25_BACKENDS)):
             value = getattr(self, name)
             if value not in allowed:
                 raise ValueError(f"{name}={value!r} is not allowed: choose one of {', '.join(allowed)}.")
         for name in ("embedder", "generator"):
             if not getattr(self, name).strip():
                 raise ValueError(f"{name} is empty: give a model name, a Hugging Face id or a local folder.")
+        if self.top_k < 1:
+            raise ValueError(f"top_k={self.top_k} must be at least 1.")
         if self.chunk_size < 1:
             raise ValueError(f"chunk_size={self.chunk_size} must be at least 1.")
         if not 0 <= self.chunk_overlap < self.chunk_size:

@@ -1,0 +1,19 @@
+"""HyDE (Gao et al., 2022): search with the embedding of an answer the generator imagines.
+
+A question and its answer passage are worded differently; a hypothetical answer, even a
+wrong one, is worded like the passages that hold the real one. The text is kept in the
+result (``result.hyde``), so the user sees what was searched for.
+"""
+
+from __future__ import annotations
+
+SYSTEM = ("Write one short paragraph that answers the question, as it would appear in a reference text. "
+          "State facts plainly; do not repeat the question.")
+
+
+def hypothetical_answer(query: str, generator: str | None = None, max_new_tokens: int = 96) -> str:
+    from nbrag.models import generate
+
+    answer = generate([{"role": "system", "content": SYSTEM}, {"role": "user", "content": query}],
+                      max_new_tokens=max_new_tokens, name=generator).strip()
+    return answer or query

@@ -1,0 +1,452 @@
+"""Index: a real Chroma collection and a BM25 index over the same chunks, kept in step.
+
+Chroma holds the chunks, their metadata and the vectors nbrag computes (its own default
+embedding function downloads a model, so nbrag always hands Chroma the vectors). BM25 is
+derived from Chroma: it is saved beside it with the ids it covers, and rebuilt from the
+collection's chunks whenever they differ (after an interrupted ingest, or a collection
+another process changed), so the two never disagree.
+
+``Index(name)`` keeps everything on disk under ``settings.data_dir/indexes/<name>``
+(``PersistentClient``); ``memory=True`` keeps it in memory (``EphemeralClient``);
+``host=`` talks to a Chroma server (``HttpClient``), with BM25 and the documents' texts
+in a local folder.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from html.parser import HTMLParser
+from pathlib import Path
+from typing import Any
+
+from nbrag.config import settings
+from nbrag.retrieval.base import MODES, RETRIEVERS, Hit, RetrievalResult
+from nbrag.retrieval.bm25 import BM25
+from nbrag.retrieval.fusion import FUSIONS, fuse
+
+_NAME = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9._-]{1,510}[a-zA-Z0-9]")
+TEXT_SUFFIXES = (".txt", ".md", ".markdown", ".rst")
+HTML_SUFFIXES = (".html", ".htm")
+
+
+def check_name(name: str) -> None:
+    """Chroma's rule for collection names, as an error that suggests a name that passes."""
+    if isinstance(name, str) and _NAME.fullmatch(name):
+        return
+    slug = re.sub(r"[^a-zA-Z0-9._-]+", "-", str(name)).strip("._-")[:512] or "index"
+    slug = slug if len(slug) >= 3 else f"{slug}-index"
+    raise ValueError(f"Index name {name!r} is not allowed: Chroma needs 3-512 characters from a-z, A-Z, 0-9, '.', "
+                     f"'_' and '-', starting and ending with a letter or digit. Try {slug!r}.")
+
+
+def _digest(*parts: str) -> str:
+    return hashlib.sha1("\x1f".join(parts).encode("utf-8")).hexdigest()[:16]
+
+
+def _flat(meta: Mapping[str, Any]) -> dict[str, str | int | float | bool]:
+    """Chunk metadata as Chroma stores it: scalars kept, spans as _start/_end, the rest as JSON."""
+    out: dict[str, str | int | float | bool] = {}
+    for key, value in meta.items():
+        if isinstance(value, (str, int, float, bool)):
+            out[key] = value
+        elif isinstance(value, Mapping) and set(value) == {"start", "end"}:
+            out[f"{key}_start"], out[f"{key}_end"] = int(value["start"]), int(value["end"])
+        elif value is not None:
+            out[key] = json.dumps(value, ensure_ascii=False)
+    return out
+
+
+class _Text(HTMLParser):
+    """The text of an HTML page, without scripts and styles."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.parts: list[str] = []
+        self._skip = 0
+
+    def handle_starttag(self, tag: str, attrs: Any) -> None:
+        self._skip += tag in {"script", "style"}
+        if tag in {"p", "div", "br", "li", "tr", "h1", "h2", "h3", "h4", "h5", "h6", "section", "article"}:
+            self.parts.append("\n")
+
+    def handle_endtag(self, tag: str) -> None:
+        self._skip -= tag in {"script", "style"} and self._skip > 0
+
+    def handle_data(self, data: str) -> None:
+        if not self._skip:
+            self.parts.append(data)
+
+
+def read_document(path: Path) -> str:
+    """The text of a txt/md/html file, or of a PDF when pypdf is installed."""
+    suffix = path.suffix.lower()
+    if suffix in TEXT_SUFFIXES:
+        return path.read_text(encoding="utf-8")
+    if suffix in HTML_SUFFIXES:
+        parser = _Text()
+        parser.feed(path.read_text(encoding="utf-8"))
+        return re.sub(r"\n{3,}", "\n\n", "".join(parser.parts)).strip() + "\n"
+    if suffix == ".pdf":
+        try:
+            from pypdf import PdfReader
+        except ImportError:
+            raise ValueError(f"{path}: reading PDFs needs pypdf; `pip install pypdf`, or convert it to text.") from None
+        return "\n\n".join(page.extract_text() or "" for page in PdfReader(path).pages)
+    raise ValueError(f"{path}: nbrag reads {', '.join(TEXT_SUFFIXES + HTML_SUFFIXES)} and .pdf files, not {suffix!r}.")
+
+
+@dataclass
+class IngestReport:
+    """What one ``add`` did: documents seen, chunks embedded, kept as they were, and removed."""
+
+    documents: int = 0
+    added: int = 0
+    unchanged: int = 0
+    removed: int = 0
+    seconds: float = 0.0
+    skipped: list[str] = field(default_factory=list)
+
+    def __repr__(self) -> str:
+        skipped = f", skipped {len(self.skipped)} files" if self.skipped else ""
+        return (f"IngestReport({self.documents} documents: {self.added} chunks embedded, {self.unchanged} unchanged, "
+                f"{self.removed} removed{skipped}, {self.seconds:.1f} s)")
+
+
+class Index:
+    """A Chroma collection with a BM25 index beside it; ``add`` documents, ``search`` them."""
+
+    def __init__(self, name: str, path: str | Path | None = None, *, memory: bool = False,
+                 host: str | None = None, port: int = 8000, embedder: str | None = None,
+                 bm25: str | None = None) -> None:
+        check_name(name)
+        import chromadb
+        from chromadb.config import Settings as ChromaSettings
+
+        self.name = name
+        self.embedder = embedder or settings.embedder
+        chroma_settings = ChromaSettings(anonymized_telemetry=False)
+        if host is not None:
+            self.where = f"chroma server {host}:{port}"
+            self.client = chromadb.HttpClient(host=host, port=port, settings=chroma_settings)
+            self.path: Path | None = Path(path) if path else Path(settings.data_dir) / "indexes" / f"{host}-{port}" / name
+        elif memory:
+            self.where, self.path = "memory", None
+            self.client = chromadb.EphemeralClient(settings=chroma_settings)
+        else:
+            self.path = Path(path) if path else Path(settings.data_dir) / "indexes" / name
+            self.where = str(self.path)
+            self.client = chromadb.PersistentClient(path=str(self.path / "chroma"), settings=chroma_settings)
+        self.collection = self.client.get_or_create_collection(
+            name, embedding_function=None, metadata={"hnsw:space": "cosine", "embedder": self.embedder})
+        recorded = (self.collection.metadata or {}).get("embedder")
+        if recorded and recorded != self.embedder:
+            raise ValueError(f"Index {name!r} was built with the embedder {recorded!r}, not {self.embedder!r}: its "
+                             f"vectors only compare with that model's. Open it with embedder={recorded!r}, or use "
+                             "another name.")
+        if self.path is not None:
+            self.path.mkdir(parents=True, exist_ok=True)
+        self._documents: dict[str, dict[str, Any]] = self._load_documents()
+        self.bm25 = self._open_bm25(bm25 or settings.bm25)
+
+    # ------------------------------------------------------------------ persistence
+
+    def _file(self, name: str) -> Path | None:
+        return self.path / name if self.path is not None else None
+
+    def _load_documents(self) -> dict[str, dict[str, Any]]:
+        file = self._file("documents.json")
+        return json.loads(file.read_text(encoding="utf-8")) if file and file.exists() else {}
+
+    def _save(self) -> None:
+        file = self._file("documents.json")
+        if file is None:
+            return
+        tmp = file.with_suffix(".tmp")
+        tmp.write_text(json.dumps(self._documents, ensure_ascii=False), encoding="utf-8")
+        os.replace(tmp, file)
+        self.bm25.save(self._file("bm25"))
+
+    def _all(self, include: list[str]) -> dict[str, Any]:
+        return self.collection.get(include=include)
+
+    def _open_bm25(self, backend: str) -> BM25:
+        """The saved BM25 when it covers exactly the collection's chunks; else rebuilt from them."""
+        saved = self._file("bm25")
+        if saved is not None and saved.exists():
+            bm25 = BM25.load(saved)
+            if bm25.backend == backend and set(bm25.ids) == set(self._all([])["ids"]):
+                return bm25
+        return self._rebuild_bm25(backend)
+
+    def _rebuild_bm25(self, backend: str) -> BM25:
+        bm25 = BM25(backend)
+        everything = self._all(["documents"])
+        if everything["ids"]:
+            bm25.upsert(list(everything["ids"]), list(everything["documents"]))
+        saved = self._file("bm25")
+        if saved is not None:
+            bm25.save(saved)
+        return bm25
+
+    # ------------------------------------------------------------------ ingest
+
+    def add(self, texts: str | Iterable[str] | Mapping[str, str] | Any, *, ids: Iterable[str] | None = None,
+            chunker: str = "fixed", batch_size: int = 64, progress: bool = True, **options: Any) -> IngestReport:
+        """Chunk, embed and store documents: a str, a list of str, a dict id -> text, or a DataFrame
+        with a ``text`` column (and ``id`` or ``_id``). Ids default to a hash of the text, so adding
+        the same documents again changes nothing; a document added again with other text or another
+        chunker replaces its chunks."""
+        return self._ingest(self._as_documents(texts, ids), chunker, batch_size, progress, options)
+
+    def add_files(self, paths: str | Path | Iterable[str | Path], *, pattern: str = "**/*", chunker: str = "fixed",
+                  batch_size: int = 64, progress: bool = True, **options: Any) -> IngestReport:
+        """Add files (txt, md, html; PDF with pypdf) or every such file under a folder; ids are the paths
+        relative to the folder given."""
+        roots = [Path(paths)] if isinstance(paths, (str, Path)) else [Path(p) for p in paths]
+        documents: dict[str, str] = {}
+        skipped: list[str] = []
+        for root in roots:
+            if not root.exists():
+                raise ValueError(f"{root} does not exist.")
+            files = sorted(p for p in root.glob(pattern) if p.is_file()) if root.is_dir() else [root]
+            for file in files:
+                doc_id = file.relative_to(root).as_posix() if root.is_dir() else file.name
+                if file.suffix.lower() not in TEXT_SUFFIXES + HTML_SUFFIXES + (".pdf",):
+                    skipped.append(str(file))
+                    continue
+                documents[doc_id] = read_document(file)
+        report = self._ingest(documents, chunker, batch_size, progress, options)
+        report.skipped = skipped
+        return report
+
+    @staticmethod
+    def _as_documents(texts: Any, ids: Iterable[str] | None) -> dict[str, str]:
+        if hasattr(texts, "columns"):  # a DataFrame
+            if "text" not in texts.columns:
+                raise ValueError(f"The DataFrame needs a 'text' column; it has {', '.join(map(str, texts.columns))}.")
+            id_column = next((c for c in ("id", "_id") if c in texts.columns), None)
+            ids = list(texts[id_column].astype(str)) if id_column and ids is None else ids
+            texts = list(texts["text"])
+        if isinstance(texts, Mapping):
+            pairs = list(texts.items())
+        else:
+            texts = [texts] if isinstance(texts, str) else list(texts)
+            bad = [type(t).__name__ for t in texts if not isinstance(t, str)]
+            if bad:
+                raise TypeError(f"Index.add takes text (str), not {bad[0]}: read files with add_files().")
+            names = [str(i) for i in ids] if ids is not None else [f"doc-{_digest(t)}" for t in texts]
+            if len(names) != len(texts):
+                raise ValueError(f"{len(names)} ids for {len(texts)} texts: give one id per text.")
+            pairs = list(zip(names, texts))
+        documents: dict[str, str] = {}
+        for doc_id, text in pairs:
+            documents[str(doc_id)] = text
+        return documents
+
+    def _ingest(self, documents: dict[str, str], chunker: str, batch_size: int, progress: bool,
+                options: dict[str, Any]) -> IngestReport:
+        from nbrag.chunking import chunk, get_chunker
+
+        started = time.perf_counter()
+        method = get_chunker(chunker).name  # unknown names fail before any work
+        report = IngestReport(documents=len(documents))
+        rows: list[tuple[str, str, dict[str, Any]]] = []  # (id, text, metadata)
+        stale: list[str] = []
+        for doc_id, text in documents.items():
+            chunks = chunk(text, method=method, **options)
+            fresh = []
+            for c in chunks:
+                chunk_id = f"{doc_id}#{_digest(method, str(c.start), str(c.end), c.text)}"
+                meta = {**_flat(c.meta), "document": doc_id, "start": c.start, "end": c.end, "tokens": c.tokens,
+                        "chunk": c.index, "chunker": method}
+                fresh.append((chunk_id, c.text, meta))
+            old = set(self.collection.get(where={"document": doc_id}, include=[])["ids"])
+            new_ids = {row[0] for row in fresh}
+            stale += sorted(old - new_ids)
+            report.unchanged += len(old & new_ids)
+            rows += [row for row in fresh if row[0] not in old]
+        try:
+            self._store(rows, batch_size, progress)
+            if stale:
+                self.collection.delete(ids=stale)
+                self.bm25.delete(stale)
+            for doc_id, text in documents.items():
+                self._documents[doc_id] = {"text": text, "chunker": method}
+        except BaseException:  # an interrupt or an error mid-way: BM25 follows what Chroma holds
+            self.bm25 = self._rebuild_bm25(self.bm25.backend)
+            raise
+        finally:
+            self._save()
+        report.added, report.removed = len(rows), len(stale)
+        report.seconds = time.perf_counter() - started
+        return report
+
+    def _store(self, rows: list[tuple[str, str, dict[str, Any]]], batch_size: int, progress: bool) -> None:
+        from tqdm.auto import tqdm
+
+        from nbrag.models import embed
+
+        if not rows:
+            return
+        step = min(batch_size, self.client.get_max_batch_size())
+        batches = range(0, len(rows), step)
+        for first in tqdm(batches, desc=f"embedding {len(rows)} chunks", unit="batch",
+                          disable=not progress or len(batches) < 2):
+            batch = rows[first:first + step]
+            ids, texts, metas = (list(x) for x in zip(*batch))
+            self.collection.upsert(ids=ids, documents=texts, metadatas=metas,
+                                   embeddings=embed(texts, name=self.embedder))
+            self.bm25.upsert(ids, texts)
+
+    def delete(self, document: str) -> int:
+        """Remove a document and its chunks; returns how many chunks went."""
+        ids = self.collection.get(where={"document": document}, include=[])["ids"]
+        if not ids and document not in self._documents:
+            raise ValueError(f"No document {document!r} in index {self.name!r}.")
+        if ids:
+            self.collection.delete(ids=ids)
+            self.bm25.delete(ids)
+        self._documents.pop(document, None)
+        self._save()
+        return len(ids)
+
+    # ------------------------------------------------------------------ reading
+
+    def __len__(self) -> int:
+        return self.collection.count()
+
+    @property
+    def documents(self) -> list[str]:
+        return sorted(self._documents)
+
+    def document(self, document: str) -> str:
+        """A document's full text."""
+        if document not in self._documents:
+            raise ValueError(f"No document {document!r} in index {self.name!r}.")
+        return self._documents[document]["text"]
+
+    def __repr__(self) -> str:
+        return (f"Index({self.name!r}: {len(self._documents)} documents, {len(self)} chunks, {self.embedder}, "
+                f"BM25 {self.bm25.backend}, {self.where})")
+
+    # ------------------------------------------------------------------ search
+
+    def search(self, query: str, k: int | None = None, mode: str = "hybrid", *, fusion: str = "rrf",
+               weights: Mapping[str, float] | None = None, rrf_k: int = 60, candidates: int | None = None,
+               hyde: bool | str = False, rerank: bool | str = False) -> RetrievalResult:
+        """The ``k`` best chunks for ``query``.
+
+        ``mode`` is ``bm25``, ``dense`` or ``hybrid`` (``fusion`` ``rrf``, ``minmax`` or ``zscore``,
+        ``weights`` such as ``{"bm25": 0.3, "dense": 0.7}``, equal by default). Each retriever
+        returns ``candidates`` items (default ``max(50, 4k)``). ``hyde=True`` (or ``"average"``)
+        embeds a hypothetical answer the generator writes, averaged with the query; ``"replace"``
+        embeds the answer alone. ``rerank=True`` reorders the best candidates with the reranker.
+        """
+        k = settings.top_k if k is None else k
+        if not isinstance(k, int) or k < 1:
+            raise ValueError(f"k={k!r} must be a whole number of at least 1.")
+        if mode not in MODES:
+            raise ValueError(f"Unknown mode {mode!r}. Available: {', '.join(MODES)}.")
+        if fusion not in FUSIONS:
+            raise ValueError(f"Unknown fusion {fusion!r}. Available: {', '.join(FUSIONS)}.")
+        if hyde not in (False, True, "average", "replace"):
+            raise ValueError(f"hyde={hyde!r}: use True (or 'average'), 'replace', or False.")
+        if not isinstance(query, str) or not query.strip():
+            raise ValueError("The query is empty: write what you are looking for.")
+        n = candidates or max(50, 4 * k)
+        timings: dict[str, float] = {}
+        found: dict[str, list[tuple[str, float]]] = {}
+        hypothetical = None
+        if mode in ("bm25", "hybrid"):
+            t = time.perf_counter()
+            found["bm25"] = self.bm25.search(query, n)
+            timings["bm25"] = time.perf_counter() - t
+        if mode in ("dense", "hybrid"):
+            t = time.perf_counter()
+            vector, hypothetical = self._query_vector(query, hyde)
+            found["dense"] = self._dense(vector, n)
+            timings["dense"] = time.perf_counter() - t
+        params = {"k": k, "fusion": fusion if mode == "hybrid" else None,
+                  "weights": dict(weights) if weights else None, "rrf_k": rrf_k, "hyde": hyde, "rerank": rerank}
+        result = RetrievalResult(query=query, mode=mode, hits=[], params=params, candidates=found,
+                                 hyde=hypothetical, timings=timings, index=self)
+        return self.fuse(result)
+
+    def _query_vector(self, query: str, hyde: bool | str):
+        import numpy as np
+
+        from nbrag.models import embed
+
+        if not hyde:
+            return embed([query], name=self.embedder)[0], None
+        from nbrag.retrieval.hyde import hypothetical_answer
+
+        answer = hypothetical_answer(query)
+        vectors = embed([query, answer], name=self.embedder)
+        vector = vectors[1] if hyde == "replace" else vectors.mean(axis=0)
+        return vector / (np.linalg.norm(vector) or 1.0), answer
+
+    def _dense(self, vector, n: int) -> list[tuple[str, float]]:
+        count = len(self)
+        if count == 0:
+            return []
+        got = self.collection.query(query_embeddings=[vector], n_results=min(n, count), include=["distances"])
+        return [(i, 1.0 - d) for i, d in zip(got["ids"][0], got["distances"][0])]  # cosine similarity
+
+    def fuse(self, result: RetrievalResult, **changes: Any) -> RetrievalResult:
+        """Rank ``result``'s candidates (again) with its options, changed by ``changes``."""
+        unknown = set(changes) - {"fusion", "weights", "rrf_k", "k", "rerank"}
+        if unknown:
+            raise ValueError(f"Cannot change {', '.join(sorted(unknown))} without searching again.")
+        params = {**result.params, **changes}
+        names = list(result.candidates)
+        if len(names) == 1:
+            ranked = list(result.candidates[names[0]])
+        else:
+            weights = params["weights"] or dict.fromkeys(names, 1.0)
+            ranked = fuse(result.candidates, params["fusion"], weights, params["rrf_k"])
+        timings = dict(result.timings)
+        if params["rerank"] and ranked:
+            from nbrag.retrieval.rerank import rerank
+
+            t = time.perf_counter()
+            pool = [item for item, _ in ranked[:max(20, params["k"])]]
+            texts = self._chunks(pool)
+            scores = rerank(result.query, [texts[i]["text"] for i in pool], params["rerank"])
+            ranked = sorted(zip(pool, scores), key=lambda pair: -pair[1])
+            timings["rerank"] = time.perf_counter() - t
+        top = ranked[:params["k"]]
+        hits = self._hits(result.query, result.candidates, top, reranked=bool(params["rerank"]))
+        return RetrievalResult(query=result.query, mode=result.mode, hits=hits, params=params,
+                               candidates=result.candidates, hyde=result.hyde, timings=timings, index=self)
+
+    def _chunks(self, ids: list[str]) -> dict[str, dict[str, Any]]:
+        if not ids:
+            return {}
+        got = self.collection.get(ids=ids, include=["documents", "metadatas"])
+        return {i: {"text": t, "meta": m} for i, t, m in zip(got["ids"], got["documents"], got["metadatas"])}
+
+    def _hits(self, query: str, candidates: dict[str, list[tuple[str, float]]], top: list[tuple[str, float]],
+              reranked: bool) -> list[Hit]:
+        chunks = self._chunks([item for item, _ in top])
+        per = {name: {item: (rank, score) for rank, (item, score) in enumerate(ranked, start=1)}
+               for name, ranked in candidates.items()}
+        hits = []
+        for rank, (item, score) in enumerate(top, start=1):
+            chunk = chunks[item]
+            meta = dict(chunk["meta"])
+            scores = {name: per[name][item][1] for name in RETRIEVERS if name in per and item in per[name]}
+            ranks = {name: per[name][item][0] for name in RETRIEVERS if name in per and item in per[name]}
+            if reranked:
+                scores["rerank"] = score
+            terms = self.bm25.explain(query, item) if "bm25" in per else {}
+            hits.append(Hit(id=item, text=chunk["text"], document=str(meta.pop("document")),
+                            start=int(meta.pop("start")), end=int(meta.pop("end")), score=float(score), rank=rank,
+                            scores=scores, ranks=ranks, terms=terms, meta=meta))
+        return hits

@@ -1,0 +1,214 @@
+"""The index: Chroma and BM25 in step, persistence, ingest, search modes and fusion, on real text."""
+
+import itertools
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+import nbrag
+from nbrag.data import sample_documents
+from nbrag.retrieval import Index, check_name
+from nbrag.retrieval.fusion import fuse
+
+_names = itertools.count()
+
+
+def fresh(prefix="t"):
+    return f"{prefix}-{next(_names)}-{time.monotonic_ns()}"
+
+
+@pytest.fixture(scope="module")
+def docs():
+    return sample_documents()
+
+
+@pytest.fixture(scope="module")
+def index(docs):
+    idx = Index(fresh("samples"), memory=True)
+    idx.add(docs, chunker="recursive", size=128, progress=False)
+    return idx
+
+
+def test_every_mode_finds_the_passage_and_keeps_every_score(index):
+    query = "How is a tipping-bucket rain gauge emptied?"
+    for mode in ("bm25", "dense", "hybrid"):
+        result = index.search(query, k=3, mode=mode)
+        assert len(result) == 3 and [h.rank for h in result] == [1, 2, 3]
+        top = result[0]
+        assert top.document == "weather_station" and "tipping" in top.text.lower()
+        assert index.document(top.document)[top.start:top.end] == top.text
+    hybrid = index.search(query, k=3)
+    top = hybrid[0]
+    assert set(top.scores) == {"bm25", "dense"} and set(top.ranks) == {"bm25", "dense"}
+    assert "tipping" in top.terms and abs(sum(top.terms.values()) - top.scores["bm25"]) < 1e-4
+    assert top.score == pytest.approx(1 / (60 + top.ranks["bm25"]) / 2 + 1 / (60 + top.ranks["dense"]) / 2)
+    assert hybrid.candidates["bm25"][0][1] >= hybrid.candidates["bm25"][-1][1]
+
+
+def test_weights_and_fusions_reorder_the_same_candidates(index):
+    result = index.search("lens that bends light into a beam", k=10, mode="hybrid")
+    bm25_only = result.refuse(weights={"bm25": 1.0, "dense": 0.0})
+    dense_only = result.refuse(weights={"bm25": 0.0, "dense": 1.0}, fusion="minmax")
+    assert [h.id for h in bm25_only] == [i for i, _ in result.candidates["bm25"][:10]]
+    assert [h.id for h in dense_only] == [i for i, _ in result.candidates["dense"][:10]]
+    assert bm25_only.candidates is result.candidates  # no new search
+    z = result.refuse(fusion="zscore")
+    assert z.params["fusion"] == "zscore" and len(z) == 10
+    with pytest.raises(ValueError, match="non-negative with a positive sum"):
+        result.refuse(weights={"bm25": 0, "dense": 0})
+    with pytest.raises(ValueError, match="Cannot change query"):
+        result.refuse(query="x")
+
+
+def test_fusion_by_hand():
+    candidates = {"bm25": [("a", 9.0), ("b", 3.0)], "dense": [("b", 0.9), ("c", 0.5), ("a", 0.1)]}
+    rrf = dict(fuse(candidates, "rrf", {"bm25": 1, "dense": 1}, rrf_k=0))
+    assert rrf == pytest.approx({"a": (1 / 1 + 1 / 3) / 2, "b": (1 / 2 + 1 / 1) / 2, "c": (1 / 2) / 2})
+    minmax = dict(fuse(candidates, "minmax", {"bm25": 3, "dense": 1}))
+    assert minmax == pytest.approx({"a": 0.75 * 1 + 0.25 * 0, "b": 0.75 * 0 + 0.25 * 1, "c": 0.75 * 0 + 0.25 * 0.5})
+
+
+def test_a_chinese_query_finds_the_chinese_passage(index, docs):
+    storage = docs["tea"].index("## 八、储存")  # the last section: storage
+    bm25 = index.search("绿茶应该怎样储存？", k=3, mode="bm25")
+    assert bm25[0].document == "tea" and bm25[0].start >= storage and "储存" in bm25[0].terms
+    dense = index.search("绿茶应该怎样储存？", k=3, mode="dense")  # MiniLM is an English model, yet:
+    assert dense[0].document == "tea" and dense[0].start >= storage
+    assert {h.document for h in index.search("绿茶应该怎样储存？", k=3)} == {"tea"}
+
+
+def test_reopening_gives_the_same_results_and_rerunning_adds_nothing(tmp_path, docs):
+    name = fresh("disk")
+    first = Index(name, path=tmp_path)
+    report = first.add(docs, chunker="fixed", size=96, overlap=8, progress=False)
+    assert report.added == len(first) > 30 and report.unchanged == 0
+    before = [(h.id, round(h.score, 6)) for h in first.search("Fresnel lens orders", k=5)]
+    again = first.add(docs, chunker="fixed", size=96, overlap=8, progress=False)
+    assert again.added == 0 and again.unchanged == report.added and len(first) == report.added
+    del first
+    reopened = Index(name, path=tmp_path)
+    assert len(reopened) == report.added and reopened.documents == sorted(docs)
+    assert [(h.id, round(h.score, 6)) for h in reopened.search("Fresnel lens orders", k=5)] == before
+    # A document added again with other text replaces its chunks; delete removes them.
+    changed = reopened.add({"tea": "绿茶要冷藏。红茶放在干燥处。"}, chunker="fixed", size=96, progress=False)
+    assert changed.removed > 0 and changed.added == 1
+    assert reopened.search("冷藏", k=1, mode="bm25")[0].text == "绿茶要冷藏。红茶放在干燥处。"
+    assert reopened.delete("tea") == 1 and "tea" not in reopened.documents
+    assert set(reopened.bm25.ids) == set(reopened.collection.get(include=[])["ids"])
+
+
+def test_an_interrupted_ingest_leaves_bm25_and_chroma_in_step(tmp_path, docs, monkeypatch):
+    from nbrag import models
+
+    name = fresh("interrupted")
+    index = Index(name, path=tmp_path)
+    real, calls = models.embed, []
+
+    def embed_then_interrupt(texts, **kwargs):
+        calls.append(len(texts))
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real(texts, **kwargs)
+
+    monkeypatch.setattr(models, "embed", embed_then_interrupt)
+    with pytest.raises(KeyboardInterrupt):
+        index.add(docs, chunker="fixed", size=64, overlap=0, batch_size=16, progress=False)
+    stored = set(index.collection.get(include=[])["ids"])
+    assert len(stored) == 16 and set(index.bm25.ids) == stored
+    monkeypatch.setattr(models, "embed", real)
+    reopened = Index(name, path=tmp_path)
+    assert set(reopened.bm25.ids) == stored
+    finished = reopened.add(docs, chunker="fixed", size=64, overlap=0, batch_size=16, progress=False)
+    assert finished.unchanged == 16 and len(reopened) == 16 + finished.added
+
+
+def test_files_and_folders(tmp_path):
+    folder = tmp_path / "docs"
+    (folder / "sub").mkdir(parents=True)
+    (folder / "a.md").write_text("# Tides\n\nThe moon raises the tides twice a day.\n", encoding="utf-8")
+    (folder / "sub" / "b.html").write_text("<html><script>var x = 'tides';</script><h1>Bread</h1>"
+                                           "<p>Yeast makes the dough rise.</p></html>", encoding="utf-8")
+    (folder / "c.bin").write_bytes(b"\x00\x01")
+    index = Index(fresh("files"), memory=True)
+    report = index.add_files(folder, chunker="structure", progress=False)
+    assert index.documents == ["a.md", "sub/b.html"] and report.skipped == [str(folder / "c.bin")]
+    assert "var x" not in index.document("sub/b.html") and "Yeast makes the dough rise." in index.document("sub/b.html")
+    assert index.search("why does dough rise", k=1)[0].document == "sub/b.html"
+    with pytest.raises(ValueError, match="does not exist"):
+        index.add_files(tmp_path / "nope")
+
+
+def test_bad_input_gets_clear_errors_or_empty_results(index):
+    empty = Index(fresh("empty"), memory=True)
+    assert len(empty.search("anything", k=5)) == 0
+    assert len(index.search("rain gauge", k=10_000, mode="bm25")) <= len(index)
+    with pytest.raises(ValueError, match="Unknown mode 'vector'. Available: bm25, dense, hybrid"):
+        index.search("x", mode="vector")
+    with pytest.raises(ValueError, match="query is empty"):
+        index.search("   ")
+    with pytest.raises(ValueError, match="k=0 must be a whole number of at least 1"):
+        index.search("x", k=0)
+    with pytest.raises(ValueError, match="Try 'ab-index'"):
+        check_name("ab")
+    with pytest.raises(ValueError, match="Try 'my-notes'"):
+        Index("my notes!", memory=True)
+    with pytest.raises(TypeError, match="takes text"):
+        empty.add([b"bytes"])
+    with pytest.raises(ValueError, match="No document 'nope'"):
+        empty.delete("nope")
+
+
+def test_an_index_remembers_its_embedder(tmp_path):
+    name = fresh("embedder")
+    Index(name, path=tmp_path)
+    with pytest.raises(ValueError, match="was built with the embedder 'all-MiniLM-L6-v2'"):
+        Index(name, path=tmp_path, embedder="some/other-model")
+
+
+def _free_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_a_chroma_server_through_http_client(tmp_path, docs):
+    chroma = Path(sys.executable).parent / "chroma"
+    if not chroma.exists() and not shutil.which("chroma"):
+        pytest.skip("the chroma command is not installed")
+    port = _free_port()
+    server = subprocess.Popen([str(chroma if chroma.exists() else "chroma"), "run", "--path", str(tmp_path / "db"),
+                               "--host", "127.0.0.1", "--port", str(port)],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                index = Index("served", host="127.0.0.1", port=port, path=tmp_path / "local")
+                break
+            except Exception:
+                if server.poll() is not None or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.5)
+        index.add({"lighthouses": docs["lighthouses"]}, chunker="recursive", size=128, progress=False)
+        top = index.search("Who automated the lighthouses?", k=3)
+        assert len(top) == 3 and top[0].document == "lighthouses"
+        assert "chroma server" in repr(index)
+    finally:
+        server.terminate()
+        server.wait(timeout=20)
+
+
+def test_dataframes_are_documents():
+    pd = pytest.importorskip("pandas")
+    index = Index(fresh("frame"), memory=True)
+    index.add(pd.DataFrame({"id": ["x", "y"], "text": ["Owls hunt at night.", "Bees make honey."]}), progress=False)
+    assert index.documents == ["x", "y"] and index.search("honey", k=1)[0].document == "y"
+
+
+def test_nbrag_index_is_the_class():
+    assert nbrag.Index is Index
