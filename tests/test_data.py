@@ -85,3 +85,23 @@ def test_structure_chunks_carry_heading_paths(documents, doc):
 def test_samples_dir_holds_only_what_the_accessor_reads():
     names = sorted(p.relative_to(samples_dir()).as_posix() for p in samples_dir().rglob("*") if p.is_file())
     assert names == [f"corpus/{d}.md" for d in DOCS] + ["questions.csv"]
+
+
+def test_sample_beir_layout(tmp_path):
+    import json
+
+    from nbrag.data import sample_beir, sample_questions
+
+    folder = sample_beir(tmp_path / "beir")
+    corpus = [json.loads(line) for line in (folder / "corpus.jsonl").read_text(encoding="utf-8").splitlines()]
+    queries = [json.loads(line) for line in (folder / "queries.jsonl").read_text(encoding="utf-8").splitlines()]
+    qrels = [line.split("\t") for line in (folder / "qrels.tsv").read_text(encoding="utf-8").splitlines()]
+    assert qrels[0] == ["query-id", "corpus-id", "score"] and len(queries) == len(sample_questions().questions)
+    texts = {p["_id"]: p["text"] for p in corpus}
+    assert not any(t.startswith("#") and "\n" not in t for t in texts.values())  # no heading-only passage
+    data = sample_questions()
+    for qid, pid, score in qrels[1:]:
+        question = data.questions[int(qid[1:])]
+        assert score == "1" and any(data.documents[doc][a:b][:20] in texts[pid] or texts[pid] in data.documents[doc][a:b]
+                                    for doc, a, b in question.references if pid.startswith(doc))
+    assert {q for q, _, _ in qrels[1:]} == {q["_id"] for q in queries}  # every question has a relevant passage

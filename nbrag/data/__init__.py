@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from nbrag.eval.chunking import EvalSet
 
-__all__ = ["sample_documents", "sample_questions", "samples_dir"]
+__all__ = ["sample_beir", "sample_documents", "sample_questions", "samples_dir"]
 
 
 def samples_dir() -> Path:
@@ -47,3 +47,44 @@ def sample_questions() -> EvalSet:
     data = load_chroma_csv(root / "questions.csv", root / "corpus")
     data.name = "nbrag samples"
     return data
+
+
+def sample_beir(folder: str | Path) -> Path:
+    """Write the samples as a retrieval set in the BEIR layout and return ``folder``.
+
+    Passages are the documents' paragraphs (blocks between blank lines, a heading joined to
+    the block after it; ``_id`` is ``<document>-<n>``, ``title`` the document's first line); queries are the sample
+    questions; a passage is relevant (score 1) to a question when it overlaps one of the
+    question's reference spans.
+    """
+    import json
+    import re
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    data = sample_questions()
+    passages: list[tuple[str, str, int, int]] = []  # (id, document, start, end)
+    with open(folder / "corpus.jsonl", "w", encoding="utf-8") as corpus:
+        for doc, text in data.documents.items():
+            title = text.splitlines()[0].lstrip("# ").strip()
+            blocks, opening = [], None
+            for m in re.finditer(r"\S(?:.*?\S)?(?=\n\s*\n|\s*\Z)", text, re.S):
+                if re.fullmatch(r"#{1,6} [^\n]*", m.group()):  # a heading alone opens the next paragraph
+                    opening = m.start() if opening is None else opening
+                    continue
+                blocks.append((m.start() if opening is None else opening, m.end()))
+                opening = None
+            for n, (start, end) in enumerate(blocks):
+                passages.append((f"{doc}-{n}", doc, start, end))
+                corpus.write(json.dumps({"_id": f"{doc}-{n}", "title": title, "text": text[start:end]},
+                                        ensure_ascii=False) + "\n")
+    with open(folder / "queries.jsonl", "w", encoding="utf-8") as queries, \
+            open(folder / "qrels.tsv", "w", encoding="utf-8") as qrels:
+        qrels.write("query-id\tcorpus-id\tscore\n")
+        for i, question in enumerate(data.questions):
+            queries.write(json.dumps({"_id": f"q{i}", "text": question.text}, ensure_ascii=False) + "\n")
+            relevant = {pid for doc, a, b in question.references for pid, d, s, e in passages
+                        if d == doc and s < b and a < e}
+            for pid in sorted(relevant):
+                qrels.write(f"q{i}\t{pid}\t1\n")
+    return folder
