@@ -35,6 +35,10 @@ TEXT_SUFFIXES = (".txt", ".md", ".markdown", ".rst")
 HTML_SUFFIXES = (".html", ".htm")
 
 
+# Chroma's in-memory clients share one store per process; the documents' texts follow it.
+_MEMORY_DOCUMENTS: dict[str, dict[str, dict[str, Any]]] = {}
+
+
 def check_name(name: str) -> None:
     """Chroma's rule for collection names, as an error that suggests a name that passes."""
     if isinstance(name, str) and _NAME.fullmatch(name):
@@ -151,7 +155,8 @@ class Index:
                              "another name.")
         if self.path is not None:
             self.path.mkdir(parents=True, exist_ok=True)
-        self._documents: dict[str, dict[str, Any]] = self._load_documents()
+        self._documents: dict[str, dict[str, Any]] = (
+            _MEMORY_DOCUMENTS.setdefault(name, {}) if self.path is None else self._load_documents())
         self.bm25 = self._open_bm25(bm25 or settings.bm25)
 
     # ------------------------------------------------------------------ persistence

@@ -212,3 +212,11 @@ def test_dataframes_are_documents():
 
 def test_nbrag_index_is_the_class():
     assert nbrag.Index is Index
+
+
+def test_an_in_memory_index_opened_again_in_the_session_is_the_same(docs):
+    name = fresh("memory")
+    Index(name, memory=True).add({"tea": docs["tea"]}, chunker="fixed", size=128, progress=False)
+    again = Index(name, memory=True)
+    assert again.documents == ["tea"] and len(again) > 0 and again.document("tea") == docs["tea"]
+    assert again.search("绿茶", k=1, mode="bm25")[0].document == "tea"
