@@ -25,6 +25,8 @@ from typing import Any
 import numpy as np
 import regex
 
+from nbrag.config import BM25_BACKENDS
+
 # A short English stop list (pronouns, articles, auxiliaries, prepositions, conjunctions,
 # question words, and the pieces that apostrophes leave: "don't" -> "don", "t").
 STOP_WORDS = frozenset("""
@@ -76,7 +78,7 @@ class BM25:
     or nothing; bm25s's idf is always positive.
     """
 
-    BACKENDS = ("bm25s", "rank_bm25:okapi", "rank_bm25:l", "rank_bm25:plus")
+    BACKENDS = BM25_BACKENDS
     FORMAT = "nbrag.bm25"
 
     def __init__(self, backend: str = "bm25s", k1: float = 1.5, b: float = 0.75) -> None:
