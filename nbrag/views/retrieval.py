@@ -1,0 +1,460 @@
+"""ScoreView: why each passage ranked where it did. ComparisonView: several modes' rankings side by side.
+
+Python computes everything that is drawn: the character spans of the query terms that
+BM25 matched in each passage, each retriever's part of the fused score (RRF:
+``w / (rrf_k + rank)``; min-max and z-score: the weight times the scaled score), and
+where each part of the bar starts and ends. The JavaScript in ``widgets/retrieval.js``
+only draws, and sets every piece of text as text.
+
+A hybrid result gets a slider for the BM25 weight (dense = 1 - it) and a fusion menu:
+both fuse the same candidates again (``result.refuse``, no new search) and redraw.
+Clicking a hit opens its document below, with the index's chunk boundaries and the
+hits of that document starred by rank.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import unicodedata
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import anywidget
+import ipywidgets
+import traitlets
+
+from nbrag.views.base import WithStaticHTML, static
+from nbrag.views.boundary import LEGEND, BoundaryView
+
+if TYPE_CHECKING:  # pragma: no cover
+    from nbrag.chunking.base import Chunk
+    from nbrag.retrieval.base import Hit, RetrievalResult
+    from nbrag.retrieval.compare import RetrievalComparison
+
+LEGENDS = {
+    "rrf": "each retriever's share of the fused score, weight / (rrf_k + its rank)",
+    "minmax": "each retriever's part of the fused score, weight × its score scaled to 0–1 over its candidates",
+    "zscore": "each retriever's part of the fused score, weight × its z-score over its candidates "
+              "(left of the line: below its mean)",
+    "bm25": "the BM25 score",
+    "dense": "the cosine similarity of passage and query",
+}
+SCORE_NAMES = {"bm25": "score", "dense": "cosine"}
+LIVE = {"continuous_update": False, "style": {"description_width": "initial"}}
+
+
+# ---------------------------------------------------------------------- what is drawn
+
+def highlight_spans(text: str, terms: Mapping[str, float]) -> list[dict[str, Any]]:
+    """Where the BM25 ``terms`` (lower-cased words, CJK bigrams) occur in ``text``, as merged character spans.
+
+    The text is cut as the BM25 analyzer cuts it, so a term is found where BM25 found it:
+    ``Lighthouse`` for ``lighthouse``, 储存 inside 绿茶储存, never ``light`` inside ``lighthouse``.
+    Each span says which terms it holds and their share of the score.
+    """
+    from nbrag.retrieval.bm25 import _TOKEN  # the analyzer's own tokenizer, run on the original text
+
+    wanted = dict(terms)
+    if not wanted:
+        return []
+    found: list[tuple[int, int, str]] = []
+    for match in _TOKEN.finditer(text):
+        word, start = match.group(), match.start()
+        if match.lastgroup == "cjk":
+            grams = [(0, 1)] if len(word) == 1 else [(i, i + 2) for i in range(len(word) - 1)]
+        else:
+            grams = [(0, len(word))]
+        for a, b in grams:
+            term = unicodedata.normalize("NFKC", word[a:b]).casefold()
+            if term in wanted:
+                found.append((start + a, start + b, term))
+    spans: list[dict[str, Any]] = []
+    for start, end, term in sorted(found):
+        if spans and start <= spans[-1]["end"]:  # overlapping or touching (bigrams of one CJK run): one mark
+            spans[-1]["end"] = max(spans[-1]["end"], end)
+            spans[-1]["terms"].setdefault(term, wanted[term])
+        else:
+            spans.append({"start": start, "end": end, "terms": {term: wanted[term]}})
+    for span in spans:
+        span["title"] = " · ".join(f"{t} {s:.3f}" for t, s in span["terms"].items())
+    return spans
+
+
+def score_parts(result: RetrievalResult) -> dict[str, dict[str, float]]:
+    """Per hit id, each retriever's part of the score that ranked it; in hybrid mode the parts sum to the
+    fused score. A retriever that did not return a hit gives it its lowest candidate's part (0 in RRF), as
+    the fusion did."""
+    from nbrag.retrieval.fusion import FUSIONS, check_weights
+
+    names = list(result.candidates)
+    if len(names) < 2:
+        name = names[0] if names else result.mode
+        return {h.id: {name: h.scores.get(name, h.score)} for h in result.hits}
+    params = result.params
+    weights = check_weights(params.get("weights") or dict.fromkeys(names, 1.0), names)
+    how = params.get("fusion") or "rrf"
+    parts: dict[str, dict[str, float]] = {h.id: {} for h in result.hits}
+    for name in names:
+        ranked = result.candidates[name]
+        mine = FUSIONS[how]({name: ranked}, {name: weights[name]}, rrf_k=params.get("rrf_k", 60)) if ranked else {}
+        absent = 0.0 if how == "rrf" or not mine else min(mine.values())
+        for h in result.hits:
+            parts[h.id][name] = mine.get(h.id, absent)
+    return parts
+
+
+def bar_segments(parts: list[dict[str, float]]) -> tuple[float, list[list[dict[str, Any]]]]:
+    """Where each part's bar lies, in percent of one scale shared by all hits: positive parts stack right
+    of the zero line, negative ones left of it. Returns the zero line's position and the segments."""
+    highs = [sum(v for v in p.values() if v > 0) for p in parts]
+    lows = [sum(v for v in p.values() if v < 0) for p in parts]
+    high, low = max([0.0, *highs]), min([0.0, *lows])
+    scale = (high - low) or 1.0
+    zero = 100 * -low / scale
+    drawn = []
+    for p in parts:
+        right = left = zero
+        row = []
+        for name, value in p.items():
+            width = 100 * abs(value) / scale
+            if value >= 0:
+                start, right = right, right + width
+            else:
+                left -= width
+                start = left
+            row.append({"name": name, "value": value, "left": _percent(start), "width": _percent(width)})
+        drawn.append(row)
+    return _percent(zero), drawn
+
+
+def _percent(x: float) -> float:
+    return round(x, 4) + 0.0  # + 0.0 turns -0.0 into 0.0
+
+
+def slider_weights(bm25: float) -> dict[str, float]:
+    """The weights the slider stands for: BM25 ``bm25``, dense the rest."""
+    return {"bm25": bm25, "dense": 1.0 - bm25}
+
+
+def bm25_weight(result: RetrievalResult) -> float:
+    """BM25's normalised weight in a hybrid result (0.5 when the weights are equal or unset)."""
+    weights = result.params.get("weights") or {}
+    total = sum(weights.values()) or 0.0
+    return float(weights.get("bm25", 0.0)) / total if total else 0.5
+
+
+def describe(result: RetrievalResult) -> str:
+    """The column title: mode and the options that shaped the ranking."""
+    p = result.params
+    parts = [result.mode]
+    if len(result.candidates) > 1:
+        w = bm25_weight(result)
+        fusion = p.get("fusion") or "rrf"
+        parts += [f"{fusion} (rrf_k {p.get('rrf_k', 60)})" if fusion == "rrf" else fusion,
+                  f"bm25 {w:.2f} / dense {1 - w:.2f}"]
+    if result.hyde:
+        parts.append("HyDE")
+    if p.get("rerank"):
+        parts.append("reranked")
+    parts.append(f"{len(result)} hits")
+    return " · ".join(parts)
+
+
+def legend(result: RetrievalResult) -> str:
+    hybrid = len(result.candidates) > 1
+    what = LEGENDS[(result.params.get("fusion") or "rrf") if hybrid else (next(iter(result.candidates), result.mode))]
+    text = f"Bar: {what}. Marked words: query terms BM25 matched. Hover a hit for every score and rank."
+    if result.params.get("rerank"):
+        text += " The order is the reranker's; the bar shows the score it reordered."
+    return text
+
+
+def _why(hit: Hit, parts: dict[str, float], result: RetrievalResult) -> str:
+    """The hover text of a hit: each retriever's raw score and rank, then how the parts add up."""
+    lines = []
+    for name, ranked in result.candidates.items():
+        if name in hit.ranks:
+            lines.append(f"{name}: {SCORE_NAMES[name]} {hit.scores[name]:.4f}, rank {hit.ranks[name]}")
+        else:
+            lines.append(f"{name}: not among its {len(ranked)} candidates")
+    if len(result.candidates) > 1:
+        lines.append(f"fused {sum(parts.values()):.4f} = " + " + ".join(f"{n} {v:.4f}" for n, v in parts.items()))
+    if "rerank" in hit.scores:
+        lines.append(f"rerank {hit.scores['rerank']:.4f}")
+    lines.append(f"chunk {hit.id}")
+    return "\n".join(lines)
+
+
+def move_label(move: int | None) -> str:
+    """A rank change as drawn: ▲2 (up two), ▼1, = (same), new (not in the first list)."""
+    if move is None:
+        return "new"
+    return "=" if move == 0 else f"▲{move}" if move > 0 else f"▼{-move}"
+
+
+def column(result: RetrievalResult, moves: list[int | None] | None = None) -> dict[str, Any]:
+    """One ranked list as the widget draws it."""
+    parts = score_parts(result)
+    zero, drawn = bar_segments([parts[h.id] for h in result.hits])
+    hybrid = len(result.candidates) > 1
+    hits = []
+    for i, h in enumerate(result.hits):
+        mine = parts[h.id]
+        score_name = "fused" if hybrid else next(iter(mine), "score")
+        hits.append({
+            "id": h.id, "rank": h.rank, "document": h.document, "start": h.start, "end": h.end, "text": h.text,
+            "marks": [{k: s[k] for k in ("start", "end", "title")} for s in highlight_spans(h.text, h.terms)],
+            "score": round(sum(mine.values()), 6), "scoreName": score_name,
+            "ranks": [{"name": n, "rank": h.ranks.get(n, 0)} for n in result.candidates] if hybrid else [],
+            "rerank": h.scores.get("rerank"), "bar": drawn[i], "title": _why(h, mine, result),
+            "move": move_label(moves[i]) if moves is not None else "",
+        })
+    return {"mode": result.mode, "title": describe(result), "legend": legend(result), "zero": zero, "hits": hits}
+
+
+# ---------------------------------------------------------------------- a document with the index's chunks
+
+@dataclass
+class DocumentChunks:
+    """A document of an index and its chunks there, shaped as ``BoundaryView`` draws a ``ChunkResult``."""
+
+    source: str
+    chunks: list[Chunk]
+    method: str
+    params: dict[str, Any] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+
+
+def _chunk_meta(meta: Mapping[str, Any]) -> dict[str, Any]:
+    """Chunk metadata as the chunker gave it: spans stored as ``X_start``/``X_end`` and JSON lists rebuilt."""
+    out: dict[str, Any] = {}
+    for key, value in meta.items():
+        if key in {"document", "start", "end", "tokens", "chunk"}:
+            continue
+        if key.endswith("_start") and f"{key[:-6]}_end" in meta:
+            out[key[:-6]] = {"start": int(value), "end": int(meta[f"{key[:-6]}_end"])}
+        elif key.endswith("_end") and f"{key[:-4]}_start" in meta:
+            continue
+        elif isinstance(value, str) and value[:1] in "[{":
+            try:
+                out[key] = json.loads(value)
+            except ValueError:
+                out[key] = value
+        else:
+            out[key] = value
+    return out
+
+
+def document_chunks(index: Any, document: str) -> DocumentChunks:
+    """``document``'s text and its chunks in ``index``, in document order."""
+    from nbrag.chunking.base import Chunk
+
+    text = index.document(document)
+    got = index.collection.get(where={"document": document}, include=["metadatas"])
+    metas = sorted(got["metadatas"], key=lambda m: (int(m["start"]), int(m["end"])))
+    chunks = [Chunk(text=text[int(m["start"]):int(m["end"])], start=int(m["start"]), end=int(m["end"]),
+                    tokens=int(m.get("tokens", 0)), index=i, meta=_chunk_meta(m)) for i, m in enumerate(metas)]
+    method = str(metas[0].get("chunker", "")) if metas else ""
+    return DocumentChunks(source=text, chunks=chunks, method=method)
+
+
+# ---------------------------------------------------------------------- widgets
+
+class HitsWidget(WithStaticHTML, anywidget.AnyWidget):
+    """Ranked hits in one column per result: rank, where, marked passage, score bar, rank change."""
+
+    _esm = static("retrieval.js")
+    _css = static("retrieval.css")
+
+    query = traitlets.Unicode("").tag(sync=True)
+    hyde = traitlets.Unicode("").tag(sync=True)
+    columns = traitlets.List(traitlets.Dict()).tag(sync=True)
+    selected = traitlets.List(traitlets.Int()).tag(sync=True)  # [column, hit] clicked, [] for none
+
+    def to_html(self) -> str:
+        """The same columns as static HTML (every piece of text escaped)."""
+        e = html.escape
+        out = [f"<style>{static('retrieval.css').read_text()}</style>",
+               f'<div class="nbrag-retrieval" data-columns="{len(self.columns)}">',
+               f'<div class="nbrag-query"><span>Query</span> {e(self.query)}</div>']
+        if self.hyde:
+            out.append(f'<div class="nbrag-hyde"><span>HyDE searched with this imagined answer</span>'
+                       f'{e(self.hyde)}</div>')
+        out.append('<div class="nbrag-columns">')
+        for col in self.columns:
+            out.append(f'<div class="nbrag-column" data-mode="{e(col["mode"])}" data-hits="{len(col["hits"])}">'
+                       f'<div class="nbrag-col-title">{e(col["title"])}</div>'
+                       f'<div class="nbrag-col-legend">{_swatches(col)}{e(col["legend"])}</div>')
+            for hit in col["hits"]:
+                out.append(_static_hit(hit, col["zero"]))
+            out.append("</div>")
+        out.append("</div></div>")
+        return "".join(out)
+
+
+def _swatches(col: dict[str, Any]) -> str:
+    names = list(dict.fromkeys(seg["name"] for hit in col["hits"] for seg in hit["bar"]))
+    return "".join(f'<span class="nbrag-swatch nbrag-part-{html.escape(n)}"></span>{html.escape(n)} ' for n in names)
+
+
+def _static_hit(hit: dict[str, Any], zero: float) -> str:
+    e = html.escape
+    head = [f'<span class="nbrag-rank">#{hit["rank"]}</span>']
+    if hit["move"]:
+        head.append(f'<span class="nbrag-move" data-move="{e(hit["move"])}">{e(hit["move"])}</span>')
+    head.append(f'<span class="nbrag-where">{e(hit["document"])} · chars {hit["start"]}–{hit["end"]}</span>')
+    head += [f'<span class="nbrag-chip">{e(r["name"])} #{r["rank"] or "–"}</span>' for r in hit["ranks"]]
+    head.append(f'<span class="nbrag-score">{e(hit["scoreName"])} {hit["score"]:.4g}</span>')
+    if hit["rerank"] is not None:
+        head.append(f'<span class="nbrag-chip nbrag-rerank">rerank {hit["rerank"]:.3f}</span>')
+    bar = [f'<div class="nbrag-bar"><span class="nbrag-zero" style="left:{zero}%"></span>']
+    bar += [f'<span class="nbrag-part nbrag-part-{e(s["name"])}" style="left:{s["left"]}%;width:{s["width"]}%" '
+            f'title="{e(s["name"])} {s["value"]:.4f}"></span>' for s in hit["bar"]]
+    bar.append("</div>")
+    text, pieces, at = hit["text"], [], 0
+    for mark in hit["marks"]:
+        pieces.append(e(text[at:mark["start"]]))
+        pieces.append(f'<mark title="{e(mark["title"])}">{e(text[mark["start"]:mark["end"]])}</mark>')
+        at = mark["end"]
+    pieces.append(e(text[at:]))
+    return (f'<div class="nbrag-hit" data-id="{e(hit["id"])}" title="{e(hit["title"])}">'
+            f'<div class="nbrag-hit-head">{"".join(head)}</div>{"".join(bar)}'
+            f'<div class="nbrag-passage">{"".join(pieces)}</div></div>')
+
+
+class _HitsView(WithStaticHTML, ipywidgets.VBox):
+    """Hits, a status line and, when a hit is clicked, its document with the index's chunks."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.hits = HitsWidget()
+        self.status = ipywidgets.HTML()
+        self.document = BoundaryView()
+        self.document.layout.display = "none"
+        self.hits.observe(self._clicked, names="selected")
+
+    def results(self) -> list[RetrievalResult]:  # pragma: no cover - each view has its own
+        raise NotImplementedError
+
+    def _clicked(self, change: dict[str, Any]) -> None:
+        if len(change["new"]) != 2:
+            self.document.layout.display = "none"
+            return
+        col, row = change["new"]
+        self.show_hit(self.results()[col], row)
+
+    def show_hit(self, result: RetrievalResult, row: int) -> None:
+        """Show hit ``row``'s document below the hits: its chunks in the index, this result's hits starred."""
+        hit = result.hits[row]
+        if result.index is None:
+            self._error("This result does not know its index, so its document cannot be shown.")
+            return
+        try:
+            doc = document_chunks(result.index, hit.document)
+        except ValueError as error:
+            self._error(str(error))
+            return
+        where = {(c.start, c.end): c.index for c in doc.chunks}
+        starred = {where[(h.start, h.end)]: h.rank for h in reversed(result.hits)
+                   if h.document == hit.document and (h.start, h.end) in where}
+        self.document.show(doc, hits=starred)
+        with self.document.hold_sync():
+            self.document.title = (f"{hit.document} · {len(doc.chunks)} chunks ({doc.method}) · "
+                                   f"{len(doc.source):,} chars · hit #{hit.rank}: chars {hit.start}–{hit.end}")
+            self.document.legend = LEGEND + " ★ marks this result's hits in the document, by rank."
+        if (hit.start, hit.end) in where:
+            self.document.select(where[(hit.start, hit.end)])
+        self.status.value = ""
+        self.document.layout.display = None
+
+    def _error(self, message: str) -> None:
+        self.status.value = f'<span style="color:#cf222e">{html.escape(message)}</span>'
+
+    def to_html(self) -> str:
+        return self.hits.to_html()
+
+
+class ScoreView(_HitsView):
+    """What a ``RetrievalResult`` shows: its hits with their scores; for hybrid results, a BM25-weight slider
+    and a fusion menu that fuse the same candidates again."""
+
+    def __init__(self, result: RetrievalResult, **kwargs: Any) -> None:
+        from nbrag.retrieval.fusion import FUSIONS
+
+        super().__init__(**kwargs)
+        self.result = result
+        self.weight: ipywidgets.FloatSlider | None = None
+        self.fusion: ipywidgets.Dropdown | None = None
+        self.dense = ipywidgets.Label()
+        controls: list[ipywidgets.Widget] = []
+        if len(result.candidates) > 1:
+            self.weight = ipywidgets.FloatSlider(value=round(bm25_weight(result), 2), min=0.0, max=1.0, step=0.05,
+                                                 readout_format=".2f", description="BM25 weight",
+                                                 layout={"width": "340px"}, **LIVE)
+            self.fusion = ipywidgets.Dropdown(options=list(FUSIONS), value=result.params.get("fusion") or "rrf",
+                                              description="fusion", layout={"width": "180px"},
+                                              style={"description_width": "initial"})
+            self.weight.observe(self._changed, names="value")
+            self.fusion.observe(self._changed, names="value")
+            controls = [self.weight, self.dense, self.fusion]
+        self.children = [ipywidgets.HBox(controls, layout={"align_items": "center", "flex_flow": "row wrap"}),
+                         self.status, self.hits, self.document]
+        self._draw()
+
+    @classmethod
+    def of(cls, result: RetrievalResult) -> ScoreView:
+        return cls(result)
+
+    def results(self) -> list[RetrievalResult]:
+        return [self.result]
+
+    def _changed(self, change: dict[str, Any]) -> None:
+        self.refuse(weights=slider_weights(self.weight.value), fusion=self.fusion.value)
+
+    def refuse(self, **changes: Any) -> None:
+        """Fuse the same candidates again with these options changed (``weights``, ``fusion``, ...) and redraw."""
+        from nbrag.models import ModelUnavailableError
+
+        try:
+            result = self.result.refuse(**changes)
+        except (ValueError, TypeError, ModelUnavailableError) as error:
+            self._error(str(error))
+            return
+        self.status.value = ""
+        self.result = result
+        self._draw()
+
+    def _draw(self) -> None:
+        if self.weight is not None:
+            self.dense.value = f"dense weight {1 - self.weight.value:.2f}"
+        with self.hits.hold_sync():
+            self.hits.query = self.result.query
+            self.hits.hyde = self.result.hyde or ""
+            self.hits.columns = [column(self.result)]
+            self.hits.selected = []
+        self.document.layout.display = "none"
+
+
+class ComparisonView(_HitsView):
+    """A ``RetrievalComparison``: one column per mode, rank changes against the first mode."""
+
+    def __init__(self, comparison: RetrievalComparison, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.comparison = comparison
+        moves = comparison.moves()
+        first = comparison.modes[0]
+        hyde = next((r.hyde for r in comparison.results.values() if r.hyde), "")
+        with self.hits.hold_sync():
+            self.hits.query = comparison.query
+            self.hits.hyde = hyde or ""
+            self.hits.columns = [column(r, moves[m] if m != first else None) for m, r in comparison.results.items()]
+        self.children = [self.status, self.hits, self.document]
+
+    @classmethod
+    def of(cls, comparison: RetrievalComparison) -> ComparisonView:
+        return cls(comparison)
+
+    def results(self) -> list[RetrievalResult]:
+        return list(self.comparison.results.values())
