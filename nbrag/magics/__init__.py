@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import keyword
+import re
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +52,8 @@ class NbragMagics(Magics):
         super().__init__(shell=shell, **kwargs)  # applies %config / ipython_config values to settings
         for f in dataclasses.fields(Settings):  # show what the session really uses
             setattr(self, f.name, getattr(settings, f.name))
+        self.indexes: dict[str, Any] = {}  # built with %nbrag index this session, by name
+        self.current_index: Any = None  # the last of them: what %%retrieve searches by default
 
     @traitlets.validate(*(f.name for f in dataclasses.fields(Settings)))
     def _check_setting(self, proposal: dict[str, Any]) -> Any:
@@ -142,18 +145,171 @@ class NbragMagics(Magics):
             raise _as_usage_error(error) from None
         return self._store(args.output, result)
 
+    # ------------------------------------------------------------------ %%retrieve
+
+    @magic_arguments()
+    @argument("--index", default=None, metavar="NAME",
+              help="The index to search: a variable holding an nbrag.Index, or an index's name (default: the last "
+                   "one built with %%nbrag index).")
+    @argument("-k", "--top-k", dest="k", type=int, default=None, help="Hits to return (default: NbragMagics.top_k).")
+    @argument("--mode", default="hybrid", help="bm25, dense or hybrid (default).")
+    @argument("--weights", default=None, metavar="BM25,DENSE", help="hybrid: the retrievers' weights, e.g. 0.3,0.7.")
+    @argument("--fusion", default=None, help="hybrid: rrf (default), minmax or zscore.")
+    @argument("--rrf-k", type=int, default=None, help="rrf: the constant k in 1 / (k + rank) (default 60).")
+    @argument("--hyde", nargs="?", const="average", default=None, choices=["average", "replace"],
+              help="Embed an answer the generator imagines: averaged with the query (default) or in its place.")
+    @argument("--rerank", nargs="?", const=True, default=None, metavar="MODEL",
+              help="Reorder the best candidates with the generator, or with this cross-encoder.")
+    @argument("--compare", default=None, metavar="A,B,...",
+              help="Run these modes side by side (e.g. bm25,dense,hybrid), with rank changes against the first.")
+    @argument("-o", "--output", default=None, help="Store the RetrievalResult (or comparison) in this variable.")
+    @argument("--query", default=None, metavar="TEXT",
+              help="Line form: the query, which is the rest of the line after --query.")
+    @line_cell_magic
+    def retrieve(self, line: str, cell: str | None = None) -> Any:
+        """Search an index and show why each passage ranked where it did.
+
+        %%retrieve --mode hybrid -k 5      (the query in the cell below)
+        %retrieve -k 3 --query how is the rain gauge emptied?
+        """
+        options_line, query = _split_query(line)
+        args = parse_argstring(self.retrieve, options_line)
+        _check_name(args.output)
+        given = [what for what, value in (("the cell", (cell or "").strip()), ("--query", query)) if value]
+        if len(given) > 1:
+            raise UsageError(f"Query given twice ({' and '.join(given)}): keep one of them.")
+        query = (cell or "").strip() or query
+        if not query:
+            raise UsageError("No query: write it in the cell under %%retrieve, or end the line with --query TEXT.")
+        options = {"fusion": args.fusion, "rrf_k": args.rrf_k, "hyde": args.hyde, "rerank": args.rerank,
+                   "weights": _weights(args.weights)}
+        options = {k: v for k, v in options.items() if v is not None}
+        index = self._index(args.index)
+        from nbrag.models import ModelUnavailableError
+
+        try:
+            if args.compare is not None:
+                from nbrag.retrieval.compare import compare
+
+                modes = [m.strip() for m in args.compare.split(",") if m.strip()]
+                result = compare(index, query, modes, k=args.k, **options)
+            else:
+                result = index.search(query, args.k, mode=args.mode, **options)
+        except (ValueError, TypeError, ModelUnavailableError) as error:
+            raise _as_usage_error(error) from None
+        return self._store(args.output, result)
+
+    def _index(self, name: str | None) -> Any:
+        """The index ``--index`` names: a variable holding one, one built this session, or one on disk."""
+        if name is None:
+            if self.current_index is None:
+                raise UsageError("No index to search: build one with %nbrag index PATH, or give --index NAME "
+                                 "(a variable holding an nbrag.Index, or an index's name).")
+            return self.current_index
+        from nbrag.retrieval import Index
+
+        value = self.shell.user_ns.get(name)
+        if isinstance(value, Index):
+            return value
+        if name in self.indexes:
+            return self.indexes[name]
+        if (Path(settings.data_dir) / "indexes" / name).is_dir():
+            try:
+                return Index(name)
+            except ValueError as error:
+                raise _as_usage_error(error) from None
+        held = f" (the variable {name} holds a {type(value).__name__}, not an nbrag.Index)" if value is not None else ""
+        raise UsageError(f"--index {name}: no such index{held}. Build it with %nbrag index PATH --name {name}, "
+                         "or pass a variable that holds an nbrag.Index.")
+
+    def build_index(self, line: str) -> None:
+        """``%nbrag index PATH ...``: build or update an index from files; it becomes the current index."""
+        args = parse_argstring(_index_arguments, line)
+        path = Path(_unquote(args.path)).expanduser()
+        if not path.exists():
+            raise UsageError(f"%nbrag index {args.path}: no such file or folder.")
+        name = args.name or _index_name(path)
+        options = {"size": args.size} if args.size is not None else {}
+        from nbrag.models import ModelUnavailableError
+        from nbrag.retrieval import Index
+
+        try:
+            index = self.indexes.get(name)
+            if index is None or (index.where == "memory") != args.memory:
+                index = Index(name, memory=args.memory)
+            report = index.add_files(path, chunker=args.chunker, **options)
+        except (ValueError, TypeError, ModelUnavailableError) as error:
+            raise _as_usage_error(error) from None
+        self.indexes[name] = self.current_index = index
+        print(f"{report}\n{index!r}\n%%retrieve searches {name!r} now (or give --index {name}).")
+
     # ------------------------------------------------------------------ %nbrag
 
     @line_magic
     def nbrag(self, line: str) -> None:
-        """%nbrag [info|config|help]: models and devices in use, settings, the magics."""
+        """%nbrag [info|config|help]: models and devices in use, settings, the magics.
+        %nbrag index PATH [--name NAME] [--chunker recursive] [--size N] [--memory]: build or update an index
+        from a file or folder; %%retrieve searches it."""
         from nbrag.magics import info
 
-        command = line.strip() or "info"
+        command, _, rest = line.strip().partition(" ")
+        command = command or "info"
+        if command == "index":
+            return self.build_index(rest)
         commands = {"info": info.info, "config": info.config, "help": lambda: info.usage(self)}
         if command not in commands:
-            raise UsageError(f"Unknown %nbrag command {command!r}. Available: {', '.join(commands)}.")
+            raise UsageError(f"Unknown %nbrag command {command!r}. Available: {', '.join([*commands, 'index'])}.")
+        if rest.strip():
+            raise UsageError(f"%nbrag {command} takes no arguments, got {rest.strip()!r}.")
         print(commands[command]())
+
+
+@magic_arguments()
+@argument("path", help="A file, or a folder of .txt, .md and .html files (.pdf with pypdf).")
+@argument("--name", default=None, help="The index's name (default: the file's or folder's name).")
+@argument("--chunker", default="recursive", help="How documents are chunked (default: recursive).")
+@argument("--size", type=int, default=None, help="Chunk size (default: NbragMagics.chunk_size).")
+@argument("--memory", action="store_true", help="Keep the index in memory: nothing is written to disk.")
+def _index_arguments(line: str) -> None:
+    """%nbrag index PATH [--name NAME] [--chunker recursive] [--size N] [--memory]"""
+
+
+_QUERY = re.compile(r"(?:^|\s)--query(?:\s+|=)(.*)$", re.S)
+
+
+def _split_query(line: str) -> tuple[str, str | None]:
+    """The options and the query of a line: everything after ``--query`` is the query, taken as written."""
+    match = _QUERY.search(line)
+    if match is None:
+        return line, None
+    return line[:match.start()], _unquote(match.group(1).strip())
+
+
+def _unquote(text: str) -> str:
+    if len(text) >= 2 and text[0] == text[-1] and text[0] in "'\"":
+        return text[1:-1]
+    return text
+
+
+def _weights(value: str | None) -> dict[str, float] | None:
+    """``0.3,0.7`` (bm25, dense) or ``bm25=0.3,dense=0.7`` as the engine's weights."""
+    if value is None:
+        return None
+    parts = [p.strip() for p in value.split(",")]
+    try:
+        if all("=" in p for p in parts):
+            return {k.strip(): float(v) for k, v in (p.split("=", 1) for p in parts)}
+        if len(parts) == 2:
+            return {"bm25": float(parts[0]), "dense": float(parts[1])}
+    except ValueError:
+        pass
+    raise UsageError(f"--weights {value}: give the BM25 and dense weights as two numbers, e.g. --weights 0.3,0.7.")
+
+
+def _index_name(path: Path) -> str:
+    """An index name from a file or folder name that Chroma accepts."""
+    slug = re.sub(r"[^a-zA-Z0-9._-]+", "-", path.resolve().stem).strip("._-")[:60] or "index"
+    return slug if len(slug) >= 3 else f"{slug}-index"
 
 
 def _check_name(name: str | None) -> None:
