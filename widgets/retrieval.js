@@ -55,7 +55,7 @@ function card(hit, zero, c, r) {
   }
   head.append(el("span", "nbrag-where", `${hit.document} · chars ${hit.start}–${hit.end}`));
   for (const r of hit.ranks) head.append(el("span", "nbrag-chip", `${r.name} #${r.rank || "–"}`));
-  head.append(el("span", "nbrag-score", `${hit.scoreName} ${Number(hit.score.toPrecision(4))}`));
+  head.append(el("span", "nbrag-score", `${hit.scoreName} ${hit.score.toPrecision(4)}`));
   if (hit.rerank !== null && hit.rerank !== undefined) {
     head.append(el("span", "nbrag-chip nbrag-rerank", `rerank ${hit.rerank.toFixed(3)}`));
   }
@@ -66,7 +66,9 @@ function card(hit, zero, c, r) {
 function swatches(col) {
   const names = [...new Set(col.hits.flatMap((hit) => hit.bar.map((seg) => seg.name)))];
   const out = [];
-  for (const name of names) out.push(el("span", `nbrag-swatch nbrag-part-${name}`), document.createTextNode(`${name} `));
+  names.forEach((name, i) => {
+    out.push(el("span", `nbrag-swatch nbrag-part-${name}`), document.createTextNode(i < names.length - 1 ? `${name} ` : `${name}: `));
+  });
   return out;
 }
 
@@ -79,15 +81,22 @@ function draw(model, root) {
     hyde.append(el("span", "", "HyDE searched with this imagined answer"), document.createTextNode(model.get("hyde")));
     parts.push(hyde);
   }
+  parts.push(el("div", "nbrag-hint", model.get("hint")));
   const columns = el("div", "nbrag-columns");
   const cols = model.get("columns");
+  columns.style.setProperty("--columns", String(cols.length));
+  // Heads first, then bodies: the grid puts each in its row, so the first hits line up.
+  for (const col of cols) {
+    const head = el("div", "nbrag-col-head");
+    const legend = el("div", "nbrag-col-legend");
+    legend.append(...swatches(col), document.createTextNode(col.legend));
+    head.append(el("div", "nbrag-col-title", col.title), legend);
+    columns.append(head);
+  }
   cols.forEach((col, c) => {
     const box = el("div", "nbrag-column");
     box.dataset.mode = col.mode;
     box.dataset.hits = String(col.hits.length);
-    const legend = el("div", "nbrag-col-legend");
-    legend.append(...swatches(col), document.createTextNode(col.legend));
-    box.append(el("div", "nbrag-col-title", col.title), legend);
     col.hits.forEach((hit, r) => box.append(card(hit, col.zero, c, r)));
     columns.append(box);
   });
@@ -104,6 +113,21 @@ function showSelected(model, root) {
   }
 }
 
+// The document opens in a sibling widget below the hits; bring it into view once it is drawn.
+function revealDocument(host) {
+  const box = host.closest(".widget-vbox");
+  let tries = 0;
+  const look = () => {
+    const doc = box && box.querySelector(".nbrag-boundary");
+    if (doc && doc.offsetParent !== null && doc.querySelector(".nbrag-seg")) {
+      doc.scrollIntoView({ block: "nearest", behavior: "smooth" });
+    } else if (++tries < 120) {
+      requestAnimationFrame(look);
+    }
+  };
+  if (box) requestAnimationFrame(look);
+}
+
 function render({ model, el: host }) {
   const root = el("div", "nbrag-retrieval");
   host.append(root);
@@ -113,8 +137,10 @@ function render({ model, el: host }) {
     if (!hit) return;
     const pick = [Number(hit.dataset.column), Number(hit.dataset.row)];
     const [c, r] = model.get("selected");
-    model.set("selected", c === pick[0] && r === pick[1] ? [] : pick); // a second click closes the document
+    const closing = c === pick[0] && r === pick[1]; // a second click closes the document
+    model.set("selected", closing ? [] : pick);
     model.save_changes();
+    if (!closing) revealDocument(host);
   });
   // One redraw for a batch of changed traits (a re-fused result arrives as one message).
   let pending = false;
@@ -129,7 +155,7 @@ function render({ model, el: host }) {
   };
   draw(model, root);
   showSelected(model, root);
-  for (const name of ["columns", "query", "hyde"]) model.on(`change:${name}`, redraw);
+  for (const name of ["columns", "query", "hint", "hyde"]) model.on(`change:${name}`, redraw);
   model.on("change:selected", () => showSelected(model, root));
   return () => host.replaceChildren();
 }

@@ -43,6 +43,8 @@ LEGENDS = {
 }
 SCORE_NAMES = {"bm25": "score", "dense": "cosine"}
 LIVE = {"continuous_update": False, "style": {"description_width": "initial"}}
+HINT = "Marked words: the query terms BM25 matched. Hover a hit for every score and rank"
+LIVE_HINT = HINT + "; click it to open its document."
 
 
 # ---------------------------------------------------------------------- what is drawn
@@ -163,12 +165,12 @@ def describe(result: RetrievalResult) -> str:
 
 
 def legend(result: RetrievalResult) -> str:
+    """What the bar of a column stands for (the view puts a colour swatch per retriever before it)."""
     hybrid = len(result.candidates) > 1
-    what = LEGENDS[(result.params.get("fusion") or "rrf") if hybrid else (next(iter(result.candidates), result.mode))]
-    text = f"Bar: {what}. Marked words: query terms BM25 matched. Hover a hit for every score and rank."
+    text = LEGENDS[(result.params.get("fusion") or "rrf") if hybrid else (next(iter(result.candidates), result.mode))]
     if result.params.get("rerank"):
-        text += " The order is the reranker's; the bar shows the score it reordered."
-    return text
+        text += "; the order is the reranker's"
+    return text + "."
 
 
 def _why(hit: Hit, parts: dict[str, float], result: RetrievalResult) -> str:
@@ -269,6 +271,7 @@ class HitsWidget(WithStaticHTML, anywidget.AnyWidget):
     _css = static("retrieval.css")
 
     query = traitlets.Unicode("").tag(sync=True)
+    hint = traitlets.Unicode(LIVE_HINT).tag(sync=True)
     hyde = traitlets.Unicode("").tag(sync=True)
     columns = traitlets.List(traitlets.Dict()).tag(sync=True)
     selected = traitlets.List(traitlets.Int()).tag(sync=True)  # [column, hit] clicked, [] for none
@@ -276,19 +279,21 @@ class HitsWidget(WithStaticHTML, anywidget.AnyWidget):
     def to_html(self) -> str:
         """The same columns as static HTML (every piece of text escaped)."""
         e = html.escape
+        side = " nbrag-side-by-side" if len(self.columns) > 1 else ""
         out = [f"<style>{static('retrieval.css').read_text()}</style>",
-               f'<div class="nbrag-retrieval" data-columns="{len(self.columns)}">',
+               f'<div class="nbrag-retrieval{side}" data-columns="{len(self.columns)}">',
                f'<div class="nbrag-query"><span>Query</span> {e(self.query)}</div>']
         if self.hyde:
             out.append(f'<div class="nbrag-hyde"><span>HyDE searched with this imagined answer</span>'
                        f'{e(self.hyde)}</div>')
-        out.append('<div class="nbrag-columns">')
+        out.append(f'<div class="nbrag-hint">{e(HINT)}.</div>'
+                   f'<div class="nbrag-columns" style="--columns: {len(self.columns)}">')
+        # Heads first, then bodies: the grid puts each in its row, so the first hits line up.
+        out += [f'<div class="nbrag-col-head"><div class="nbrag-col-title">{e(col["title"])}</div>'
+                f'<div class="nbrag-col-legend">{_swatches(col)}{e(col["legend"])}</div></div>' for col in self.columns]
         for col in self.columns:
-            out.append(f'<div class="nbrag-column" data-mode="{e(col["mode"])}" data-hits="{len(col["hits"])}">'
-                       f'<div class="nbrag-col-title">{e(col["title"])}</div>'
-                       f'<div class="nbrag-col-legend">{_swatches(col)}{e(col["legend"])}</div>')
-            for hit in col["hits"]:
-                out.append(_static_hit(hit, col["zero"]))
+            out.append(f'<div class="nbrag-column" data-mode="{e(col["mode"])}" data-hits="{len(col["hits"])}">')
+            out += [_static_hit(hit, col["zero"]) for hit in col["hits"]]
             out.append("</div>")
         out.append("</div></div>")
         return "".join(out)
@@ -296,7 +301,8 @@ class HitsWidget(WithStaticHTML, anywidget.AnyWidget):
 
 def _swatches(col: dict[str, Any]) -> str:
     names = list(dict.fromkeys(seg["name"] for hit in col["hits"] for seg in hit["bar"]))
-    return "".join(f'<span class="nbrag-swatch nbrag-part-{html.escape(n)}"></span>{html.escape(n)} ' for n in names)
+    shown = " ".join(f'<span class="nbrag-swatch nbrag-part-{html.escape(n)}"></span>{html.escape(n)}' for n in names)
+    return f"{shown}: " if shown else ""
 
 
 def _static_hit(hit: dict[str, Any], zero: float) -> str:
@@ -306,7 +312,7 @@ def _static_hit(hit: dict[str, Any], zero: float) -> str:
         head.append(f'<span class="nbrag-move" data-move="{e(hit["move"])}">{e(hit["move"])}</span>')
     head.append(f'<span class="nbrag-where">{e(hit["document"])} · chars {hit["start"]}–{hit["end"]}</span>')
     head += [f'<span class="nbrag-chip">{e(r["name"])} #{r["rank"] or "–"}</span>' for r in hit["ranks"]]
-    head.append(f'<span class="nbrag-score">{e(hit["scoreName"])} {hit["score"]:.4g}</span>')
+    head.append(f'<span class="nbrag-score">{e(hit["scoreName"])} {hit["score"]:#.4g}</span>')
     if hit["rerank"] is not None:
         head.append(f'<span class="nbrag-chip nbrag-rerank">rerank {hit["rerank"]:.3f}</span>')
     bar = [f'<div class="nbrag-bar"><span class="nbrag-zero" style="left:{zero}%"></span>']
@@ -387,7 +393,7 @@ class ScoreView(_HitsView):
         self.result = result
         self.weight: ipywidgets.FloatSlider | None = None
         self.fusion: ipywidgets.Dropdown | None = None
-        self.dense = ipywidgets.Label()
+        self.dense = ipywidgets.Label(layout={"margin": "0 18px 0 4px"})
         controls: list[ipywidgets.Widget] = []
         if len(result.candidates) > 1:
             self.weight = ipywidgets.FloatSlider(value=round(bm25_weight(result), 2), min=0.0, max=1.0, step=0.05,

@@ -196,3 +196,15 @@ def test_hyde_text_is_shown_above_the_hits(index):
     view = ScoreView.of(result)
     assert view.hits.hyde == "An <b>imagined</b> answer."
     assert "An &lt;b&gt;imagined&lt;/b&gt; answer." in view.to_html()
+
+
+def test_a_reranked_result_shows_the_reranker_score_and_says_whose_order_it_is():
+    result = make_result("bm25", ["a", "b"])
+    result.params["rerank"] = True
+    for hit, score in zip(result, (2.5, -1.0)):
+        hit.scores["rerank"] = hit.score = score
+    col = ScoreView.of(result).hits.columns[0]
+    assert [h["rerank"] for h in col["hits"]] == [2.5, -1.0]
+    assert [h["score"] for h in col["hits"]] == [1.0, 0.5]  # the bar: the BM25 score the reranker reordered
+    assert "the order is the reranker's" in col["legend"] and "reranked" in col["title"]
+    assert "rerank 2.500" in ScoreView.of(result).to_html()
