@@ -189,3 +189,89 @@ def test_chunking_notebook_renders_every_view(page, lab, lab_root):
     assert page.evaluate("performance.now()") - started < 5_000
     save_screenshot(book, "chunking-megabyte.png")
     assert not [e for e in page.errors if "nbrag" in e.lower()], page.errors
+
+
+RETRIEVE_QUERY = "what keeps the light visible far out at sea"  # BM25 and dense disagree on its best passages
+RETRIEVE = [
+    "%load_ext nbrag",
+    "import nbrag.data\ncorpus = str(nbrag.data.samples_dir() / 'corpus')",
+    "%nbrag index $corpus --memory --name lab-samples --chunker recursive --size 128",
+    f"%%retrieve --mode hybrid -k 5\n{RETRIEVE_QUERY}",
+    f"%%retrieve --compare bm25,dense,hybrid -k 4\n{RETRIEVE_QUERY}",
+]
+
+
+def test_the_weight_slider_refuses_the_ranking(page, lab, lab_root):
+    import time as clock
+
+    from nbrag.data import samples_dir
+    from nbrag.retrieval import Index
+    from nbrag.views.retrieval import slider_weights
+
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(source) for source in RETRIEVE]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, lab_root / "retrieve.ipynb")
+    open_and_run_all(page, lab, "retrieve.ipynb", timeout_s=300)
+    # The same index and search in this process: chunk ids and scores come out the same.
+    index = Index(f"lab-expected-{clock.monotonic_ns()}", memory=True)
+    index.add_files(samples_dir() / "corpus", chunker="recursive", size=128, progress=False)
+    expected = index.search(RETRIEVE_QUERY, 5, mode="hybrid")
+
+    view = page.locator(".jp-OutputArea-output .widget-vbox").filter(has=page.locator(".nbrag-retrieval")).first
+    hits = view.locator(".nbrag-retrieval .nbrag-hit")
+    hits.nth(4).wait_for(timeout=60_000)
+    ranked = lambda: hits.evaluate_all("els => els.map(e => e.dataset.id)")  # noqa: E731
+    before = ranked()
+    assert before == expected.ids
+    assert [h.ranks["bm25"] for h in expected] != [h.ranks["dense"] for h in expected]
+    assert view.locator(".nbrag-passage mark").count() >= 5, "query terms are marked"
+    assert view.locator(".nbrag-bar .nbrag-part-bm25").count() == view.locator(".nbrag-bar .nbrag-part-dense").count() == 5
+    assert view.locator(".nbrag-hit .nbrag-chip").first.inner_text() == f"bm25 #{expected[0].ranks['bm25']}"
+    assert view.locator(".widget-readout").first.inner_text() == "0.50"
+    view.scroll_into_view_if_needed()
+    save_screenshot(view, "retrieve-before.png")
+
+    # Drag the BM25 weight's handle to the left and let go: the kernel fuses the same candidates again.
+    handle = view.locator(".widget-slider").first.locator(".noUi-handle")
+    box = handle.bounding_box()
+    page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    page.mouse.down()
+    page.mouse.move(box["x"] - 40, box["y"] + box["height"] / 2, steps=8)
+    page.mouse.up()
+    weight = float(view.locator(".widget-readout").first.inner_text())
+    assert 0.0 < weight < 0.5
+    refused = expected.refuse(weights=slider_weights(weight)).ids
+    assert refused != before, f"at BM25 weight {weight} the ranking would not change; drag further"
+    page.wait_for_function(
+        """ids => {
+            const root = document.querySelector('.jp-OutputArea-output .nbrag-retrieval');
+            return !!root && [...root.querySelectorAll('.nbrag-hit')].map(e => e.dataset.id).join(' ') === ids;
+        }""", arg=" ".join(refused), timeout=30_000)
+    assert ranked() == refused
+    assert view.inner_text().count(f"dense weight {1 - weight:.2f}") == 1
+    save_screenshot(view, "retrieve-after-drag.png")
+
+    # Clicking a hit opens its document below, with the chunk boundaries and the hit selected.
+    hits.nth(1).click()
+    document = view.locator(".nbrag-boundary")
+    document.wait_for(state="visible", timeout=30_000)
+    page.wait_for_function("[...document.querySelectorAll('.nbrag-boundary')].some(e => "
+                           "e.querySelector('.nbrag-seg.nbrag-selected'))", timeout=30_000)
+    hit = next(h for h in expected.refuse(weights=slider_weights(weight)) if h.id == refused[1])
+    assert document.locator(".nbrag-title").inner_text().startswith(f"{hit.document} · ")
+    assert document.locator(".nbrag-hit").count() >= 1  # starred labels of this result's hits
+    selected = "".join(document.locator(".nbrag-seg.nbrag-selected").all_inner_texts())
+    assert selected == hit.text
+    page.wait_for_function("() => { const r = [...document.querySelectorAll('.nbrag-boundary')].find("
+                           "e => e.querySelector('.nbrag-selected')).getBoundingClientRect();"
+                           "return r.top >= 0 && r.bottom <= window.innerHeight; }", timeout=10_000)  # scrolled to it
+    save_screenshot(page, "retrieve-document-page.png")
+    save_screenshot(document, "retrieve-document.png")
+
+    comparison = page.locator(".jp-OutputArea-output .nbrag-retrieval[data-columns='3']")
+    assert comparison.locator(".nbrag-column").count() == 3
+    assert comparison.locator(".nbrag-move").count() == 8  # dense and hybrid columns, against bm25
+    comparison.scroll_into_view_if_needed()
+    save_screenshot(comparison, "retrieve-compare.png")
+    assert not [e for e in page.errors if "nbrag" in e.lower()], page.errors
