@@ -274,7 +274,7 @@ def _index_arguments(line: str) -> None:
     """%nbrag index PATH [--name NAME] [--chunker recursive] [--size N] [--memory]"""
 
 
-_QUERY = re.compile(r"(?:^|\s)--query(?:\s+|=)(.*)$", re.S)
+_QUERY = re.compile(r"(?:^|\s)--query(?:\s+|=)(.*)$", re.DOTALL)
 
 
 def _split_query(line: str) -> tuple[str, str | None]:

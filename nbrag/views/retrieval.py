@@ -56,7 +56,8 @@ def highlight_spans(text: str, terms: Mapping[str, float]) -> list[dict[str, Any
     ``Lighthouse`` for ``lighthouse``, 储存 inside 绿茶储存, never ``light`` inside ``lighthouse``.
     Each span says which terms it holds and their share of the score.
     """
-    from nbrag.retrieval.bm25 import _TOKEN  # the analyzer's own tokenizer, run on the original text
+    # The analyzer's own tokenizer, run on the original text so that offsets stay exact.
+    from nbrag.retrieval.bm25 import _TOKEN
 
     wanted = dict(terms)
     if not wanted:

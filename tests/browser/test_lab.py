@@ -221,7 +221,10 @@ def test_the_weight_slider_refuses_the_ranking(page, lab, lab_root):
     view = page.locator(".jp-OutputArea-output .widget-vbox").filter(has=page.locator(".nbrag-retrieval")).first
     hits = view.locator(".nbrag-retrieval .nbrag-hit")
     hits.nth(4).wait_for(timeout=60_000)
-    ranked = lambda: hits.evaluate_all("els => els.map(e => e.dataset.id)")  # noqa: E731
+
+    def ranked():
+        return hits.evaluate_all("els => els.map(e => e.dataset.id)")
+
     before = ranked()
     assert before == expected.ids
     assert [h.ranks["bm25"] for h in expected] != [h.ranks["dense"] for h in expected]

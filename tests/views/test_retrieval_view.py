@@ -10,8 +10,15 @@ import nbrag
 from nbrag.retrieval import Hit, Index, RetrievalResult
 from nbrag.retrieval.bm25 import terms
 from nbrag.retrieval.compare import RetrievalComparison, compare
-from nbrag.views.retrieval import (ComparisonView, ScoreView, bar_segments, highlight_spans, move_label,
-                                   score_parts, slider_weights)
+from nbrag.views.retrieval import (
+    ComparisonView,
+    ScoreView,
+    bar_segments,
+    highlight_spans,
+    move_label,
+    score_parts,
+    slider_weights,
+)
 
 # BM25 finds the words of the query in the first; the meaning is in the second.
 KEYWORDS = "The flat above the bakery has a bicycle rack; fix the tyre sign to its door. <script>alert(1)</script>"
