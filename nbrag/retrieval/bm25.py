@@ -68,6 +68,23 @@ def terms(text: str) -> list[str]:
     return out
 
 
+def term_spans(text: str) -> list[tuple[str, int, int]]:
+    """Each term of ``text`` with where it lies: ``(term, start, end)`` in the text as given.
+
+    The same cut as :func:`terms` (stop words included), each piece normalised on its own, so
+    that offsets stay those of the original text: for marking matched terms in a passage.
+    """
+    out: list[tuple[str, int, int]] = []
+    for match in _TOKEN.finditer(text):
+        word, start = match.group(), match.start()
+        if match.lastgroup == "cjk":
+            grams = [(0, 1)] if len(word) == 1 else [(i, i + 2) for i in range(len(word) - 1)]
+        else:
+            grams = [(0, len(word))]
+        out += [(unicodedata.normalize("NFKC", word[a:b]).casefold(), start + a, start + b) for a, b in grams]
+    return out
+
+
 class BM25:
     """A BM25 index of ``id -> text``: ``upsert``, ``delete``, ``search``, ``explain``, ``save``.
 

@@ -450,7 +450,7 @@ class Index:
             ranks = {name: per[name][item][0] for name in RETRIEVERS if name in per and item in per[name]}
             if reranked:
                 scores["rerank"] = score
-            terms = self.bm25.explain(query, item) if "bm25" in per else {}
+            terms = self.bm25.explain(query, item)  # also for dense hits: which query words they hold
             hits.append(Hit(id=item, text=chunk["text"], document=str(meta.pop("document")),
                             start=int(meta.pop("start")), end=int(meta.pop("end")), score=float(score), rank=rank,
                             scores=scores, ranks=ranks, terms=terms, meta=meta))

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import html
 import json
-import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -56,23 +55,12 @@ def highlight_spans(text: str, terms: Mapping[str, float]) -> list[dict[str, Any
     ``Lighthouse`` for ``lighthouse``, 储存 inside 绿茶储存, never ``light`` inside ``lighthouse``.
     Each span says which terms it holds and their share of the score.
     """
-    # The analyzer's own tokenizer, run on the original text so that offsets stay exact.
-    from nbrag.retrieval.bm25 import _TOKEN
+    from nbrag.retrieval.bm25 import term_spans
 
     wanted = dict(terms)
     if not wanted:
         return []
-    found: list[tuple[int, int, str]] = []
-    for match in _TOKEN.finditer(text):
-        word, start = match.group(), match.start()
-        if match.lastgroup == "cjk":
-            grams = [(0, 1)] if len(word) == 1 else [(i, i + 2) for i in range(len(word) - 1)]
-        else:
-            grams = [(0, len(word))]
-        for a, b in grams:
-            term = unicodedata.normalize("NFKC", word[a:b]).casefold()
-            if term in wanted:
-                found.append((start + a, start + b, term))
+    found = [(start, end, term) for term, start, end in term_spans(text) if term in wanted]
     spans: list[dict[str, Any]] = []
     for start, end, term in sorted(found):
         if spans and start <= spans[-1]["end"]:  # overlapping or touching (bigrams of one CJK run): one mark
