@@ -19,7 +19,9 @@ def test_defaults_are_the_offline_models():
         ({"chunk_size": 0}, "chunk_size=0 must be at least 1"),
         ({"chunk_overlap": 300}, "smaller than chunk_size=256"),
         ({"embedder": "  "}, "embedder is empty"),
-        ({"top_k": 5}, "Unknown setting(s) top_k. Available: embedder"),
+        ({"top_n": 5}, "Unknown setting(s) top_n. Available: embedder"),
+        ({"top_k": 0}, "top_k=0 must be at least 1"),
+        ({"bm25": "bm26"}, "bm25='bm26' is not allowed: choose one of bm25s, rank_bm25:okapi"),
     ],
 )
 def test_bad_values_are_refused_and_change_nothing(settings_guard, changes, message):
