@@ -34,7 +34,24 @@ Entries (names for --only):
   searched for and the mismatch counted;
 - generator: SmolLM2's first load (GGUF converted to safetensors, in a fresh cache
   folder) and later loads from that cache, against transformers loading the GGUF
-  file directly, as it does on every load without nbrag (skipped by --no-models).
+  file directly, as it does on every load without nbrag (skipped by --no-models);
+- retrieval-quality: nDCG@10 and recall@10 (`nbrag.eval.beir`) of bm25, dense,
+  hybrid with RRF and hybrid with min-max fusion (equal weights) on the HotpotQA and
+  MuSiQue BEIR sets in ../shared/data, every query; then the same modes with HyDE
+  (dense) and generator reranking (hybrid) on the first 30 queries (--slow-queries),
+  since those run SmolLM2-135M on the CPU at seconds per query (on 2 cores 2-10 s for
+  HyDE, 9-17 s for reranking 20 passages; the entry takes about 20 minutes there).
+  Prints whether hybrid beats both bm25 and dense on both sets. --no-models leaves
+  HyDE and reranking out;
+- retrieval-speed: BM25 queries per second with bm25s against rank-bm25's BM25Okapi
+  (nbrag's BM25 over each, same analyzer, top 10) on 20,000 passages (the HotpotQA and
+  MuSiQue passages and varied copies); hybrid search latency, p50 and p95 (k=10, the
+  query embedding included) on a 5,000-chunk index, with the default thread pools and
+  inside threadpoolctl's threadpool_limits(1), in turns, and the query embedding alone
+  both ways (goal p50 <= 50 ms), on idle cores and again while another process keeps
+  one core busy; indexing throughput of Index.add (one chunk per passage: chunking,
+  embedding, Chroma and BM25) against sentence-transformers' encode of the same
+  texts, in turns by fifths (goal >= 0.9). About 12 minutes on 2 cores.
 """
 
 from __future__ import annotations
@@ -50,12 +67,14 @@ import sys
 import time
 from pathlib import Path
 
+import retrieval as retrieval_bench  # bench/retrieval.py
+
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results"
 SHARED = ROOT.parent / "shared" / "data"
 HOTPOTQA = SHARED / "hotpotqa" / "hotpotqa_200.jsonl"
 GOAL_EXT_LOAD_S = 0.3
-ENTRIES = ("ext", "first", "throughput", "semantic", "quality", "generator")
+ENTRIES = ("ext", "first", "throughput", "semantic", "quality", "generator", "retrieval-quality", "retrieval-speed")
 
 EXT_LOAD = """
 import time
@@ -369,9 +388,12 @@ def _exactness(row: dict) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeat", type=int, default=5, help="runs per measurement (medians are reported)")
-    parser.add_argument("--no-models", action="store_true", help="skip the generator load (about a minute)")
+    parser.add_argument("--no-models", action="store_true",
+                        help="skip the generator: its load (about a minute), HyDE and reranking in retrieval-quality")
     parser.add_argument("--only", nargs="+", choices=ENTRIES, metavar="ENTRY",
                         help=f"run these entries only, from: {', '.join(ENTRIES)}")
+    parser.add_argument("--slow-queries", type=int, default=30,
+                        help="queries for HyDE and reranking in retrieval-quality (and every mode beside them)")
     args = parser.parse_args(argv)
     n = args.repeat
     entries = [e for e in ENTRIES if (args.only is None or e in args.only)
@@ -379,6 +401,11 @@ def main(argv: list[str] | None = None) -> int:
     if not HOTPOTQA.exists() and {"semantic", "quality"} & set(entries):
         print(f"{HOTPOTQA} is not here: skipping the semantic and quality entries")
         entries = [e for e in entries if e not in ("semantic", "quality")]
+    beir_sets = [SHARED / name / "corpus.jsonl" for name in retrieval_bench.SETS]
+    if not all(p.exists() for p in beir_sets) and {"retrieval-quality", "retrieval-speed"} & set(entries):
+        print(f"the BEIR sets {', '.join(retrieval_bench.SETS)} are not all in {SHARED}: "
+              "skipping the retrieval entries")
+        entries = [e for e in entries if not e.startswith("retrieval")]
 
     results: dict = {"when": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
                      "python": platform.python_version(), "machine": platform.machine(), "repeat": n,
@@ -403,6 +430,10 @@ def main(argv: list[str] | None = None) -> int:
         results["quality"] = quality()
     if "generator" in entries:
         results["generator_load_s"] = generator_load(n)
+    if "retrieval-speed" in entries:
+        results["retrieval_speed"] = retrieval_bench.speed(SHARED, n)
+    if "retrieval-quality" in entries:
+        results["retrieval_quality"] = retrieval_bench.quality(SHARED, args.slow_queries, not args.no_models)
 
     report(results)
     RESULTS.mkdir(parents=True, exist_ok=True)
@@ -446,12 +477,17 @@ def report(results: dict) -> None:
         gl = results["generator_load_s"]
         rows.append(("generator load (s)", med(gl["nbrag_cached"]), med(gl["transformers_gguf"]), "GGUF load",
                      f"SmolLM2 from nbrag's cache; first load (conversion) {gl['nbrag_first']:.1f} s"))
-    print("nbrag/peer below 1 means nbrag is faster for times (s), above 1 for throughput (MB/s)\n")
-    print(f"{'measurement':<28}{'nbrag':>10}{'peer':>10}  {'peer name':<10}{'nbrag/peer':>11}  note")
+    rows += retrieval_bench.table_rows(results)
+    print("nbrag/peer below 1 means nbrag is faster for times (s), above 1 for rates (MB/s, queries/s, chunks/s)\n")
+    print(f"{'measurement':<28}{'nbrag':>11}{'peer':>11}  {'peer name':<10}{'nbrag/peer':>11}  note")
+
+    def number(x: float) -> str:
+        return f"{x:.4f}" if abs(x) < 100 else f"{x:.1f}"
+
     for label, ours, theirs, peer_name, note in rows:
         ratio = f"{ours / theirs:.2f}" if theirs else "n/a"  # MB/s rows: above 1 means nbrag is faster
-        theirs_s = f"{theirs:.4f}" if theirs is not None else "not inst."
-        print(f"{label:<28}{ours:>10.4f}{theirs_s:>10}  {peer_name:<10}{ratio:>11}  {note}")
+        theirs_s = number(theirs) if theirs is not None else "not inst."
+        print(f"{label:<28}{number(ours):>11}{theirs_s:>11}  {peer_name:<10}{ratio:>11}  {note}")
     if tp:
         print("\nchunks that are exact slices of their source (text == source[start:end]):")
         for strategy, libraries in tp["strategies"].items():
@@ -474,6 +510,7 @@ def report(results: dict) -> None:
                   f"{three['iou']:>8.4f}")
         print(f"  LangChain start_index not the chunk's slice: {lc['start_mismatches']}/{lc['chunks']} "
               f"(not found in the text: {lc['not_found']})")
+    retrieval_bench.report(results)
 
 
 if __name__ == "__main__":
