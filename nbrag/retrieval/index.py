@@ -299,6 +299,9 @@ class Index:
 
         if not rows:
             return
+        # Batches of similar length: each batch is padded to its longest text (sentence-transformers sorts
+        # within one call; across calls, this keeps short chunks out of long chunks' batches).
+        rows = sorted(rows, key=lambda row: len(row[1]))
         step = min(batch_size, self.client.get_max_batch_size())
         batches = range(0, len(rows), step)
         for first in tqdm(batches, desc=f"embedding {len(rows)} chunks", unit="batch",
