@@ -119,12 +119,7 @@ def test_dragging_a_slider_moves_the_boundaries(page, lab, lab_root):
     assert before == len(chunk_with(size=64, overlap=8))
 
     # Drag the size slider's handle to the left and let go: the kernel chunks again.
-    handle = fixed.locator(".widget-slider").first.locator(".noUi-handle")
-    box = handle.bounding_box()
-    page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
-    page.mouse.down()
-    page.mouse.move(box["x"] - 25, box["y"] + box["height"] / 2, steps=8)
-    page.mouse.up()
+    drag_first_slider(page, fixed, -25)
     size = int(fixed.locator(".widget-readout").first.inner_text())
     assert 8 < size < 64
     page.wait_for_function(f"document.querySelector('.jp-OutputArea-output .nbrag-boundary')"
@@ -236,12 +231,7 @@ def test_the_weight_slider_refuses_the_ranking(page, lab, lab_root):
     save_screenshot(view, "retrieve-before.png")
 
     # Drag the BM25 weight's handle to the left and let go: the kernel fuses the same candidates again.
-    handle = view.locator(".widget-slider").first.locator(".noUi-handle")
-    box = handle.bounding_box()
-    page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
-    page.mouse.down()
-    page.mouse.move(box["x"] - 40, box["y"] + box["height"] / 2, steps=8)
-    page.mouse.up()
+    drag_first_slider(page, view, -40)
     weight = float(view.locator(".widget-readout").first.inner_text())
     assert 0.0 < weight < 0.5
     refused = expected.refuse(weights=slider_weights(weight)).ids
@@ -278,3 +268,13 @@ def test_the_weight_slider_refuses_the_ranking(page, lab, lab_root):
     comparison.scroll_into_view_if_needed()
     save_screenshot(comparison, "retrieve-compare.png")
     assert not [e for e in page.errors if "nbrag" in e.lower()], page.errors
+
+
+def drag_first_slider(page, widget, dx: float) -> None:
+    """Drag the handle of the first ipywidgets slider in ``widget`` by ``dx`` pixels and let go."""
+    box = widget.locator(".widget-slider").first.locator(".noUi-handle").bounding_box()
+    y = box["y"] + box["height"] / 2
+    page.mouse.move(box["x"] + box["width"] / 2, y)
+    page.mouse.down()
+    page.mouse.move(box["x"] + dx, y, steps=8)
+    page.mouse.up()
