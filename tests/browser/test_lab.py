@@ -79,11 +79,7 @@ EVIL = '<script>window.__nbragXss = "script"</script> <img src=x onerror="window
 
 
 def test_document_markup_shows_as_text_and_never_runs(page, lab, lab_root):
-    nb = nbformat.v4.new_notebook()
-    nb.cells = [nbformat.v4.new_code_cell("%load_ext nbrag"),
-                nbformat.v4.new_code_cell(f"%%chunk --size 6 --overlap 2\n{EVIL}")]
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    nbformat.write(nb, lab_root / "xss.ipynb")
+    write_notebook(lab_root / "xss.ipynb", ["%load_ext nbrag", f"%%chunk --size 6 --overlap 2\n{EVIL}"])
     open_and_run_all(page, lab, "xss.ipynb", timeout_s=120)
     widget = page.locator(".jp-OutputArea-output .nbrag-boundary")
     widget.wait_for(timeout=60_000)
@@ -107,10 +103,7 @@ SLIDERS = [
 
 
 def test_dragging_a_slider_moves_the_boundaries(page, lab, lab_root):
-    nb = nbformat.v4.new_notebook()
-    nb.cells = [nbformat.v4.new_code_cell(source) for source in SLIDERS]
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    nbformat.write(nb, lab_root / "sliders.ipynb")
+    write_notebook(lab_root / "sliders.ipynb", SLIDERS)
     open_and_run_all(page, lab, "sliders.ipynb", timeout_s=180)
     views = page.locator(".jp-OutputArea-output .nbrag-boundary")
     views.nth(2).wait_for(timeout=60_000)
@@ -203,10 +196,7 @@ def test_the_weight_slider_refuses_the_ranking(page, lab, lab_root):
     from nbrag.retrieval import Index
     from nbrag.views.retrieval import slider_weights
 
-    nb = nbformat.v4.new_notebook()
-    nb.cells = [nbformat.v4.new_code_cell(source) for source in RETRIEVE]
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    nbformat.write(nb, lab_root / "retrieve.ipynb")
+    write_notebook(lab_root / "retrieve.ipynb", RETRIEVE)
     open_and_run_all(page, lab, "retrieve.ipynb", timeout_s=300)
     # The same index and search in this process: chunk ids and scores come out the same.
     index = Index(f"lab-expected-{clock.monotonic_ns()}", memory=True)
@@ -278,3 +268,11 @@ def drag_first_slider(page, widget, dx: float) -> None:
     page.mouse.down()
     page.mouse.move(box["x"] + dx, y, steps=8)
     page.mouse.up()
+
+
+def write_notebook(path, sources) -> None:
+    """A notebook of code cells on the python3 kernel."""
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(source) for source in sources]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, path)
