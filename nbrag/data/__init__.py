@@ -12,6 +12,18 @@ chunking-evaluation format::
 
 To change a document or a question, edit it and run ``python tools/make_sample_questions.py``,
 which recomputes the offsets in ``questions.csv``.
+
+And 20 real multi-hop questions from MuSiQue (Trivedi et al., 2022; CC BY 4.0), 10 two-hop,
+6 three-hop and 4 four-hop, with all 326 Wikipedia paragraphs given to them (supporting and
+distractor), as a retrieval set in the BEIR layout::
+
+    from nbrag.data import sample_multihop, sample_multihop_questions
+    from nbrag.eval import beir, load_beir
+
+    data = load_beir(sample_multihop())  # 326 passages, 20 queries, their supporting passages
+    questions = sample_multihop_questions()  # answers, hop counts, decompositions
+
+``python tools/make_multihop_sample.py`` writes that folder from MuSiQue's JSON-lines file.
 """
 
 from __future__ import annotations
@@ -22,11 +34,12 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from nbrag.eval.chunking import EvalSet
 
-__all__ = ["sample_beir", "sample_documents", "sample_questions", "samples_dir"]
+__all__ = ["sample_beir", "sample_documents", "sample_multihop", "sample_multihop_questions", "sample_questions",
+           "samples_dir"]
 
 
 def samples_dir() -> Path:
-    """The folder that holds ``corpus/*.md`` and ``questions.csv``."""
+    """The folder that holds ``corpus/*.md``, ``questions.csv`` and the ``musique`` sample."""
     return Path(__file__).resolve().parent / "samples"
 
 
@@ -47,6 +60,33 @@ def sample_questions() -> EvalSet:
     data = load_chroma_csv(root / "questions.csv", root / "corpus")
     data.name = "nbrag samples"
     return data
+
+
+def sample_multihop() -> Path:
+    """The folder of the MuSiQue sample: 20 multi-hop questions and the 326 passages given to them.
+
+    A BEIR-layout folder (``corpus.jsonl`` with ``_id``, ``title``, ``text``; ``queries.jsonl``;
+    ``qrels.tsv``, the supporting passages of each question with score 1), to pass to
+    :func:`nbrag.eval.load_beir` or :func:`nbrag.eval.beir`. Passage and query ids are those of
+    the full MuSiQue retrieval set the sample was drawn from; ``README.md`` there tells the
+    source and licence (MuSiQue, CC BY 4.0).
+    """
+    return samples_dir() / "musique"
+
+
+def sample_multihop_questions() -> list[dict]:
+    """The MuSiQue sample's questions, in file order: 10 two-hop, then 6 three-hop, then 4 four-hop.
+
+    Each is a dict with ``id`` (the query id in :func:`sample_multihop`), ``question``,
+    ``answer``, ``answer_aliases``, ``hops``, ``decomposition`` (the single-hop sub-questions in
+    order, each a dict with ``id``, ``question``, ``answer`` and the ``supporting`` passage id;
+    ``#1``, ``#2`` in a sub-question stand for earlier answers) and ``supporting`` (the passage
+    ids that answer it, in hop order).
+    """
+    import json
+
+    with open(sample_multihop() / "questions.jsonl", encoding="utf-8") as f:
+        return [json.loads(line) for line in f if line.strip()]
 
 
 def sample_beir(folder: str | Path) -> Path:
