@@ -42,6 +42,10 @@ PRESETS: dict[str, dict[str, Any]] = {
     "hybrid-zscore": {"mode": "hybrid", "fusion": "zscore"},
     "hyde": {"mode": "dense", "hyde": True},
     "rerank": {"mode": "hybrid", "rerank": True},
+    "graph-local": {"mode": "graph", "graph": "local"},
+    "graph-ppr": {"mode": "graph", "graph": "ppr"},
+    "graph-global": {"mode": "graph", "graph": "global"},
+    "hybrid+graph": {"mode": "hybrid+graph"},
 }
 
 
@@ -291,13 +295,16 @@ def beir(path: str | Path | BeirSet, modes: Any = ("bm25", "dense", "hybrid"), k
     """Score search modes on a BEIR-layout folder (or a :class:`BeirSet` from :func:`load_beir`).
 
     ``modes`` are names (``bm25``, ``dense``, ``hybrid``, ``hybrid-rrf``, ``hybrid-minmax``,
-    ``hybrid-zscore``, ``hyde``, ``rerank``), ``(label, options)`` pairs, or a dict
+    ``hybrid-zscore``, ``hyde``, ``rerank``, ``graph-local``, ``graph-ppr``, ``graph-global``,
+    ``hybrid+graph``), ``(label, options)`` pairs, or a dict
     ``label -> options`` of :meth:`Index.search` options, e.g.
     ``{"hybrid 0.3/0.7": {"mode": "hybrid", "weights": {"bm25": 0.3, "dense": 0.7}}}``;
     ``search_options`` apply to every mode. ``queries=N`` runs the first N judged queries.
     ``index`` reuses an Index that already holds every passage (``BeirSet.index()``, or a
     previous result's ``.index``), so that nothing is embedded again; by default the
-    passages are indexed in memory, once per corpus in a session.
+    passages are indexed in memory, once per corpus in a session. Graph modes build the
+    index's knowledge graph first when it has none (offline extractor; ``index.build_graph()``
+    beforehand picks another).
     """
     import ir_measures
     from ir_measures import RR, R, nDCG
@@ -319,6 +326,8 @@ def beir(path: str | Path | BeirSet, modes: Any = ("bm25", "dense", "hybrid"), k
             raise ValueError(f"The index given lacks {len(missing)} of the {len(data.corpus)} passages of "
                              f"{data.name} (e.g. {missing[0]!r}); pass index=None to index them, or use "
                              "load_beir(path).index().")
+    if any("graph" in options["mode"] for options in chosen.values()) and index.graph is None:
+        index.build_graph(progress=progress)
     depth = max(DEPTH, k)
     measures = [nDCG @ k, R @ k, R @ depth, RR]
     if depth == k:

@@ -13,8 +13,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-MODES = ("bm25", "dense", "hybrid")
-RETRIEVERS = ("bm25", "dense")
+MODES = ("bm25", "dense", "hybrid", "graph", "hybrid+graph")
+RETRIEVERS = ("bm25", "dense", "graph")
+GRAPH_SEARCHES = ("ppr", "local", "global")
 
 
 @dataclass
@@ -54,6 +55,7 @@ class RetrievalResult:
     hyde: str | None = None  # the hypothetical answer that was embedded, when HyDE was used
     timings: dict[str, float] = field(default_factory=dict, repr=False)
     index: Any = field(default=None, repr=False, compare=False)  # the Index searched, to re-fuse or show documents
+    graph: dict[str, Any] | None = field(default=None, repr=False)  # graph search: its entities, paths, communities
 
     def __len__(self) -> int:
         return len(self.hits)
@@ -70,7 +72,7 @@ class RetrievalResult:
 
     def to_dict(self) -> dict[str, Any]:
         return {"query": self.query, "mode": self.mode, "params": dict(self.params), "hyde": self.hyde,
-                "timings": dict(self.timings), "hits": [h.to_dict() for h in self.hits],
+                "timings": dict(self.timings), "hits": [h.to_dict() for h in self.hits], "graph": self.graph,
                 "candidates": {name: [list(pair) for pair in pairs] for name, pairs in self.candidates.items()}}
 
     def __repr__(self) -> str:

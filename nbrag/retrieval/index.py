@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from nbrag.config import settings
-from nbrag.retrieval.base import MODES, RETRIEVERS, Hit, RetrievalResult
+from nbrag.retrieval.base import GRAPH_SEARCHES, MODES, RETRIEVERS, Hit, RetrievalResult
 from nbrag.retrieval.bm25 import BM25
 from nbrag.retrieval.fusion import FUSIONS, fuse
 
@@ -35,8 +35,9 @@ TEXT_SUFFIXES = (".txt", ".md", ".markdown", ".rst")
 HTML_SUFFIXES = (".html", ".htm")
 
 
-# Chroma's in-memory clients share one store per process; the documents' texts follow it.
+# Chroma's in-memory clients share one store per process; the documents' texts and graphs follow it.
 _MEMORY_DOCUMENTS: dict[str, dict[str, dict[str, Any]]] = {}
+_MEMORY_GRAPHS: dict[str, Any] = {}
 
 
 def check_name(name: str) -> None:
@@ -158,6 +159,7 @@ class Index:
         self._documents: dict[str, dict[str, Any]] = (
             _MEMORY_DOCUMENTS.setdefault(name, {}) if self.path is None else self._load_documents())
         self.bm25 = self._open_bm25(bm25 or settings.bm25)
+        self._graph: Any = None
 
     # ------------------------------------------------------------------ persistence
 
@@ -288,6 +290,7 @@ class Index:
             raise
         finally:
             self._save()
+        self._sync_graph(progress)
         report.added, report.removed = len(rows), len(stale)
         report.seconds = time.perf_counter() - started
         return report
@@ -322,6 +325,7 @@ class Index:
             self.bm25.delete(ids)
         self._documents.pop(document, None)
         self._save()
+        self._sync_graph(False)
         return len(ids)
 
     # ------------------------------------------------------------------ reading
@@ -343,11 +347,76 @@ class Index:
         return (f"Index({self.name!r}: {len(self._documents)} documents, {len(self)} chunks, {self.embedder}, "
                 f"BM25 {self.bm25.backend}, {self.where})")
 
+    # ------------------------------------------------------------------ graph
+
+    @property
+    def graph(self):
+        """The knowledge graph of this index's chunks (``build_graph()`` makes it), or None."""
+        if self._graph is None:
+            if self.path is None:
+                self._graph = _MEMORY_GRAPHS.get(self.name)
+            elif (self.path / "graph.json").exists():
+                from nbrag.graphrag import KnowledgeGraph
+
+                self._graph = KnowledgeGraph.load(self.path / "graph.json")
+        return self._graph
+
+    def build_graph(self, extractor: Any = "offline", *, rebuild: bool = False, progress: bool = True,
+                    **options: Any):
+        """Read the chunks into a knowledge graph kept beside the index, and return it.
+
+        A graph that exists is updated: only chunks it has not read are read, chunks no longer in
+        the index are taken out, and only the communities they touch are recomputed. Another
+        extractor, other options or ``rebuild=True`` build it anew. ``extractor`` is ``"offline"``
+        or ``"llm"`` (options ``generator=``, or ``endpoint=`` and ``model=``); options also take
+        ``reports="llm"``, ``max_community``, ``levels``, ``resolution``
+        (see :class:`~nbrag.graphrag.KnowledgeGraph`). ``graph.last_update`` says what was done.
+        """
+        from nbrag.graphrag import KnowledgeGraph
+
+        fresh = KnowledgeGraph(extractor, **options)
+        graph = self.graph
+        if (graph is None or rebuild or fresh.extractor.name != graph.extractor.name
+                or fresh.extractor.options() != graph.extractor.options()
+                or (fresh.reports, fresh.max_community, fresh.levels, fresh.resolution)
+                != (graph.reports, graph.max_community, graph.levels, graph.resolution)
+                or not isinstance(extractor, str)):
+            graph = fresh
+        self._graph = graph
+        graph.last_update = self._update_graph(graph, progress)
+        return graph
+
+    def _update_graph(self, graph: Any, progress: bool):
+        ids = set(self._all([])["ids"])
+        new = sorted(ids - set(graph.chunks))
+        chunks = self._chunks(new)
+        added = {i: (chunks[i]["text"], str(chunks[i]["meta"]["document"])) for i in new}
+        update = graph.update(added, set(graph.chunks) - ids, progress=progress)
+        if self.path is None:
+            _MEMORY_GRAPHS[self.name] = graph
+        else:
+            graph.save(self.path / "graph.json")
+        return update
+
+    def _sync_graph(self, progress: bool) -> None:
+        """After an add or delete: the offline graph follows the chunks (an LLM graph waits for build_graph())."""
+        graph = self.graph
+        if graph is not None and graph.extractor.name == "offline":
+            graph.last_update = self._update_graph(graph, progress)
+
+    def _searchable_graph(self):
+        graph = self.graph
+        if graph is None:
+            raise ValueError(f"Index {self.name!r} has no knowledge graph yet: build it with index.build_graph() "
+                             "(or %%graphrag --build), then search with mode='graph'.")
+        return graph
+
     # ------------------------------------------------------------------ search
 
     def search(self, query: str, k: int | None = None, mode: str = "hybrid", *, fusion: str = "rrf",
                weights: Mapping[str, float] | None = None, rrf_k: int = 60, candidates: int | None = None,
-               hyde: bool | str = False, rerank: bool | str = False) -> RetrievalResult:
+               hyde: bool | str = False, rerank: bool | str = False, graph: str = "ppr",
+               graph_options: Mapping[str, Any] | None = None) -> RetrievalResult:
         """The ``k`` best chunks for ``query``.
 
         ``mode`` is ``bm25``, ``dense`` or ``hybrid`` (``fusion`` ``rrf``, ``minmax`` or ``zscore``,
@@ -355,6 +424,12 @@ class Index:
         returns ``candidates`` items (default ``max(50, 4k)``). ``hyde=True`` (or ``"average"``)
         embeds a hypothetical answer the generator writes, averaged with the query; ``"replace"``
         embeds the answer alone. ``rerank=True`` reorders the best candidates with the reranker.
+
+        ``mode="graph"`` ranks chunks through the index's knowledge graph (``build_graph()``) with
+        the search ``graph`` names: ``ppr`` (personalized PageRank from the query's entities and best
+        dense hits), ``local`` (the query's entities and their neighbours) or ``global`` (community
+        reports); ``"hybrid+graph"`` fuses it with BM25 and dense. ``graph_options`` go to that search
+        (e.g. ``{"dense_weight": 0}`` for PageRank from entities alone).
         """
         k = settings.top_k if k is None else k
         if not isinstance(k, int) or k < 1:
@@ -365,25 +440,45 @@ class Index:
             raise ValueError(f"Unknown fusion {fusion!r}. Available: {', '.join(FUSIONS)}.")
         if hyde not in (False, True, "average", "replace"):
             raise ValueError(f"hyde={hyde!r}: use True (or 'average'), 'replace', or False.")
+        if graph not in GRAPH_SEARCHES:
+            raise ValueError(f"Unknown graph search {graph!r}. Available: {', '.join(GRAPH_SEARCHES)}.")
+        knowledge = self._searchable_graph() if "graph" in mode else None
         if not isinstance(query, str) or not query.strip():
             raise ValueError("The query is empty: write what you are looking for.")
         n = candidates or max(50, 4 * k)
         timings: dict[str, float] = {}
         found: dict[str, list[tuple[str, float]]] = {}
         hypothetical = None
-        if mode in ("bm25", "hybrid"):
+        hybrid = mode in ("hybrid", "hybrid+graph")
+        if mode == "bm25" or hybrid:
             t = time.perf_counter()
             found["bm25"] = self.bm25.search(query, n)
             timings["bm25"] = time.perf_counter() - t
-        if mode in ("dense", "hybrid"):
+        vector, dense = None, []
+        if mode == "dense" or hybrid or (mode == "graph" and graph != "local"):
             t = time.perf_counter()
             vector, hypothetical = self._query_vector(query, hyde)
-            found["dense"] = self._dense(vector, n)
+            dense = self._dense(vector, n)
             timings["dense"] = time.perf_counter() - t
-        params = {"k": k, "fusion": fusion if mode == "hybrid" else None,
+            if mode != "graph":
+                found["dense"] = dense
+        trace = None
+        if knowledge is not None:
+            from nbrag.graphrag.search import run
+
+            t = time.perf_counter()
+            found["graph"], trace = run(knowledge, graph, query, n, dense=dense, vector=vector,
+                                        embedder=self.embedder, **dict(graph_options or {}))
+            timings["graph"] = time.perf_counter() - t
+            if len(knowledge.chunks) < len(self):
+                trace["stale"] = (f"The graph has read {len(knowledge.chunks)} of the index's {len(self)} chunks; "
+                                  "index.build_graph() reads the rest.")
+        params = {"k": k, "fusion": fusion if hybrid else None,
                   "weights": dict(weights) if weights else None, "rrf_k": rrf_k, "hyde": hyde, "rerank": rerank}
+        if knowledge is not None:
+            params["graph"] = graph
         result = RetrievalResult(query=query, mode=mode, hits=[], params=params, candidates=found,
-                                 hyde=hypothetical, timings=timings, index=self)
+                                 hyde=hypothetical, timings=timings, index=self, graph=trace)
         return self.fuse(result)
 
     def _query_vector(self, query: str, hyde: bool | str):
@@ -431,8 +526,15 @@ class Index:
             timings["rerank"] = time.perf_counter() - t
         top = ranked[:params["k"]]
         hits = self._hits(result.query, result.candidates, top, reranked=bool(params["rerank"]))
+        if result.graph and self.graph is not None:
+            names = self.graph.graph.nodes
+            for hit in hits:
+                path = result.graph.get("paths", {}).get(hit.id)
+                if path:
+                    hit.meta["graph_path"] = [names[e]["name"] if e in names else e for e in path]
         return RetrievalResult(query=result.query, mode=result.mode, hits=hits, params=params,
-                               candidates=result.candidates, hyde=result.hyde, timings=timings, index=self)
+                               candidates=result.candidates, hyde=result.hyde, timings=timings, index=self,
+                               graph=result.graph)
 
     def _chunks(self, ids: list[str]) -> dict[str, dict[str, Any]]:
         if not ids:
