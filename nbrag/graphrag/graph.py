@@ -27,7 +27,7 @@ from typing import Any
 
 import networkx as nx
 
-from nbrag.graphrag.base import Extraction, Extractor, get_extractor
+from nbrag.graphrag.base import Extraction, Extractor, Link, Mention, get_extractor
 from nbrag.graphrag.communities import Community, hierarchy
 from nbrag.graphrag.reports import extractive, written
 from nbrag.graphrag.resolve import aliases, key
@@ -115,7 +115,7 @@ class KnowledgeGraph:
 
     def find(self, name: str) -> str | None:
         """The key of the entity named ``name`` (any of its surface forms), or None."""
-        for candidate in (name, key(name), key(name, concept=True)):
+        for candidate in (name, key(name, concept=False), key(name, concept=True)):
             if candidate in self.graph:
                 return candidate
         return None
@@ -177,15 +177,23 @@ class KnowledgeGraph:
                 bar.update(len(texts))
         report.timings["extract"] = time.perf_counter() - t
 
-        by_document: dict[str, list[int]] = defaultdict(list)
-        for i, chunk_id in enumerate(ids):
-            by_document[added[chunk_id][1]].append(i)
-        for document, positions in by_document.items():
-            names = [m.name for i in positions for m in extractions[i].mentions]
-            alias = aliases(names)
-            for i in positions:
-                chunk_id, extraction = ids[i], extractions[i]
-                if extraction.error:
+        # Aliases hold within a document: its chunks read before are resolved again with the new ones (from
+        # what was extracted then, without reading them again), so the graph does not depend on reading order.
+        fresh = dict(zip(ids, extractions))
+        owner = {chunk_id: added[chunk_id][1] for chunk_id in ids}
+        documents = set(owner.values())
+        for chunk_id, record in list(self.chunks.items()):
+            if record["document"] in documents:
+                fresh[chunk_id], owner[chunk_id] = _from_raw(record["raw"]), record["document"]
+                touched |= self._take_out(chunk_id)
+        by_document: dict[str, list[str]] = defaultdict(list)
+        for chunk_id in fresh:
+            by_document[owner[chunk_id]].append(chunk_id)
+        for document, members in by_document.items():
+            alias = aliases([m.name for c in members for m in fresh[c].mentions])
+            for chunk_id in members:
+                extraction = fresh[chunk_id]
+                if extraction.error and chunk_id in added:
                     self.failures.append({"chunk": chunk_id, "error": extraction.error, "reply": extraction.reply})
                 touched |= self._put(chunk_id, document, extraction, alias)
         report.failed = sum(bool(e.error) for e in extractions)
@@ -194,6 +202,7 @@ class KnowledgeGraph:
                           "they are in the graph without entities. graph.failures lists each with the reason.",
                           stacklevel=3)
 
+        self._refresh(touched)
         t = time.perf_counter()
         report.communities = self._recluster(touched, complete)
         report.timings["communities"] = time.perf_counter() - t
@@ -204,7 +213,8 @@ class KnowledgeGraph:
         return report
 
     def _put(self, chunk_id: str, document: str, extraction: Extraction, alias: Mapping[str, str]) -> set[str]:
-        record: dict[str, Any] = {"document": document, "entities": {}, "edges": []}
+        record: dict[str, Any] = {"document": document, "entities": {}, "names": {}, "types": {}, "edges": [],
+                                  "raw": _to_raw(extraction)}
         self.chunks[chunk_id] = record
         surface: dict[str, str] = {}
         for m in extraction.mentions:
@@ -215,13 +225,11 @@ class KnowledgeGraph:
             surface[m.name] = k
             if k not in self.graph:
                 self.graph.add_node(k, name=name, names={}, type=m.type, chunks={})
-            data = self.graph.nodes[k]
-            data["names"][name] = data["names"].get(name, 0) + 1
-            data["chunks"][chunk_id] = data["chunks"].get(chunk_id, 0) + 1
-            if data["type"] in ("name", "concept") and m.type not in ("name", "concept"):
-                data["type"] = m.type  # a typed mention (person, place…) says more than "name"
-            data["name"] = max(data["names"].items(), key=lambda p: (p[1], len(p[0])))[0]
+            self.graph.nodes[k]["chunks"][chunk_id] = self.graph.nodes[k]["chunks"].get(chunk_id, 0) + 1
             record["entities"][k] = record["entities"].get(k, 0) + 1
+            names, types = record["names"].setdefault(k, {}), record["types"].setdefault(k, {})
+            names[name] = names.get(name, 0) + 1
+            types[m.type] = types.get(m.type, 0) + 1
         for link in extraction.links:
             a = surface.get(link.source) or key(alias.get(link.source, link.source))
             b = surface.get(link.target) or key(alias.get(link.target, link.target))
@@ -239,6 +247,24 @@ class KnowledgeGraph:
             if [a, b] not in record["edges"]:
                 record["edges"].append([a, b])
         return set(record["entities"])
+
+    def _refresh(self, nodes: Iterable[str]) -> None:
+        """Each node's surface names, shown name and type, summed over the chunks that name it (so that they
+        do not depend on the order chunks were read in): the most frequent name (then the longest), and the
+        most frequent type, a specific one (person, place…) before ``name`` before ``concept``."""
+        rank = {"concept": 0, "name": 1}
+        for k in nodes:
+            if k not in self.graph:
+                continue
+            data = self.graph.nodes[k]
+            names: Counter[str] = Counter()
+            types: Counter[str] = Counter()
+            for chunk_id in data["chunks"]:
+                names.update(self.chunks[chunk_id]["names"].get(k, {}))
+                types.update(self.chunks[chunk_id]["types"].get(k, {}))
+            data["names"] = dict(sorted(names.items()))
+            data["name"] = max(names.items(), key=lambda p: (p[1], len(p[0]), p[0]))[0]
+            data["type"] = max(types.items(), key=lambda p: (rank.get(p[0], 2), p[1], p[0]))[0]
 
     def _take_out(self, chunk_id: str) -> set[str]:
         record = self.chunks.pop(chunk_id)
@@ -350,6 +376,16 @@ class KnowledgeGraph:
 
     def _repr_mimebundle_(self, include=None, exclude=None):
         return self.view()._repr_mimebundle_(include=include, exclude=exclude)
+
+
+def _to_raw(extraction: Extraction) -> dict[str, Any]:
+    """What the extractor found in a chunk, as JSON-ready lists (kept to resolve the chunk again later)."""
+    return {"mentions": [[m.name, m.type, m.start, m.end] for m in extraction.mentions],
+            "links": [[x.source, x.target, x.weight, x.evidence, x.kind] for x in extraction.links]}
+
+
+def _from_raw(raw: Mapping[str, Any]) -> Extraction:
+    return Extraction(mentions=[Mention(*m) for m in raw["mentions"]], links=[Link(*x) for x in raw["links"]])
 
 
 def _generator_complete(messages: list[dict[str, str]]) -> str:

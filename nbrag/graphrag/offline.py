@@ -32,10 +32,10 @@ _CJK = regex.compile(r"[\p{scx=Han}]")
 _UPPER = r"[\p{Lu}\p{Lt}]"
 _WORD = rf"(?:{_UPPER}[\p{{L}}\p{{M}}\p{{N}}'’\-]*|{_UPPER}\.)"  # a word, or an initial ("J.")
 # Particles that join capitalised words into one name; never at either end.
-_PARTICLES = r"(?:of|the|de|del|della|der|den|des|di|da|do|dos|du|la|le|van|von|y|al|bin|ibn|for|on|upon)"
+_PARTICLES = r"(?:of|the|de|del|della|der|den|des|di|da|do|dos|du|la|le|van|von|y|al|bin|ibn|for)"
 _NAME = regex.compile(rf"(?<![\p{{L}}\p{{N}}]){_WORD}(?:[ \t]+(?:{_PARTICLES}[ \t]+)*{_WORD})*")
 _LEADING = frozenset("""
-a about above according after again against all also although an and another any are as at because before being
+a about above according after again against all also although an and another any are as at because before being she
 below between both but by despite during each either even every few for from further furthermore he her hers his
 how however i if in including indeed into is it its let many meanwhile moreover most much neither no nor not now
 of on once one only or other our out over per since so some such than that the their then there therefore these

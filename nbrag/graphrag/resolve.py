@@ -23,8 +23,11 @@ _POSSESSIVE = re.compile(r"['’]s?$")
 _MINOR = frozenset("of the and for on upon de del della der den des di da do dos du la le van von y al bin ibn".split())
 
 
+_UNCOUNTED = frozenset("lens means species series news gas chaos corps physics mathematics politics".split())
+
+
 def _singular(word: str) -> str:
-    if len(word) <= 3 or word.endswith(("ss", "us", "is")):
+    if len(word) <= 3 or word in _UNCOUNTED or word.endswith(("ss", "us", "is", "ics")):
         return word
     if word.endswith("ies"):
         return word[:-3] + "y"

@@ -152,7 +152,9 @@ class NbragMagics(Magics):
               help="The index to search: a variable holding an nbrag.Index, or an index's name (default: the last "
                    "one built with %%nbrag index).")
     @argument("-k", "--top-k", dest="k", type=int, default=None, help="Hits to return (default: NbragMagics.top_k).")
-    @argument("--mode", default="hybrid", help="bm25, dense or hybrid (default).")
+    @argument("--mode", default="hybrid", help="bm25, dense, hybrid (default), graph or hybrid+graph.")
+    @argument("--graph", default=None, choices=["ppr", "local", "global"],
+              help="graph modes: the graph search (default ppr). The index needs a graph: %%graphrag --build.")
     @argument("--weights", default=None, metavar="BM25,DENSE", help="hybrid: the retrievers' weights, e.g. 0.3,0.7.")
     @argument("--fusion", default=None, help="hybrid: rrf (default), minmax or zscore.")
     @argument("--rrf-k", type=int, default=None, help="rrf: the constant k in 1 / (k + rank) (default 60).")
@@ -182,7 +184,7 @@ class NbragMagics(Magics):
         if not query:
             raise UsageError("No query: write it in the cell under %%retrieve, or end the line with --query TEXT.")
         options = {"fusion": args.fusion, "rrf_k": args.rrf_k, "hyde": args.hyde, "rerank": args.rerank,
-                   "weights": _weights(args.weights)}
+                   "weights": _weights(args.weights), "graph": args.graph}
         options = {k: v for k, v in options.items() if v is not None}
         index = self._index(args.index)
         from nbrag.models import ModelUnavailableError
@@ -196,6 +198,68 @@ class NbragMagics(Magics):
             else:
                 result = index.search(query, args.k, mode=args.mode, **options)
         except (ValueError, TypeError, ModelUnavailableError) as error:
+            raise _as_usage_error(error) from None
+        return self._store(args.output, result)
+
+    # ------------------------------------------------------------------ %%graphrag
+
+    @magic_arguments()
+    @argument("--index", default=None, metavar="NAME",
+              help="The index: a variable holding an nbrag.Index, or an index's name (default: the current one).")
+    @argument("--build", action="store_true",
+              help="Build the index's knowledge graph, or update it with the chunks it has not read.")
+    @argument("--rebuild", action="store_true", help="Build the graph anew, from every chunk.")
+    @argument("--extractor", default="offline", choices=["offline", "llm"],
+              help="--build: names and co-occurrence without a model (default), or the generator's JSON.")
+    @argument("--endpoint", default=None, metavar="URL",
+              help="--extractor llm: ask this OpenAI-compatible server instead of the generator.")
+    @argument("--model", default=None, metavar="NAME", help="--extractor llm: the model's name at --endpoint.")
+    @argument("--reports", default=None, choices=["extractive", "llm"],
+              help="--build: community reports made of the graph's own sentences (default), or written by the LLM.")
+    @argument("--mode", default="ppr", choices=["ppr", "local", "global", "hybrid"],
+              help="Search: personalized PageRank (default), local neighbourhood, global community reports, or "
+                   "hybrid (BM25 + dense + ppr, fused).")
+    @argument("-k", "--top-k", dest="k", type=int, default=None, help="Hits to return (default: NbragMagics.top_k).")
+    @argument("--level", type=int, default=None, help="global: the community level whose reports are ranked (0: top).")
+    @argument("-o", "--output", default=None, help="Store the result (or the graph) in this variable.")
+    @argument("--query", default=None, metavar="TEXT", help="Line form: the query, the rest of the line.")
+    @line_cell_magic
+    def graphrag(self, line: str, cell: str | None = None) -> Any:
+        """Build an index's knowledge graph, show it, and search through it.
+
+        %graphrag --build                    (build or update the current index's graph, and show it)
+        %%graphrag --mode ppr -k 5           (the query in the cell: chunks found through the graph)
+        %graphrag --mode global --query what are the main themes?
+        """
+        options_line, query = _split_query(line)
+        args = parse_argstring(self.graphrag, options_line)
+        _check_name(args.output)
+        given = [what for what, value in (("the cell", (cell or "").strip()), ("--query", query)) if value]
+        if len(given) > 1:
+            raise UsageError(f"Query given twice ({' and '.join(given)}): keep one of them.")
+        query = (cell or "").strip() or query
+        if (args.endpoint or args.model) and args.extractor != "llm":
+            raise UsageError("--endpoint and --model are options of the llm extractor: add --extractor llm.")
+        index = self._index(args.index)
+        from nbrag.endpoints import EndpointError
+        from nbrag.models import ModelUnavailableError
+
+        try:
+            if args.build or args.rebuild:
+                build = {"endpoint": args.endpoint, "model": args.model, "reports": args.reports}
+                graph = index.build_graph(args.extractor, rebuild=args.rebuild,
+                                          **{k: v for k, v in build.items() if v is not None})
+                print(f"{graph.last_update}\n{graph!r}")
+            elif index.graph is None:
+                raise UsageError(f"Index {index.name!r} has no knowledge graph yet: run %graphrag --build first.")
+            if not query:
+                return self._store(args.output, index.graph)
+            options = {"graph_options": {"level": args.level}} if args.level is not None else {}
+            if args.mode == "hybrid":
+                result = index.search(query, args.k, mode="hybrid+graph", **options)
+            else:
+                result = index.search(query, args.k, mode="graph", graph=args.mode, **options)
+        except (ValueError, TypeError, ModelUnavailableError, EndpointError) as error:
             raise _as_usage_error(error) from None
         return self._store(args.output, result)
 

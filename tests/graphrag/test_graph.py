@@ -1,0 +1,158 @@
+"""The knowledge graph: building, incremental updates, removal, saving, and awkward input."""
+
+from __future__ import annotations
+
+import json
+import warnings
+
+import networkx as nx
+import pytest
+
+from nbrag.data import sample_documents
+from nbrag.graphrag import KnowledgeGraph
+
+
+def chunks_of(texts: dict[str, str]) -> dict[str, tuple[str, str]]:
+    """Each paragraph of each document as one chunk: id -> (text, document)."""
+    out = {}
+    for doc, text in texts.items():
+        for n, paragraph in enumerate(p for p in text.split("\n\n") if p.strip()):
+            out[f"{doc}#{n}"] = (paragraph, doc)
+    return out
+
+
+def snapshot(graph: KnowledgeGraph) -> tuple:
+    nodes = {n: (d["name"], d["type"], dict(d["chunks"])) for n, d in graph.graph.nodes(data=True)}
+    edges = {tuple(sorted((a, b))): round(d["weight"], 9) for a, b, d in graph.graph.edges(data=True)}
+    return nodes, edges
+
+
+@pytest.fixture(scope="module")
+def docs():
+    return chunks_of(sample_documents())
+
+
+def test_build_from_real_documents(docs):
+    graph = KnowledgeGraph()
+    update = graph.add(docs, progress=False)
+    stats = graph.stats()
+    assert update.added == len(docs) and update.failed == 0
+    assert stats["entities"] > 50 and stats["relations"] > 100 and stats["communities"] > 3
+    assert "Fresnel" in {d["name"].split()[-1] for _, d in graph.graph.nodes(data=True)}
+    assert any(graph.graph.nodes[n]["type"] == "person" for n in graph.graph)  # jieba names people in tea.md
+    for community in graph.communities.values():  # levels nest: a child's members are its parent's
+        if community.parent:
+            assert set(community.members) <= set(graph.communities[community.parent].members)
+    level0 = [set(c.members) for c in graph.communities.values() if c.level == 0]
+    assert set().union(*level0) == set(graph.graph) and sum(map(len, level0)) == len(graph.graph)  # a partition
+    report = next(c.report for c in graph.communities.values() if len(c.members) > 3)
+    assert report["title"] and report["entities"] and report["summary"].startswith(report["title"])
+
+
+def test_entity_lookup_and_unknown_names(docs):
+    graph = KnowledgeGraph()
+    graph.add(docs, progress=False)
+    node = max(graph.graph, key=lambda n: graph.graph.degree(n))
+    info = graph.entity(graph.graph.nodes[node]["name"])
+    assert info["key"] == node and info["chunks"] and info["neighbours"] and info["communities"]
+    with pytest.raises(ValueError, match="No entity"):
+        graph.entity("Zanzibar Quantum Society")
+
+
+def test_incremental_add_equals_full_build_and_keeps_untouched_communities(docs):
+    ids = sorted(docs)
+    first = {i: docs[i] for i in ids if not i.startswith("tea")}
+    rest = {i: docs[i] for i in ids if i.startswith("tea")}
+    full = KnowledgeGraph()
+    full.add(docs, progress=False)
+    graph = KnowledgeGraph()
+    graph.add(first, progress=False)
+    before = {c.id: list(c.members) for c in graph.communities.values()}
+    update = graph.add(rest, progress=False)
+    assert snapshot(graph) == snapshot(full)
+    kept = {c.id for c in graph.communities.values()} & set(before)
+    assert kept and all(graph.communities[c].members == before[c] for c in kept)  # untouched: same ids, members
+    assert update.communities < len(graph.communities)  # only the touched part was clustered again
+
+
+def test_removing_chunks_restores_the_graph(docs):
+    english = {i: v for i, v in docs.items() if not i.startswith("tea")}
+    alone = KnowledgeGraph()
+    alone.add(english, progress=False)
+    graph = KnowledgeGraph()
+    graph.add(docs, progress=False)
+    update = graph.remove([i for i in docs if i.startswith("tea")])
+    assert update.removed == len(docs) - len(english)
+    assert snapshot(graph) == snapshot(alone)
+    members = set().union(*(set(c.members) for c in graph.communities.values()))
+    assert members <= set(graph.graph)  # no community keeps an entity that left
+
+
+def test_reading_a_chunk_again_replaces_it(docs):
+    graph = KnowledgeGraph()
+    graph.add(docs, progress=False)
+    once = snapshot(graph)
+    graph.add({i: docs[i] for i in list(docs)[:5]}, progress=False)
+    assert snapshot(graph) == once
+
+
+def test_save_and_load_round_trip_as_json(docs, tmp_path):
+    graph = KnowledgeGraph(max_community=10)
+    graph.add(docs, progress=False)
+    path = graph.save(tmp_path / "graph.json")
+    assert json.loads(path.read_text(encoding="utf-8"))["format"] == "nbrag.graph"
+    again = KnowledgeGraph.load(path)
+    assert snapshot(again) == snapshot(graph) and again.max_community == 10
+    assert {c: x.to_dict() for c, x in again.communities.items()} == {c: x.to_dict() for c, x in graph.communities.items()}
+    again.add({"new#0": ("Augustin Fresnel met François Arago in Paris.", "new")}, progress=False)
+    assert again.community_of(again.find("François Arago")) is not None  # ids keep counting after a load
+    (tmp_path / "bad.json").write_text("{", encoding="utf-8")
+    with pytest.raises(ValueError, match="not valid JSON"):
+        KnowledgeGraph.load(tmp_path / "bad.json")
+
+
+def test_graphml_export_reads_back(docs, tmp_path):
+    graph = KnowledgeGraph()
+    graph.add(docs, progress=False)
+    back = nx.read_graphml(graph.to_graphml(tmp_path / "g.graphml"))
+    assert back.number_of_nodes() == len(graph) and back.number_of_edges() == graph.graph.number_of_edges()
+    node = next(iter(back.nodes(data=True)))[1]
+    assert {"name", "type", "community", "chunks"} <= set(node)
+
+
+def test_awkward_input_gives_small_valid_graphs():
+    graph = KnowledgeGraph()
+    update = graph.add({"a": ("1, 2, 3. 42!", "a"), "b": ("", "b")}, progress=False)
+    assert update.added == 2 and len(graph) == 0 and graph.communities == {}
+    assert graph.stats()["chunks_without_entities"] == 2
+    twice = KnowledgeGraph()
+    text = "Marie Curie studied in Paris with Pierre Curie."
+    twice.add({"x": (text, "x"), "y": (text, "y")}, progress=False)
+    assert len(twice) == 3 and all(len(d["chunks"]) == 2 for _, d in twice.graph.nodes(data=True))
+    chinese = KnowledgeGraph()
+    chinese.add({"t": (sample_documents()["tea"], "tea")}, progress=False)
+    assert len(chinese) > 10 and any("茶" in n for n in chinese.graph)
+
+
+def test_a_model_that_answers_garbage_skips_chunks_and_says_so(docs):
+    def garbage(messages):  # what a small model often says
+        return "Sure! Here are the entities: 1, 2, 3"
+
+    graph = KnowledgeGraph("llm", complete=garbage)
+    some = dict(list(docs.items())[:4])
+    with pytest.warns(UserWarning, match="could not read 4 of 4 chunks"):
+        update = graph.add(some, progress=False)
+    assert update.failed == 4 and len(graph.failures) == 4 and len(graph) == 0
+    assert graph.failures[0]["reply"] == garbage([]) and "JSON" in graph.failures[0]["error"]
+
+
+def test_bad_settings_are_refused():
+    with pytest.raises(ValueError, match="Unknown extractor"):
+        KnowledgeGraph("spacy")
+    with pytest.raises(ValueError, match="reports"):
+        KnowledgeGraph(reports="gpt")
+    with pytest.raises(ValueError, match="max_community"):
+        KnowledgeGraph(max_community=1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        KnowledgeGraph()  # building one warns about nothing

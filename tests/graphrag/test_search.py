@@ -1,0 +1,116 @@
+"""Graph search through an index: PageRank, local and global search, the modes graph and hybrid+graph."""
+
+from __future__ import annotations
+
+import networkx as nx
+import pytest
+
+from nbrag.graphrag.search import link_query, pagerank
+
+
+def test_pagerank_matches_networkx(multihop):
+    _, _, graph = multihop
+    g = nx.Graph()
+    for k, data in graph.graph.nodes(data=True):
+        for chunk_id, count in data["chunks"].items():
+            g.add_edge(f"e:{k}", f"c:{chunk_id}", weight=float(count))
+    for a, b, data in graph.graph.edges(data=True):
+        g.add_edge(f"e:{a}", f"e:{b}", weight=float(data["weight"]))
+    g.add_nodes_from(f"c:{c}" for c in graph.chunks)
+    chunk = next(c for c, record in graph.chunks.items() if record["document"] == "mu00049")
+    seeds = {f"e:{graph.find('Anna Benson')}": 0.7, f"c:{chunk}": 0.3}
+    expected = nx.pagerank(g, alpha=0.5, personalization=seeds, weight="weight", tol=1e-12)
+    got = pagerank(graph, seeds, alpha=0.5, tol=1e-12, max_iter=500)
+    assert max(abs(got[n] - expected[n]) for n in expected) < 1e-7
+
+
+def test_link_query_finds_the_entities_named(multihop):
+    _, _, graph = multihop
+    names = [e["name"] for e in link_query(graph, "Who is the father of Edward Baring, 1st Baron Revelstoke's father?")]
+    assert names[:2] == ["Edward Baring", "Baron Revelstoke"]
+    assert link_query(graph, "what is this about?") == []
+    with pytest.raises(ValueError, match="empty"):
+        link_query(graph, "  ")
+
+
+def test_graph_search_reaches_the_second_hop(multihop):
+    data, index, _ = multihop
+    qid = next(q for q, text in data.queries.items() if "Van Hook Township" in text)
+    supporting = {doc for doc, score in data.qrels[qid].items() if score > 0}
+    dense = {h.document for h in index.search(data.queries[qid], k=5, mode="dense")}
+    local = index.search(data.queries[qid], k=5, mode="graph", graph="local")
+    assert supporting <= {h.document for h in local} and not supporting <= dense  # the county's seat: 2nd hop
+    for method in ("ppr", "local"):
+        result = index.search(data.queries[qid], k=5, mode="graph", graph=method)
+        assert result.graph["search"] == method
+        assert "Van Hook Township" in [e["name"] for e in result.graph["entities"]]
+        assert all(h.scores["graph"] > 0 and h.ranks["graph"] == h.rank for h in result)
+        assert any(h.meta.get("graph_path", [None])[0] == "Van Hook Township" for h in result)
+
+
+def test_global_search_ranks_community_reports(multihop):
+    data, index, graph = multihop
+    result = index.search("Which reality television series are about love?", k=5, mode="graph", graph="global")
+    assert result.graph["communities"] and result.graph["summary"]
+    top = graph.communities[result.graph["communities"][0]["id"]]
+    assert top.level == 0 and {h.id for h in result} <= set().union(*(
+        graph.communities[c["id"]].report["chunks"] for c in result.graph["communities"]))
+    deeper = index.search("Which reality television series are about love?", k=5, mode="graph", graph="global",
+                          graph_options={"level": 1})
+    assert all(graph.communities[c["id"]].level in (0, 1) for c in deeper.graph["communities"])
+
+
+def test_hybrid_plus_graph_fuses_three_retrievers(multihop):
+    data, index, _ = multihop
+    result = index.search(next(iter(data.queries.values())), k=10, mode="hybrid+graph")
+    assert set(result.candidates) == {"bm25", "dense", "graph"} and result.params["graph"] == "ppr"
+    assert any("graph" in h.scores for h in result) and len(result) == 10
+    again = result.refuse(weights={"bm25": 0, "dense": 0, "graph": 1})
+    assert [h.id for h in again] == [i for i, _ in result.candidates["graph"][:10]]
+
+
+def test_no_entity_in_the_query_says_so(multihop):
+    _, index, _ = multihop
+    result = index.search("what is this about?", k=5, mode="graph", graph="local")
+    assert len(result) == 0 and "No entity of the graph" in result.graph["message"]
+    assert len(index.search("what is this about?", k=5, mode="hybrid+graph")) == 5  # BM25 and dense still answer
+
+
+def test_graph_modes_need_a_graph_and_a_known_search(tmp_path):
+    from nbrag.retrieval import Index
+
+    index = Index("no-graph-here", memory=True)
+    index.add({"a": "Marie Curie was born in Warsaw."}, progress=False)
+    with pytest.raises(ValueError, match="no knowledge graph yet"):
+        index.search("Marie Curie", mode="graph")
+    index.build_graph(progress=False)
+    with pytest.raises(ValueError, match="Unknown graph search"):
+        index.search("Marie Curie", mode="graph", graph="pagerank")
+    with pytest.raises(ValueError, match="alpha"):
+        index.search("Marie Curie", mode="graph", graph_options={"alpha": 1.5})
+
+
+def test_graph_persists_beside_the_index_and_follows_its_documents(tmp_path):
+    from nbrag import configure, settings
+    from nbrag.retrieval import Index
+
+    old = settings.data_dir
+    configure(data_dir=str(tmp_path))
+    try:
+        index = Index("people")
+        index.add({"curie": "Marie Curie was born in Warsaw. She worked in Paris with Pierre Curie.",
+                   "fermi": "Enrico Fermi built a reactor in Chicago."}, progress=False)
+        graph = index.build_graph(progress=False)
+        assert (tmp_path / "indexes" / "people" / "graph.json").exists() and graph.find("Warsaw")
+        reopened = Index("people")
+        assert reopened.graph is not None and reopened.graph.find("Enrico Fermi")
+        reopened.add({"bohr": "Niels Bohr met Enrico Fermi in Copenhagen."}, progress=False)
+        assert reopened.graph.find("Niels Bohr") and reopened.graph.last_update.added == 1  # read only the new chunk
+        reopened.delete("curie")
+        assert reopened.graph.find("Warsaw") is None and len(reopened.graph.chunks) == len(reopened)
+        again = reopened.build_graph(progress=False)
+        assert again.last_update.added == 0  # nothing left to read
+        hits = reopened.search("Where did Enrico Fermi build a reactor?", k=2, mode="graph", graph="local")
+        assert hits[0].document == "fermi"
+    finally:
+        configure(data_dir=old)
