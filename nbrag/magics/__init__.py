@@ -172,7 +172,8 @@ class NbragMagics(Magics):
         """Search an index and show why each passage ranked where it did.
 
         %%retrieve --mode hybrid -k 5      (the query in the cell below)
-        %retrieve -k 3 --query how is the rain gauge emptied?
+        %retrieve -k 3 --query how is the rain gauge emptied
+        (a line ending in ? asks IPython for help: leave the ? out, or use the cell form)
         """
         options_line, query = _split_query(line)
         args = parse_argstring(self.retrieve, options_line)
@@ -229,7 +230,7 @@ class NbragMagics(Magics):
 
         %graphrag --build                    (build or update the current index's graph, and show it)
         %%graphrag --mode ppr -k 5           (the query in the cell: chunks found through the graph)
-        %graphrag --mode global --query what are the main themes?
+        %graphrag --mode global --query what are the main themes
         """
         options_line, query = _split_query(line)
         args = parse_argstring(self.graphrag, options_line)
