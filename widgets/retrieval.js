@@ -59,7 +59,9 @@ function card(hit, zero, c, r) {
   if (hit.rerank !== null && hit.rerank !== undefined) {
     head.append(el("span", "nbrag-chip nbrag-rerank", `rerank ${hit.rerank.toFixed(3)}`));
   }
-  box.append(head, bar(hit, zero), passage(hit));
+  box.append(head, bar(hit, zero));
+  if (hit.via) box.append(el("div", "nbrag-via", hit.via));
+  box.append(passage(hit));
   return box;
 }
 

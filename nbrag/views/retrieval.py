@@ -6,8 +6,10 @@ BM25 matched in each passage, each retriever's part of the fused score (RRF:
 where each part of the bar starts and ends. The JavaScript in ``widgets/retrieval.js``
 only draws, and sets every piece of text as text.
 
-A hybrid result gets a slider for the BM25 weight (dense = 1 - it) and a fusion menu:
-both fuse the same candidates again (``result.refuse``, no new search) and redraw.
+A hybrid result gets a slider for the BM25 weight (dense = 1 - it) and a fusion menu
+(``hybrid+graph``: the menu only): both fuse the same candidates again (``result.refuse``,
+no new search) and redraw. A hit found through the knowledge graph says by which path
+("via A → B → C").
 Clicking a hit opens its document below, with the index's chunk boundaries and the
 hits of that document starred by rank.
 """
@@ -39,8 +41,17 @@ LEGENDS = {
               "(left of the line: below its mean)",
     "bm25": "the BM25 score",
     "dense": "the cosine similarity of passage and query",
+    "graph": "the graph search's score",
 }
 SCORE_NAMES = {"bm25": "score", "dense": "cosine"}
+# The graph retriever's score, per graph search (params["graph"]).
+GRAPH_SCORES = {"ppr": "PageRank", "local": "local score", "global": "global score"}
+GRAPH_LEGENDS = {
+    "ppr": "the chunk's personalized PageRank, from the query's entities (and best dense hits) through the graph",
+    "local": "the local graph score: the query's entities and their neighbours that the chunk names, the rarer "
+             "the more",
+    "global": "the global graph score: how much the chunk names the communities whose reports match the query",
+}
 LIVE = {"continuous_update": False, "style": {"description_width": "initial"}}
 HINT = "Marked words: the query terms BM25 matched. Hover a hit for every score and rank"
 LIVE_HINT = HINT + "; click it to open its document."
@@ -129,6 +140,13 @@ def slider_weights(bm25: float) -> dict[str, float]:
     return {"bm25": bm25, "dense": 1.0 - bm25}
 
 
+def score_name(name: str, result: RetrievalResult) -> str:
+    """What a retriever's raw score is: BM25 score, cosine, or the graph search's score (PageRank, ...)."""
+    if name == "graph":
+        return GRAPH_SCORES.get(result.params.get("graph") or "", "graph score")
+    return SCORE_NAMES.get(name, "score")
+
+
 def bm25_weight(result: RetrievalResult) -> float:
     """BM25's normalised weight in a hybrid result (0.5 when the weights are equal or unset)."""
     weights = result.params.get("weights") or {}
@@ -140,11 +158,20 @@ def describe(result: RetrievalResult) -> str:
     """The column title: mode and the options that shaped the ranking."""
     p = result.params
     parts = [result.mode]
+    if p.get("graph") and "graph" in result.candidates:
+        parts.append(f"graph search {p['graph']}")
     if len(result.candidates) > 1:
-        w = bm25_weight(result)
         fusion = p.get("fusion") or "rrf"
-        parts += [f"{fusion} (rrf_k {p.get('rrf_k', 60)})" if fusion == "rrf" else fusion,
-                  f"bm25 {w:.2f} / dense {1 - w:.2f}"]
+        parts.append(f"{fusion} (rrf_k {p.get('rrf_k', 60)})" if fusion == "rrf" else fusion)
+        if set(result.candidates) == {"bm25", "dense"}:
+            w = bm25_weight(result)
+            parts.append(f"bm25 {w:.2f} / dense {1 - w:.2f}")
+        else:
+            from nbrag.retrieval.fusion import check_weights
+
+            names = list(result.candidates)
+            weights = check_weights(p.get("weights") or dict.fromkeys(names, 1.0), names)
+            parts.append(" / ".join(f"{n} {w:.2f}" for n, w in weights.items()))
     if result.hyde:
         parts.append("HyDE")
     if p.get("rerank"):
@@ -156,7 +183,8 @@ def describe(result: RetrievalResult) -> str:
 def legend(result: RetrievalResult) -> str:
     """What the bar of a column stands for (the view puts a colour swatch per retriever before it)."""
     hybrid = len(result.candidates) > 1
-    text = LEGENDS[(result.params.get("fusion") or "rrf") if hybrid else (next(iter(result.candidates), result.mode))]
+    name = (result.params.get("fusion") or "rrf") if hybrid else next(iter(result.candidates), result.mode)
+    text = GRAPH_LEGENDS.get(result.params.get("graph") or "", LEGENDS["graph"]) if name == "graph" else LEGENDS[name]
     if result.params.get("rerank"):
         text += "; the order is the reranker's"
     return text + "."
@@ -167,15 +195,23 @@ def _why(hit: Hit, parts: dict[str, float], result: RetrievalResult) -> str:
     lines = []
     for name, ranked in result.candidates.items():
         if name in hit.ranks:
-            lines.append(f"{name}: {SCORE_NAMES[name]} {hit.scores[name]:.4f}, rank {hit.ranks[name]}")
+            lines.append(f"{name}: {score_name(name, result)} {hit.scores[name]:.4f}, rank {hit.ranks[name]}")
         else:
             lines.append(f"{name}: not among its {len(ranked)} candidates")
     if len(result.candidates) > 1:
         lines.append(f"fused {sum(parts.values()):.4f} = " + " + ".join(f"{n} {v:.4f}" for n, v in parts.items()))
     if "rerank" in hit.scores:
         lines.append(f"rerank {hit.scores['rerank']:.4f}")
+    if hit.meta.get("graph_path"):
+        lines.append(via(hit))
     lines.append(f"chunk {hit.id}")
     return "\n".join(lines)
+
+
+def via(hit: Hit) -> str:
+    """The graph path that led to a hit, from a query entity: "via A → B → C" ("" without one)."""
+    path = hit.meta.get("graph_path") or []
+    return "via " + " → ".join(map(str, path)) if path else ""
 
 
 def move_label(move: int | None) -> str:
@@ -199,7 +235,7 @@ def column(result: RetrievalResult, moves: list[int | None] | None = None) -> di
             "marks": [{k: s[k] for k in ("start", "end", "title")} for s in highlight_spans(h.text, h.terms)],
             "score": round(sum(mine.values()), 6), "scoreName": score_name,
             "ranks": [{"name": n, "rank": h.ranks.get(n, 0)} for n in result.candidates] if hybrid else [],
-            "rerank": h.scores.get("rerank"), "bar": drawn[i], "title": _why(h, mine, result),
+            "rerank": h.scores.get("rerank"), "bar": drawn[i], "title": _why(h, mine, result), "via": via(h),
             "move": move_label(moves[i]) if moves is not None else "",
         })
     return {"mode": result.mode, "title": describe(result), "legend": legend(result), "zero": zero, "hits": hits}
@@ -308,6 +344,8 @@ def _static_hit(hit: dict[str, Any], zero: float) -> str:
     bar += [f'<span class="nbrag-part nbrag-part-{e(s["name"])}" style="left:{s["left"]}%;width:{s["width"]}%" '
             f'title="{e(s["name"])} {s["value"]:.4f}"></span>' for s in hit["bar"]]
     bar.append("</div>")
+    if hit.get("via"):
+        bar.append(f'<div class="nbrag-via">{e(hit["via"])}</div>')
     text, pieces, at = hit["text"], [], 0
     for mark in hit["marks"]:
         pieces.append(e(text[at:mark["start"]]))
@@ -384,16 +422,18 @@ class ScoreView(_HitsView):
         self.fusion: ipywidgets.Dropdown | None = None
         self.dense = ipywidgets.Label(layout={"margin": "0 18px 0 4px"})
         controls: list[ipywidgets.Widget] = []
-        if len(result.candidates) > 1:
+        if result.mode == "hybrid" and set(result.candidates) == {"bm25", "dense"}:
             self.weight = ipywidgets.FloatSlider(value=round(bm25_weight(result), 2), min=0.0, max=1.0, step=0.05,
                                                  readout_format=".2f", description="BM25 weight",
                                                  layout={"width": "340px"}, **LIVE)
+            self.weight.observe(self._changed, names="value")
+            controls = [self.weight, self.dense]
+        if len(result.candidates) > 1:
             self.fusion = ipywidgets.Dropdown(options=list(FUSIONS), value=result.params.get("fusion") or "rrf",
                                               description="fusion", layout={"width": "180px"},
                                               style={"description_width": "initial"})
-            self.weight.observe(self._changed, names="value")
             self.fusion.observe(self._changed, names="value")
-            controls = [self.weight, self.dense, self.fusion]
+            controls.append(self.fusion)
         self.children = [ipywidgets.HBox(controls, layout={"align_items": "center", "flex_flow": "row wrap"}),
                          self.status, self.hits, self.document]
         self._draw()
@@ -406,7 +446,8 @@ class ScoreView(_HitsView):
         return [self.result]
 
     def _changed(self, change: dict[str, Any]) -> None:
-        self.refuse(weights=slider_weights(self.weight.value), fusion=self.fusion.value)
+        weights = {"weights": slider_weights(self.weight.value)} if self.weight is not None else {}
+        self.refuse(fusion=self.fusion.value, **weights)
 
     def refuse(self, **changes: Any) -> None:
         """Fuse the same candidates again with these options changed (``weights``, ``fusion``, ...) and redraw."""
