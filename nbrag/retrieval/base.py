@@ -86,6 +86,11 @@ class RetrievalResult:
         return self.index.fuse(self, **changes)
 
     def view(self):
+        """The scored hits; for a graph search, the subgraph around the query above them."""
+        if self.graph is not None:
+            from nbrag.views.graph import GraphSearchView
+
+            return GraphSearchView.of(self)
         from nbrag.views.retrieval import ScoreView
 
         return ScoreView.of(self)
