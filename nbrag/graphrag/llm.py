@@ -62,7 +62,35 @@ def parse_reply(reply: str) -> Any:
             return ast.literal_eval(_TRAILING_COMMA.sub(r"\1", text[start:end + 1]))
         except (ValueError, SyntaxError, MemoryError, RecursionError):
             pass
+    salvaged = _cut_off(text[start:])
+    if salvaged is not None:
+        return salvaged
     raise ValueError("the reply's JSON does not parse")
+
+
+def _cut_off(text: str) -> Any:
+    """A reply cut off by the token limit, up to its last complete object, with its brackets closed."""
+    ends = [i for i, c in enumerate(text) if c == "}"][-20:]
+    for end in reversed(ends):
+        stack: list[str] = []
+        in_string = escaped = False
+        for c in text[:end + 1]:
+            if in_string:
+                in_string, escaped = (c != '"' or escaped), (c == "\\" and not escaped)
+            elif c == '"':
+                in_string = True
+            elif c in "{[":
+                stack.append("}" if c == "{" else "]")
+            elif c in "}]" and stack:
+                stack.pop()
+        if in_string:
+            continue
+        candidate = _TRAILING_COMMA.sub(r"\1", text[:end + 1] + "".join(reversed(stack)))
+        try:
+            return json.loads(candidate)
+        except json.JSONDecodeError:
+            continue
+    return None
 
 
 def _names(items: Any) -> list[tuple[str, str]]:

@@ -11,11 +11,14 @@
 * ``global``: the community reports of one level ranked against the query (BM25 and, with a
   query vector, cosine similarity, fused by RRF); the best reports' sentences that share most
   words with the query make a map-reduce ``summary``; hits are the chunks that mention the best
-  communities most.
+  communities most. Level ``L`` is the partition at depth L: the communities of level L, and
+  the smaller ones that were not split (level 1 by default, as the level 0 of a corpus of
+  unrelated passages holds a few very large communities around words such as "American").
 
-``link_query`` finds the query's entities: every run of up to six words (and, for Chinese,
-of jieba's words) looked up as an entity key, longest first, plus what the graph's
-extractor finds in the query.
+``link_query`` finds the query's entities: every run of up to six words looked up as an
+entity key, longest first (a single word only when it is capitalised: "county" names no
+particular thing), every Chinese entity the query contains, and what the graph's extractor
+finds in the query.
 """
 
 from __future__ import annotations
@@ -59,6 +62,8 @@ def link_query(kg: KnowledgeGraph, query: str) -> list[dict[str, Any]]:
             if any(taken[i:i + n]):
                 continue
             surface = query[words[i][0]:words[i + n - 1][1]]
+            if n == 1 and not surface[:1].isupper():
+                continue  # a lone lower-case word ("county", "located") names no particular thing
             node = kg.find(surface)
             if node is not None and node not in found and _useful(kg, node):
                 found[node] = surface
@@ -226,14 +231,15 @@ def _paths(kg: KnowledgeGraph, sources: list[str], chunks: list[str]) -> dict[st
 
 
 @search("global")
-def global_(kg: KnowledgeGraph, query: str, n: int, *, vector: Any = None, level: int = 0, reports: int = 3,
+def global_(kg: KnowledgeGraph, query: str, n: int, *, vector: Any = None, level: int = 1, reports: int = 3,
             embedder: str | None = None, **_: Any) -> tuple[Ranked, dict[str, Any]]:
     from nbrag.retrieval.bm25 import BM25, terms
     from nbrag.retrieval.fusion import fuse
 
-    communities = [c for c in kg.communities.values() if c.level == level and c.report]
-    if not communities and level > 0:
-        communities = [c for c in kg.communities.values() if c.level == 0 and c.report]
+    if isinstance(level, bool) or not isinstance(level, int) or level < 0:
+        raise ValueError(f"level={level!r} must be a whole number of at least 0 (0: the largest communities).")
+    communities = [c for c in kg.communities.values()
+                   if c.report and (c.level == level or (c.level < level and not c.children))]
     trace: dict[str, Any] = {"search": "global", "entities": link_query(kg, query), "paths": {}, "level": level,
                              "communities": [], "summary": ""}
     if not communities:

@@ -48,9 +48,10 @@ def test_keyphrases_are_lower_case_concepts_without_edges_of_function_words():
 
 
 def test_chinese_names_and_places():
-    text = "鲁迅出生于浙江绍兴，是中国现代文学的奠基人。他曾在北京大学任教。"
+    text = "鲁迅出生于浙江绍兴，是中国现代文学的奠基人。他曾在北京大学任教。陆羽写了《茶经》。"
     found = {(m.name, m.type) for m in OfflineExtractor().extract_one(text).mentions}
-    assert ("鲁迅", "person") in found and ("北京大学", "organization") in found and ("绍兴", "place") in found
+    assert ("鲁迅", "name") in found and ("北京大学", "organization") in found and ("绍兴", "place") in found
+    assert ("茶经", "work") in found
     links = {(l.source, l.target) for l in OfflineExtractor().extract_one(text).links}
     assert ("鲁迅", "绍兴") in links
 
@@ -130,3 +131,10 @@ def test_smollm2_extractor_never_breaks_the_build():
     for node, data in graph.graph.nodes(data=True):  # every entity the model kept occurs in its chunk
         assert any(name.casefold() in dict(passages)[c].casefold() for name in data["names"] for c in data["chunks"])
 
+
+
+def test_a_reply_cut_off_by_the_token_limit_keeps_its_complete_entities():
+    reply = ('{"entities": [{"name": "Van Hook Township", "type": "place"}, {"name": "Mountrail County", '
+             '"type": "place"}, {"name": "North Dak')
+    extraction = read_extraction("Van Hook Township is in Mountrail County, North Dakota.", reply)
+    assert [m.name for m in extraction.mentions] == ["Van Hook Township", "Mountrail County"]

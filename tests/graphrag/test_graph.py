@@ -39,7 +39,7 @@ def test_build_from_real_documents(docs):
     assert update.added == len(docs) and update.failed == 0
     assert stats["entities"] > 50 and stats["relations"] > 100 and stats["communities"] > 3
     assert "Fresnel" in {d["name"].split()[-1] for _, d in graph.graph.nodes(data=True)}
-    assert any(graph.graph.nodes[n]["type"] == "person" for n in graph.graph)  # jieba names people in tea.md
+    assert any(graph.graph.nodes[n]["type"] == "place" for n in graph.graph)  # jieba's places in tea.md
     for community in graph.communities.values():  # levels nest: a child's members are its parent's
         if community.parent:
             assert set(community.members) <= set(graph.communities[community.parent].members)

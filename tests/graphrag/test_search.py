@@ -50,14 +50,20 @@ def test_graph_search_reaches_the_second_hop(multihop):
 
 def test_global_search_ranks_community_reports(multihop):
     data, index, graph = multihop
-    result = index.search("Which reality television series are about love?", k=5, mode="graph", graph="global")
-    assert result.graph["communities"] and result.graph["summary"]
+    question = "Which reality television series are about love?"
+    result = index.search(question, k=5, mode="graph", graph="global")
+    assert result.graph["communities"] and result.graph["summary"] and result.graph["level"] == 1
     top = graph.communities[result.graph["communities"][0]["id"]]
-    assert top.level == 0 and {h.id for h in result} <= set().union(*(
+    assert "love" in top.report["summary"].casefold()
+    assert {h.id for h in result} <= set().union(*(
         graph.communities[c["id"]].report["chunks"] for c in result.graph["communities"]))
-    deeper = index.search("Which reality television series are about love?", k=5, mode="graph", graph="global",
-                          graph_options={"level": 1})
-    assert all(graph.communities[c["id"]].level in (0, 1) for c in deeper.graph["communities"])
+    for level in (0, 1, 2):  # the partition at each depth: that level's communities and the unsplit smaller ones
+        ranked = index.search(question, k=5, mode="graph", graph="global", graph_options={"level": level})
+        for c in ranked.graph["communities"]:
+            community = graph.communities[c["id"]]
+            assert community.level == level or (community.level < level and not community.children)
+    with pytest.raises(ValueError, match="level"):
+        index.search(question, mode="graph", graph="global", graph_options={"level": -1})
 
 
 def test_hybrid_plus_graph_fuses_three_retrievers(multihop):
