@@ -156,3 +156,17 @@ def test_bad_settings_are_refused():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         KnowledgeGraph()  # building one warns about nothing
+
+
+def test_one_large_document_builds_and_updates():
+    import nbrag
+
+    text = "\n\n".join(sample_documents().values()) * 12  # about 300 KB, one document
+    chunks = {f"big#{c.index}": (c.text, "big") for c in nbrag.chunk(text, size=1500, overlap=0, unit="char")}
+    graph = KnowledgeGraph()
+    update = graph.add(chunks, progress=False)
+    assert update.added == len(chunks) > 150 and graph.stats()["communities"] > 0
+    assert all(len(c) > 1 for c in [d["chunks"] for _, d in graph.graph.nodes(data=True) if d["type"] == "name"][:20])
+    first = next(iter(chunks))
+    again = graph.update({}, [first])
+    assert again.removed == 1 and first not in graph.chunks
