@@ -65,7 +65,7 @@ STYLE = """<style>
   white-space: pre-wrap; word-break: break-word; }
 .nbrag-graph .nbrag-graph-evidence { border-left: 2px solid #d0d7de; padding-left: 6px; margin: 1px 0; }
 .nbrag-graph .nbrag-graph-summary { white-space: pre-wrap; font-size: 12px; background: #f6f8fa; padding: 4px 8px; }
-.nbrag-graph .nbrag-graph-head span.nbrag-graph-key { font-size: 11px; text-transform: uppercase;
+.nbrag-graph-head span.nbrag-graph-key { font-size: 11px; text-transform: uppercase;
   letter-spacing: 0.04em; color: #57606a; margin-right: 4px; }
 </style>"""
 
@@ -270,6 +270,16 @@ def _lines(d: Drawing, edges: list[tuple[str, str]]) -> tuple[list[float | None]
     return xs, ys
 
 
+def _text_sides(d: Drawing) -> list[str]:
+    """Where each name is written: above its node, towards the middle near the left and right borders."""
+    xs = [d.positions[n][0] for n in d.nodes]
+    if not xs:
+        return []
+    low, width = min(xs), (max(xs) - min(xs)) or 1.0
+    return ["top right" if (x - low) / width < 0.15 else "top left" if (x - low) / width > 0.85 else "top center"
+            for x in xs]
+
+
 def traces(d: Drawing) -> list[dict[str, Any]]:
     """The figure's three traces as plotly properties: relations, the hits' paths, and the entities."""
     highlighted = set(d.path_edges)
@@ -290,16 +300,16 @@ def traces(d: Drawing) -> list[dict[str, Any]]:
         {"x": px, "y": py, "mode": "lines", "line": {"color": HIGHLIGHT, "width": 4.5}, "hoverinfo": "skip",
          "name": "paths"},
         {"x": [d.positions[n][0] for n in d.nodes], "y": [d.positions[n][1] for n in d.nodes],
-         "mode": "markers+text", "text": d.labels, "textposition": "top center",
+         "mode": "markers+text", "text": d.labels, "textposition": _text_sides(d),
          "textfont": {"size": 11, "color": "#24292f"}, "hovertext": d.hovers, "hoverinfo": "text",
-         "customdata": d.nodes, "name": "entities",
+         "customdata": d.nodes, "name": "entities", "cliponaxis": False,  # names at the border stay whole
          "marker": {"color": d.colours, "size": sizes, "symbol": symbols, "opacity": 0.95,
                     "line": {"color": outlines, "width": widths}}},
     ]
 
 
 FIGURE_LAYOUT = {"showlegend": False, "hovermode": "closest", "dragmode": "pan", "template": "plotly_white",
-                 "margin": {"l": 8, "r": 8, "t": 8, "b": 8}, "plot_bgcolor": "#ffffff",
+                 "margin": {"l": 36, "r": 36, "t": 24, "b": 8}, "plot_bgcolor": "#ffffff",
                  "xaxis": {"visible": False}, "yaxis": {"visible": False}, **SIZE}
 
 
