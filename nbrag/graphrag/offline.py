@@ -51,7 +51,7 @@ _JIEBA_TYPES = {"nr": "name", "nrt": "name", "nrfg": "name", "ns": "place", "nt"
 _TITLE = regex.compile(r"《([^《》\n]{1,40})》")  # a book, poem or law: 《茶经》
 
 
-def _trim(text: str, start: int, end: int) -> tuple[int, int] | None:
+def _trim(text: str, start: int, end: int, at_sentence_start: bool) -> tuple[int, int] | None:
     """The name without leading function words ("The", "However": capitalised at a sentence's start) and
     trailing dots; None if nothing stays."""
     words = list(re.finditer(r"\S+", text[start:end]))
@@ -67,6 +67,8 @@ def _trim(text: str, start: int, end: int) -> tuple[int, int] | None:
     piece = text[s:e]
     if len(piece) < 2 or piece.casefold() in _NOT_NAMES or not any(c.isalpha() for c in piece):
         return None
+    if at_sentence_start and s == start and " " not in piece and piece.endswith(("ly", "ed")):
+        return None  # "Shortly after…", "Located in…": an adverb or participle opening a sentence
     return s, e
 
 
@@ -109,7 +111,7 @@ class OfflineExtractor:
         out = []
         for sentence_start, sentence_end in sentence_spans(text):
             for match in _NAME.finditer(text, sentence_start, sentence_end):
-                span = _trim(text, match.start(), match.end())
+                span = _trim(text, match.start(), match.end(), match.start() == sentence_start)
                 if span is not None:
                     out.append(Mention(text[span[0]:span[1]], "name", span[0], span[1]))
         return out

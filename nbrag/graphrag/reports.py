@@ -49,8 +49,13 @@ def extractive(graph: nx.Graph, community: Community) -> dict[str, Any]:
     title = ", ".join(names[:3]) + (f" and {len(members) - 3} more" if len(members) > 3 else "")
     best = [text for text, _ in sorted(sentences.items(), key=lambda p: (-p[1], p[0]))[:TOP_SENTENCES]]
     lines = [f"{title}.", f"Entities: {', '.join(names)}."]
-    lines += [f"{r['source']} — {r['target']}: {r['evidence']}" for r in relations if r["evidence"]]
-    summary = "\n".join(dict.fromkeys(lines + best))  # a sentence once, even when it is also a relation's evidence
+    said: set[str] = set()
+    for r in relations:  # each sentence once, with the first relation it states
+        if r["evidence"] and r["evidence"] not in said:
+            said.add(r["evidence"])
+            lines.append(f"{r['source']} — {r['target']}: {r['evidence']}")
+    lines += [sentence for sentence in best if sentence not in said]
+    summary = "\n".join(lines)
     return {"title": title, "size": len(members), "level": community.level, "entities": entities,
             "relations": relations, "sentences": best,
             "chunks": [c for c, _ in sorted(chunk_share.items(), key=lambda p: (-p[1], p[0]))[:TOP_CHUNKS]],

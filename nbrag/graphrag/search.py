@@ -213,17 +213,28 @@ def ppr(kg: KnowledgeGraph, query: str, n: int, *, dense: Sequence[tuple[str, fl
 
 
 def _paths(kg: KnowledgeGraph, sources: list[str], chunks: list[str]) -> dict[str, list[str]]:
-    """For each chunk, the shortest entity path from a query entity to an entity the chunk names."""
+    """For each chunk, the cheapest entity path from a query entity to an entity the chunk names.
+
+    A step costs more through well-connected entities (``log(1 + degree)`` at each end), so a path
+    goes through specific entities ("Mountrail County") rather than hubs ("American") where it can.
+    """
+    import math
+
     import networkx as nx
 
     if not sources:
         return {}
-    reach = nx.multi_source_dijkstra_path(kg.graph, set(sources), cutoff=3, weight=lambda a, b, d: 1)
+    degree = dict(kg.graph.degree())
+
+    def cost(a: str, b: str, _: Any) -> float:
+        return 1.0 + 0.5 * (math.log1p(degree[a]) + math.log1p(degree[b]))
+
+    reach = nx.multi_source_dijkstra_path(kg.graph, set(sources), cutoff=12.0, weight=cost)
     out = {}
     for chunk_id in chunks:
         named = [reach[e] for e in kg.chunks[chunk_id]["entities"] if e in reach]
         if named:
-            out[chunk_id] = min(named, key=len)
+            out[chunk_id] = min(named, key=lambda path: (sum(cost(a, b, None) for a, b in zip(path, path[1:])), path))
     return out
 
 
@@ -277,6 +288,7 @@ def global_(kg: KnowledgeGraph, query: str, n: int, *, vector: Any = None, level
             named = sum(c for e, c in kg.chunks[chunk_id]["entities"].items() if e in members)
             chunk_scores[chunk_id] = chunk_scores.get(chunk_id, 0.0) + score * named
     points.sort(key=lambda p: (-p[0], p[1]))
+    points = list({sentence: (score, cid, sentence) for score, cid, sentence in reversed(points)}.values())[::-1]
     trace["communities"] = [{"id": cid, "title": by_id[cid].report["title"], "score": score}
                             for cid, score in ranked_reports]
     trace["summary"] = "\n".join(f"[{cid}] {sentence}" for _, cid, sentence in points[:6])  # the reduce step
@@ -291,7 +303,11 @@ def _no_entities(query: str) -> str:
 
 
 def run(kg: KnowledgeGraph, method: str, query: str, n: int, **options: Any) -> tuple[Ranked, dict[str, Any]]:
+    """``method``'s ranking and trace; the trace's ``path_names`` are the paths' entity names as they were."""
     if method not in SEARCHES:
         raise ValueError(f"Unknown graph search {method!r}. Available: {', '.join(SEARCHES)}.")
-    return SEARCHES[method](kg, query, n, **options)
+    ranked, trace = SEARCHES[method](kg, query, n, **options)
+    nodes = kg.graph.nodes
+    trace["path_names"] = {c: [nodes[e]["name"] for e in path] for c, path in trace.get("paths", {}).items()}
+    return ranked, trace
 

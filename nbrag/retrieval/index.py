@@ -526,12 +526,11 @@ class Index:
             timings["rerank"] = time.perf_counter() - t
         top = ranked[:params["k"]]
         hits = self._hits(result.query, result.candidates, top, reranked=bool(params["rerank"]))
-        if result.graph and self.graph is not None:
-            names = self.graph.graph.nodes
+        if result.graph:
             for hit in hits:
-                path = result.graph.get("paths", {}).get(hit.id)
+                path = result.graph.get("path_names", {}).get(hit.id)
                 if path:
-                    hit.meta["graph_path"] = [names[e]["name"] if e in names else e for e in path]
+                    hit.meta["graph_path"] = list(path)
         return RetrievalResult(query=result.query, mode=result.mode, hits=hits, params=params,
                                candidates=result.candidates, hyde=result.hyde, timings=timings, index=self,
                                graph=result.graph)
