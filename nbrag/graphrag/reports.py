@@ -39,7 +39,7 @@ def extractive(graph: nx.Graph, community: Community) -> dict[str, Any]:
     sentences: Counter[str] = Counter()
     for _, _, d in sub.edges(data=True):
         for _, text in d["evidence"]:
-            if text:
+            if len(text.split()) >= 4:  # a sentence, not a stray heading or initial
                 sentences[text] += d["weight"]
     chunk_share: Counter[str] = Counter()
     for n in members:

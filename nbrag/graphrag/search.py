@@ -76,6 +76,8 @@ def link_query(kg: KnowledgeGraph, query: str) -> list[dict[str, Any]]:
                 found[k] = k
                 rest = rest.replace(k, " ")
     for mention in kg.extractor.extract([query])[0].mentions:
+        if mention.type == "concept" and " " not in mention.name.strip():
+            continue  # the same rule as above: one common word is no particular thing
         node = kg.find(mention.name)
         if node is not None and node not in found and _useful(kg, node):
             found[node] = mention.name
