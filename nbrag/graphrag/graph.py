@@ -56,7 +56,14 @@ class GraphUpdate:
 
 
 class KnowledgeGraph:
-    """Entities and relations of a set of chunks, with hierarchical communities and a report for each."""
+    """Entities and relations of a set of chunks, with hierarchical communities and a report for each.
+
+    ``extractor`` is ``"offline"`` (default), ``"llm"`` (options ``generator=``, ``endpoint=`` and
+    ``model=``, ``complete=``, ``max_new_tokens=``) or an object with ``extract(texts)``.
+    ``reports="llm"`` has the summaries of communities written by the LLM extractor's model, or
+    else by the generator; ``max_community`` is the size above which a community is split again
+    one level down, up to ``levels`` levels; ``resolution`` is Leiden's (higher: smaller communities).
+    """
 
     def __init__(self, extractor: str | Extractor = "offline", *, reports: str = "extractive",
                  max_community: int = 40, levels: int = 3, resolution: float = 1.0, **options: Any) -> None:
@@ -309,7 +316,8 @@ class KnowledgeGraph:
         for community in fresh:
             community.report = extractive(self.graph, community) if len(community.members) > 1 else {}
             if self.reports == "llm" and community.report:
-                community.report = written(community.report, complete or _generator_complete)
+                writer = complete or getattr(self.extractor, "complete", None) or _generator_complete
+                community.report = written(community.report, writer)
             self.communities[community.id] = community
         return len(fresh)
 

@@ -170,3 +170,16 @@ def test_one_large_document_builds_and_updates():
     first = next(iter(chunks))
     again = graph.update({}, [first])
     assert again.removed == 1 and first not in graph.chunks
+
+
+@pytest.mark.slow
+def test_reports_written_by_the_generator(docs):
+    graph = KnowledgeGraph(reports="llm", max_community=1000)
+    graph.add({i: docs[i] for i in ("lighthouses#5", "lighthouses#6")}, progress=False)
+    reports = [c.report for c in graph.communities.values() if c.report]
+    assert reports and {r["written_by"] for r in reports} <= {"llm", "extractive"}
+    for report in reports:
+        if report["written_by"] == "llm":
+            assert report["summary"] != report["extractive_summary"] and len(report["summary"].split()) >= 4
+        else:  # the model's reply was too short to be a summary: kept beside the extractive one
+            assert "llm_reply" in report
