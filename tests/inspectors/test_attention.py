@@ -1,0 +1,109 @@
+import numpy as np
+import pytest
+
+from nbrag.inspectors import NoAttentionWeightsError, attention
+from nbrag.inspectors.attention import head_metrics
+
+from .conftest import ALL, TEXT, tiny
+
+
+@pytest.mark.parametrize("family", ALL)
+def test_weights_of_every_tiny_family(family):
+    model, tokenizer = tiny(family)
+    result = attention(TEXT, model=(model, tokenizer))
+    layers, heads = model.config.num_hidden_layers, model.config.num_attention_heads
+    n = len(result.tokens)
+    assert result.weights.shape == (layers, heads, n, n) and result.weights.dtype == np.float32
+    np.testing.assert_allclose(result.weights.sum(axis=-1), 1.0, atol=1e-5)  # every query row is a distribution
+    assert result.causal and result.implementation == "eager"
+    assert model.config._attn_implementation == "sdpa"  # switched for the call, and back
+    assert any("Switched attention from 'sdpa'" in note for note in result.notes)
+    for token, (start, end) in zip(result.tokens[1:], result.offsets[1:]):
+        assert TEXT[start:end].lower() == token.removeprefix("##")  # MiniLM's WordPiece lower-cases
+    assert result.entropy.shape == result.distance.shape == result.sink.shape == (layers, heads)
+
+
+def test_sliding_window_masks_distant_tokens():
+    model, tokenizer = tiny("mistral")
+    window = model.config.sliding_window
+    result = attention(" ".join(["word"] * 30), model=(model, tokenizer))
+    i, j = np.indices(result.weights.shape[-2:])
+    assert np.all(result.weights[..., i - j >= window] == 0)
+    assert np.all(result.weights[..., (i - j < window) & (i >= j)] > 0)
+
+
+def test_head_metrics_on_known_patterns():
+    n = 5
+    uniform = np.tril(np.ones((n, n), np.float32))
+    uniform /= uniform.sum(axis=1, keepdims=True)
+    to_first = np.zeros((n, n), np.float32)
+    to_first[:, 0] = 1
+    entropy, distance, sink = head_metrics(np.stack([uniform, to_first])[None])
+    assert entropy[0, 0] == pytest.approx(np.mean(np.log(np.arange(1, n + 1))), rel=1e-6)
+    assert entropy[0, 1] == 0 and sink[0, 1] == 1
+    assert distance[0, 1] == pytest.approx(np.mean(np.arange(n)))
+    assert sink[0, 0] == pytest.approx(np.mean(1 / np.arange(2, n + 1)), rel=1e-6)
+
+
+def test_layer_subset_head_access_and_aggregates():
+    model, tokenizer = tiny("llama")
+    result = attention(TEXT, model=(model, tokenizer), layers=[-1])
+    assert result.layers == [1] and result.weights.shape[0] == 1
+    np.testing.assert_array_equal(result.head(1, 3), result.weights[0, 3])
+    assert result.mean("heads").shape == (1, len(result.tokens), len(result.tokens))
+    assert result.summary("layers")["entropy"].shape == (4,)
+    assert set(result.summary("all")) == {"entropy", "distance", "sink"}
+    with pytest.raises(ValueError, match="Layer 0 was not kept"):
+        result.head(0, 0)
+    with pytest.raises(ValueError, match=r"Head 4 is out of range: this model has 4 \(valid: 0 to 3"):
+        result.head(1, 4)
+    with pytest.raises(ValueError, match=r"Layer 7 is out of range: this model has 2 \(valid: 0 to 1"):
+        attention(TEXT, model=(model, tokenizer), layers=[7])
+    assert result.to_dict(weights=False)["layers"] == [1]
+
+
+def test_errors_name_the_problem():
+    model, tokenizer = tiny("llama")
+    with pytest.raises(ValueError, match="The text is empty"):
+        attention("  ", model=(model, tokenizer))
+    with pytest.raises(ValueError, match=r"over max_tokens=4\. Raise the limit \(max_tokens=\d+\)"):
+        attention(TEXT, model=(model, tokenizer), max_tokens=4)
+    with pytest.raises(TypeError, match="without its tokenizer"):
+        attention(TEXT, model=model)
+
+
+def test_a_model_that_returns_no_weights():
+    model, tokenizer = tiny("qwen2")
+
+    class NoWeights:  # a stand-in for a model whose attention cannot give weights (e.g. flash only)
+        config = model.config
+        training = False
+
+        def eval(self):
+            return self
+
+        def parameters(self):
+            return model.parameters()
+
+        def __call__(self, **inputs):
+            inputs.pop("output_attentions")
+            return model(**inputs)
+
+    with pytest.raises(NoAttentionWeightsError, match="returned no attention weights"):
+        attention(TEXT, model=(NoWeights(), tokenizer))
+
+
+def test_encoder_model_by_name():
+    result = attention(TEXT, model="all-MiniLM-L6-v2")
+    assert not result.causal and result.tokens[0] == "[CLS]" and result.tokens[-1] == "[SEP]"
+    assert result.weights.shape[:2] == (6, 12)
+    np.testing.assert_allclose(result.weights.sum(axis=-1), 1.0, atol=1e-5)
+
+
+@pytest.mark.slow
+def test_smollm2(smollm):
+    result = attention(TEXT, model=smollm)
+    assert result.weights.shape[:2] == (30, 9)
+    np.testing.assert_allclose(result.weights.sum(axis=-1), 1.0, atol=1e-4)
+    assert smollm[0].config._attn_implementation == "sdpa"
+    assert "".join(TEXT[a:b] for a, b in result.offsets) == TEXT  # byte-level BPE: spans tile the text
