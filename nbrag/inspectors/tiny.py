@@ -115,6 +115,7 @@ def tiny_model(family: str, seed: int = 0) -> tuple[Any, Any, str]:
         torch.manual_seed(seed)
         model = AutoModelForCausalLM.from_config(config)
     model.eval()
+    model.config.name_or_path = f"tiny-{family}"  # the name inspectors show
     spec = FAMILIES[family]
     return model, tokenizer(), (f"tiny {family} with random weights (seed {seed}, {spec.about}): it shows the "
                                 "mechanism, not a trained model's attention or expert specialisation; tokens from "
