@@ -13,7 +13,9 @@ Each returns a small dataclass with ``to_dict()``; torch and transformers load o
 from nbrag.inspectors.attention import AttentionMap, attention
 from nbrag.inspectors.base import NoAttentionWeightsError, NoExpertsError
 from nbrag.inspectors.kvcache import CacheReport, Geometry, SpeedReport, kv_cache, speed
+from nbrag.inspectors.moe import RoutingTrace, routing
 from nbrag.inspectors.tiny import FAMILIES, families, missing_families, tiny_model
 
 __all__ = ["FAMILIES", "AttentionMap", "CacheReport", "Geometry", "NoAttentionWeightsError", "NoExpertsError",
-           "SpeedReport", "attention", "families", "kv_cache", "missing_families", "speed", "tiny_model"]
+           "RoutingTrace", "SpeedReport", "attention", "families", "kv_cache", "missing_families", "routing", "speed",
+           "tiny_model"]

@@ -1,0 +1,256 @@
+"""MoE routing: which experts a mixture-of-experts model chooses for each token, and how evenly.
+
+``routing(text)`` runs the model once. The router logits come from ``output_router_logits=True``
+where the model takes it; the decisions (chosen experts and their weights) from forward hooks
+on the router modules, which in transformers 5 return ``(logits, top-k weights, top-k experts)``.
+The routers are found through the model's own declaration of what records ``router_logits``
+(``_can_record_outputs``), so every family that transformers wires up is covered; failing that,
+modules named ``*.gate`` or ``*.router`` are hooked and the top-k of the softmax is taken.
+
+Per MoE layer:
+
+* ``load``: how many tokens each expert received (each token counts ``top_k`` times in all);
+* ``cv``: coefficient of variation of the load (0: perfectly even), ``entropy``: entropy of the
+  load shares over ``ln(num_experts)`` (1: perfectly even);
+* ``aux_loss``: the Switch-style load-balancing loss ``num_experts × Σ_i f_i · P_i``, with ``f_i``
+  the number of choices of expert i per token (the shares sum to ``top_k``, as in transformers'
+  ``load_balancing_loss_func``) and ``P_i`` its mean softmax probability; an even router gives
+  ``top_k``. ``aux_loss_total`` pools all layers the way transformers does, and is checked against
+  its function (``reference_aux_loss``) and the model's own ``aux_loss`` where they exist;
+* ``coactivation``: how many tokens chose both expert i and expert j (the diagonal is the load).
+"""
+
+from __future__ import annotations
+
+import inspect
+import re
+import sys
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from nbrag.inspectors.base import NoExpertsError, check_index, device_of, encode, evaluating, family, jsonable, load
+
+TRAINED = ("allenai/OLMoE-1B-7B-0924", "Qwen/Qwen1.5-MoE-A2.7B", "ibm-granite/granite-3.1-1b-a400m-instruct")
+
+
+@dataclass
+class RoutingTrace:
+    """The routing of one text through every MoE layer: ``experts[l, t]`` and ``weights[l, t]`` for layer ``layers[l]``."""
+
+    text: str
+    model: str
+    family: str
+    tokens: list[str]
+    offsets: list[tuple[int, int]]
+    layers: list[int]  # the model's layer number of each MoE layer (dense layers are left out)
+    num_experts: int
+    top_k: int
+    logits: np.ndarray  # float32 [layers, tokens, experts]
+    experts: np.ndarray  # int64 [layers, tokens, top_k], the heaviest weight first
+    weights: np.ndarray  # float32 [layers, tokens, top_k], as the model mixes the experts' outputs
+    load: np.ndarray  # int64 [layers, experts]
+    cv: np.ndarray  # [layers]
+    entropy: np.ndarray  # [layers], normalised to [0, 1]
+    aux_loss: np.ndarray  # [layers]
+    aux_loss_total: float
+    coactivation: np.ndarray  # int64 [layers, experts, experts]
+    reference_aux_loss: float | None = None  # transformers' load_balancing_loss_func on the same logits
+    model_aux_loss: float | None = None  # the aux_loss the model itself returned
+    source: str = ""  # where logits and decisions came from
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def num_tokens(self) -> int:
+        return len(self.tokens)
+
+    def token(self, index: int) -> list[dict[str, Any]]:
+        """Token ``index``'s route: per MoE layer, its experts and their weights."""
+        i = check_index(index, self.num_tokens, "Token")
+        return [{"layer": layer, "experts": self.experts[l, i].tolist(), "weights": self.weights[l, i].tolist()}
+                for l, layer in enumerate(self.layers)]
+
+    def routed_to(self, layer: int, expert: int) -> list[int]:
+        """The token positions that chose ``expert`` in model layer ``layer``."""
+        if layer not in self.layers:
+            raise ValueError(f"Layer {layer} has no router: the MoE layers of this model are {self.layers}.")
+        e = check_index(expert, self.num_experts, "Expert")
+        return np.nonzero((self.experts[self.layers.index(layer)] == e).any(axis=-1))[0].tolist()
+
+    def to_dict(self) -> dict[str, Any]:
+        return jsonable(self)
+
+    def __repr__(self) -> str:
+        return (f"RoutingTrace({self.model}: {self.num_tokens} tokens × {len(self.layers)} MoE layers, "
+                f"top-{self.top_k} of {self.num_experts} experts, load CV {self.cv.mean():.2f}, "
+                f"aux loss {self.aux_loss_total:.3f})")
+
+
+@dataclass
+class Router:
+    layer: int
+    name: str
+    module: Any
+    index: int  # where the logits sit in the module's output tuple
+
+
+def routing(text: str, model: Any = None, *, tokenizer: Any = None, max_tokens: int = 512) -> RoutingTrace:
+    """Route ``text`` through a mixture-of-experts model and measure each MoE layer's choices and balance."""
+    import torch
+
+    loaded = load(model, tokenizer)
+    net = loaded.model
+    routers = find_routers(net)
+    enc = encode(loaded.tokenizer, text, max_tokens=max_tokens)
+    captured: dict[str, Any] = {}
+    hooks = [r.module.register_forward_hook(lambda module, args, out, name=r.name: captured.setdefault(name, out))
+             for r in routers]
+    # a model that declares a router_logits recorder takes output_router_logits, in its signature or its **kwargs
+    accepts = "output_router_logits" in inspect.signature(net.forward).parameters or _router_recorder(net) is not None
+    try:
+        with evaluating(net):
+            ids = enc.ids.to(device_of(net))
+            extra = {"output_router_logits": True} if accepts else {}
+            out = net(input_ids=ids, attention_mask=ids.new_ones(ids.shape), **extra)
+    finally:
+        for hook in hooks:
+            hook.remove()
+    missing = [r.name for r in routers if r.name not in captured]
+    if missing:
+        raise RuntimeError(f"The routers {', '.join(missing)} did not run for this text; the model routes "
+                           "some other way than its modules declare.")
+    top_k = _config_top_k(net)
+    notes = list(loaded.notes)
+    official = out.get("router_logits") if hasattr(out, "get") else None
+    use_official = official is not None and len(official) == len(routers)
+    logits, experts, weights, own = [], [], [], True
+    for i, r in enumerate(routers):
+        lg, w, e = _decisions(captured[r.name], r.index, top_k)
+        own &= w is not None
+        if use_official:
+            lg = official[i]
+        lg = lg.detach().float().reshape(-1, lg.shape[-1])
+        if w is None:  # the router gives logits only: take the softmax's top-k
+            w, e = torch.softmax(lg, dim=-1).topk(top_k, dim=-1)
+        order = w.float().argsort(dim=-1, descending=True)
+        logits.append(lg.cpu().numpy())
+        experts.append(e.gather(-1, order).cpu().numpy())
+        weights.append(w.float().gather(-1, order).cpu().numpy())
+    logits_np, experts_np = np.stack(logits).astype(np.float32), np.stack(experts).astype(np.int64)
+    weights_np = np.stack(weights).astype(np.float32)
+    k = experts_np.shape[-1]
+    if top_k is not None and k != top_k:
+        notes.append(f"The routers chose {k} experts per token; the config's num_experts_per_tok is {top_k}.")
+    source = ("logits from output_router_logits" if use_official else "logits from hooks on the routers") + \
+        ("; chosen experts and weights as the routers returned them" if own else
+         "; chosen experts reconstructed as the softmax's top-k (this router returns logits only)")
+    if any(hasattr(r.module, "e_score_correction_bias") for r in routers):
+        notes.append("This router scores experts with a sigmoid plus a learned bias (e_score_correction_bias) and "
+                     "balances load with that bias, not with an auxiliary loss: the Switch-style loss here uses the "
+                     "softmax of its logits, for comparison only.")
+    stats = balance(logits_np, experts_np)
+    return RoutingTrace(text=text, model=loaded.name, family=family(net), tokens=enc.tokens, offsets=enc.offsets,
+                        layers=[r.layer for r in routers], num_experts=int(logits_np.shape[-1]), top_k=k,
+                        logits=logits_np, experts=experts_np, weights=weights_np, **stats,
+                        reference_aux_loss=_reference_loss(net, logits_np, k),
+                        model_aux_loss=_scalar(out.get("aux_loss") if hasattr(out, "get") else None),
+                        source=source, notes=notes)
+
+
+def balance(logits: np.ndarray, experts: np.ndarray) -> dict[str, Any]:
+    """Load, CV, normalised entropy, Switch loss (per layer and pooled) and co-activation of routing decisions."""
+    layers, tokens, num_experts = logits.shape
+    onehot = np.zeros((layers, tokens, num_experts), np.int64)
+    np.put_along_axis(onehot, experts, 1, axis=-1)
+    load = onehot.sum(axis=1)
+    mean = load.mean(axis=-1)
+    cv = load.std(axis=-1) / np.where(mean > 0, mean, 1)
+    share = load / load.sum(axis=-1, keepdims=True)
+    entropy = -(share * np.log(np.where(share > 0, share, 1))).sum(axis=-1) / np.log(num_experts)
+    shifted = np.exp(logits - logits.max(axis=-1, keepdims=True))
+    probs = shifted / shifted.sum(axis=-1, keepdims=True)
+    f, p = load / tokens, probs.mean(axis=1)
+    aux = num_experts * (f * p).sum(axis=-1)
+    total = num_experts * float((f.mean(axis=0) * p.mean(axis=0)).sum())
+    coactivation = np.einsum("lti,ltj->lij", onehot, onehot)
+    return {"load": load, "cv": cv.astype(np.float32), "entropy": entropy.astype(np.float32),
+            "aux_loss": aux.astype(np.float32), "aux_loss_total": total, "coactivation": coactivation}
+
+
+def find_routers(model: Any) -> list[Router]:
+    """The router module of every MoE layer, in layer order; :class:`NoExpertsError` when there are none."""
+    routers = []
+    recorder = _router_recorder(model)
+    if recorder is not None:
+        cls, layer_name = getattr(recorder, "target_class", None), getattr(recorder, "layer_name", None)
+        class_name = getattr(recorder, "class_name", None)
+        for name, module in model.named_modules():
+            if (isinstance(module, cls) if cls is not None else type(module).__name__ == class_name) and \
+                    (layer_name is None or name.endswith(layer_name) or f"{layer_name}." in f"{name}."):
+                routers.append(Router(_layer_number(name, len(routers)), name, module, int(recorder.index)))
+    else:  # transformers without output recorders: hook gates by name, their output is the logits
+        for name, module in model.named_modules():
+            if re.search(r"\.(gate|router)$", name) and "shared" not in name:
+                routers.append(Router(_layer_number(name, len(routers)), name, module, 0))
+    if not routers:
+        from nbrag.inspectors.tiny import families
+
+        raise NoExpertsError(
+            f"This model has no experts: {type(model).__name__} ({family(model)}) sends every token through the same "
+            f"feed-forward layer, so there is no routing to show. Try a mixture-of-experts model: one of "
+            f"{', '.join(families(moe=True))} (random-weight tiny versions: routing(text, model='tiny:mixtral')), "
+            f"or a trained one where a hub is reachable, such as {', '.join(TRAINED)}.")
+    return sorted(routers, key=lambda r: r.layer)
+
+
+def _router_recorder(model: Any) -> Any:
+    for module in model.modules():
+        recorder = (getattr(type(module), "_can_record_outputs", None) or {}).get("router_logits")
+        if recorder is not None:
+            return recorder
+    return None
+
+
+def _layer_number(name: str, fallback: int) -> int:
+    match = re.search(r"\.(\d+)\.", f".{name}.")
+    return int(match.group(1)) if match else fallback
+
+
+def _decisions(output: Any, index: int, top_k: int | None) -> tuple[Any, Any, Any]:
+    """``(logits, weights, experts)`` from a router's output; weights and experts None when it gives logits only."""
+    import torch
+
+    if isinstance(output, tuple) and len(output) >= 3 and index == 0:
+        logits, weights, experts = output[:3]
+        if all(isinstance(t, torch.Tensor) for t in (logits, weights, experts)) and not experts.is_floating_point() \
+                and weights.shape == experts.shape and weights.shape[-1] <= logits.shape[-1]:
+            return logits, weights, experts
+    logits = output[index] if isinstance(output, tuple) else output
+    if top_k is None:
+        raise ValueError("This router returns logits only and the config has no num_experts_per_tok, so the chosen "
+                         "experts cannot be told; pass a model whose config states its top-k.")
+    return logits, None, None
+
+
+def _config_top_k(model: Any) -> int | None:
+    config = model.config.get_text_config() if hasattr(model.config, "get_text_config") else model.config
+    value = getattr(config, "num_experts_per_tok", None) or getattr(config, "moe_topk", None)
+    return int(value) if value else None
+
+
+def _reference_loss(model: Any, logits: np.ndarray, top_k: int) -> float | None:
+    """transformers' own ``load_balancing_loss_func`` (from the model's module) on the same logits, if it has one."""
+    import torch
+
+    func = getattr(sys.modules.get(type(model).__module__), "load_balancing_loss_func", None)
+    if func is None:
+        return None
+    value = func(tuple(torch.from_numpy(layer) for layer in logits), logits.shape[-1], top_k, None)
+    return _scalar(value)
+
+
+def _scalar(value: Any) -> float | None:
+    if value is None:
+        return None
+    return float(value.item() if hasattr(value, "item") else value)
