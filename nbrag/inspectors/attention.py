@@ -2,7 +2,8 @@
 
 ``attention(text)`` runs the model once with ``output_attentions=True`` and keeps the weights
 as a float32 array ``[layers, heads, tokens, tokens]`` (row i: how query token i spreads its
-attention over the tokens; each row sums to 1). SDPA and flash attention never form the
+attention over the tokens; each row sums to 1, except in models with learned attention sinks
+such as GPT-OSS, where a per-head sink logit takes the rest). SDPA and flash attention never form the
 weight matrix, so a model that uses them is switched to the eager implementation for the
 call and switched back after; the result's ``notes`` say so.
 
@@ -25,8 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from nbrag.inspectors.base import (NoAttentionWeightsError, check_index, device_of, encode, evaluating, jsonable,
-                                   load)
+from nbrag.inspectors.base import NoAttentionWeightsError, check_index, device_of, encode, evaluating, jsonable, load
 
 METRICS = ("entropy", "distance", "sink")
 

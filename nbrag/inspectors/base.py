@@ -138,7 +138,8 @@ def encode(tokenizer: Any, text: str, max_tokens: int | None = None, what: str =
     else:
         if not getattr(tokenizer, "is_fast", False):
             raise ValueError(f"{type(tokenizer).__name__} is not a fast (Rust) tokenizer, so it gives no character "
-                             "offsets; load the model's fast tokenizer (AutoTokenizer.from_pretrained(..., use_fast=True)).")
+                             "offsets; load the model's fast tokenizer "
+                             "(AutoTokenizer.from_pretrained(..., use_fast=True)).")
         enc = tokenizer(text, return_offsets_mapping=True)
         ids = list(enc["input_ids"])
         tokens = tokenizer.convert_ids_to_tokens(ids)
@@ -191,7 +192,7 @@ def jsonable(value: Any) -> Any:
 
 
 def check_index(value: int, count: int, what: str) -> int:
-    """``value`` as a non-negative index below ``count`` (negative counts from the end), or a ValueError naming the range."""
+    """``value`` as an index below ``count`` (negative counts from the end), or a ValueError naming the range."""
     if isinstance(value, bool) or not isinstance(value, int):
         raise TypeError(f"{what} must be an int, got {value!r}.")
     if not -count <= value < count:

@@ -98,7 +98,9 @@ class Geometry:
         """Read the geometry from ``model.config`` (and the model's dtype)."""
         import torch
 
-        config = model.config.get_text_config(decoder=True) if hasattr(model.config, "get_text_config") else model.config
+        config = model.config
+        if hasattr(config, "get_text_config"):
+            config = config.get_text_config(decoder=True)
         heads = int(config.num_attention_heads)
         layers = int(config.num_hidden_layers)
         window = getattr(config, "sliding_window", None) or None
@@ -107,9 +109,9 @@ class Geometry:
             types = ["sliding_attention" if window else "full_attention"] * layers
         dtype = getattr(model, "dtype", None) or torch.float32
         size = torch.empty((), dtype=dtype).element_size()
-        common = dict(num_layers=layers, query_heads=heads, dtype=str(dtype).removeprefix("torch."),
-                      bytes_per_element=size, layer_types=list(types), sliding_window=window,
-                      max_position_embeddings=getattr(config, "max_position_embeddings", None))
+        common = {"num_layers": layers, "query_heads": heads, "dtype": str(dtype).removeprefix("torch."),
+                  "bytes_per_element": size, "layer_types": list(types), "sliding_window": window,
+                  "max_position_embeddings": getattr(config, "max_position_embeddings", None)}
         if getattr(config, "kv_lora_rank", None):
             return cls(kv_heads=1, key_dim=int(config.kv_lora_rank), value_dim=int(config.qk_rope_head_dim),
                        latent=True, **common)

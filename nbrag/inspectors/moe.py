@@ -37,7 +37,7 @@ TRAINED = ("allenai/OLMoE-1B-7B-0924", "Qwen/Qwen1.5-MoE-A2.7B", "ibm-granite/gr
 
 @dataclass
 class RoutingTrace:
-    """The routing of one text through every MoE layer: ``experts[l, t]`` and ``weights[l, t]`` for layer ``layers[l]``."""
+    """The routing of one text through every MoE layer: ``experts[l, t]``, ``weights[l, t]`` for layer ``layers[l]``."""
 
     text: str
     model: str
@@ -93,6 +93,7 @@ class Router:
     name: str
     module: Any
     index: int  # where the logits sit in the module's output tuple
+    experts: Any = None  # the sibling experts module, whose inputs are the decisions the model acts on
 
 
 def routing(text: str, model: Any = None, *, tokenizer: Any = None, max_tokens: int = 512) -> RoutingTrace:
@@ -104,8 +105,21 @@ def routing(text: str, model: Any = None, *, tokenizer: Any = None, max_tokens: 
     routers = find_routers(net)
     enc = encode(loaded.tokenizer, text, max_tokens=max_tokens)
     captured: dict[str, Any] = {}
-    hooks = [r.module.register_forward_hook(lambda module, args, out, name=r.name: captured.setdefault(name, out))
-             for r in routers]
+    given: dict[str, Any] = {}  # what each layer's experts module received: (top-k experts, weights)
+
+    def keep_output(name: str):
+        def hook(module, args, output) -> None:  # returns None: the output goes on unchanged
+            captured.setdefault(name, output)
+        return hook
+
+    def keep_inputs(name: str):
+        def hook(module, args, kwargs) -> None:  # returns None: the inputs go on unchanged
+            given.setdefault(name, _expert_inputs(args, kwargs))
+        return hook
+
+    hooks = [r.module.register_forward_hook(keep_output(r.name)) for r in routers]
+    hooks += [r.experts.register_forward_pre_hook(keep_inputs(r.name), with_kwargs=True)
+              for r in routers if r.experts is not None]
     # a model that declares a router_logits recorder takes output_router_logits, in its signature or its **kwargs
     accepts = "output_router_logits" in inspect.signature(net.forward).parameters or _router_recorder(net) is not None
     try:
@@ -124,10 +138,14 @@ def routing(text: str, model: Any = None, *, tokenizer: Any = None, max_tokens: 
     notes = list(loaded.notes)
     official = out.get("router_logits") if hasattr(out, "get") else None
     use_official = official is not None and len(official) == len(routers)
-    logits, experts, weights, own = [], [], [], True
+    logits, experts, weights, kinds = [], [], [], set()
     for i, r in enumerate(routers):
         lg, w, e = _decisions(captured[r.name], r.index, top_k)
-        own &= w is not None
+        if w is None and given.get(r.name) is not None:
+            e, w = given[r.name]
+            kinds.add("experts")
+        else:
+            kinds.add("router" if w is not None else "reconstructed")
         if use_official:
             lg = official[i]
         lg = lg.detach().float().reshape(-1, lg.shape[-1])
@@ -142,9 +160,11 @@ def routing(text: str, model: Any = None, *, tokenizer: Any = None, max_tokens: 
     k = experts_np.shape[-1]
     if top_k is not None and k != top_k:
         notes.append(f"The routers chose {k} experts per token; the config's num_experts_per_tok is {top_k}.")
+    how = {"router": "chosen experts and weights as the routers returned them",
+           "experts": "chosen experts and weights as the experts module received them (the router gives logits only)",
+           "reconstructed": "chosen experts reconstructed as the softmax's top-k (the router gives logits only)"}
     source = ("logits from output_router_logits" if use_official else "logits from hooks on the routers") + \
-        ("; chosen experts and weights as the routers returned them" if own else
-         "; chosen experts reconstructed as the softmax's top-k (this router returns logits only)")
+        "".join(f"; {how[kind]}" for kind in sorted(kinds, key=list(how).index))
     if any(hasattr(r.module, "e_score_correction_bias") for r in routers):
         notes.append("This router scores experts with a sigmoid plus a learned bias (e_score_correction_bias) and "
                      "balances load with that bias, not with an auxiliary loss: the Switch-style loss here uses the "
@@ -182,6 +202,7 @@ def find_routers(model: Any) -> list[Router]:
     """The router module of every MoE layer, in layer order; :class:`NoExpertsError` when there are none."""
     routers = []
     recorder = _router_recorder(model)
+    modules = dict(model.named_modules())
     if recorder is not None:
         cls, layer_name = getattr(recorder, "target_class", None), getattr(recorder, "layer_name", None)
         class_name = getattr(recorder, "class_name", None)
@@ -193,6 +214,8 @@ def find_routers(model: Any) -> list[Router]:
         for name, module in model.named_modules():
             if re.search(r"\.(gate|router)$", name) and "shared" not in name:
                 routers.append(Router(_layer_number(name, len(routers)), name, module, 0))
+    for router in routers:
+        router.experts = modules.get(f"{router.name.rpartition('.')[0]}.experts")
     if not routers:
         from nbrag.inspectors.tiny import families
 
@@ -233,9 +256,20 @@ def _decisions(output: Any, index: int, top_k: int | None) -> tuple[Any, Any, An
     return logits, None, None
 
 
+def _expert_inputs(args: tuple, kwargs: dict) -> tuple[Any, Any] | None:
+    """``(top-k experts, weights)`` among an experts module's inputs: the integer tensor, the float one of its shape."""
+    import torch
+
+    tensors = [v for v in (*args[1:], *kwargs.values()) if isinstance(v, torch.Tensor)]
+    index = next((t for t in tensors if not t.is_floating_point()), None)
+    weights = next((t for t in tensors if t.is_floating_point() and index is not None and t.shape == index.shape), None)
+    return (index, weights) if weights is not None else None
+
+
 def _config_top_k(model: Any) -> int | None:
     config = model.config.get_text_config() if hasattr(model.config, "get_text_config") else model.config
-    value = getattr(config, "num_experts_per_tok", None) or getattr(config, "moe_topk", None)
+    value = getattr(config, "num_experts_per_tok", None) or getattr(config, "moe_topk", None) or \
+        getattr(getattr(config, "ffn_config", None), "moe_top_k", None)  # DBRX
     return int(value) if value else None
 
 

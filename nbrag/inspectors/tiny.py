@@ -23,11 +23,13 @@ from typing import Any
 
 TOKENIZER = "all-MiniLM-L6-v2"
 BOS, EOS, PAD = 101, 102, 0  # [CLS], [SEP], [PAD] in MiniLM's vocabulary
-SIZE: dict[str, Any] = dict(num_hidden_layers=2, hidden_size=64, intermediate_size=128, num_attention_heads=4,
-                            num_key_value_heads=2, max_position_embeddings=512, tie_word_embeddings=True,
-                            bos_token_id=BOS, eos_token_id=EOS, pad_token_id=PAD, initializer_range=0.2)
-MLA = dict(kv_lora_rank=32, q_lora_rank=None, qk_nope_head_dim=16, qk_rope_head_dim=8, v_head_dim=16,
-           num_key_value_heads=4, n_shared_experts=1, moe_intermediate_size=32, first_k_dense_replace=1)
+SIZE: dict[str, Any] = {"num_hidden_layers": 2, "hidden_size": 64, "intermediate_size": 128,
+                        "num_attention_heads": 4, "num_key_value_heads": 2, "max_position_embeddings": 512,
+                        "tie_word_embeddings": True, "bos_token_id": BOS, "eos_token_id": EOS, "pad_token_id": PAD,
+                        "initializer_range": 0.2}
+MLA: dict[str, Any] = {"kv_lora_rank": 32, "q_lora_rank": None, "qk_nope_head_dim": 16, "qk_rope_head_dim": 8,
+                       "v_head_dim": 16, "num_key_value_heads": 4, "n_shared_experts": 1, "moe_intermediate_size": 32,
+                       "first_k_dense_replace": 1}
 
 
 @dataclass(frozen=True)
@@ -39,6 +41,7 @@ class Family:
     overrides: dict[str, Any] = field(default_factory=dict)
     moe: bool = False
     about: str = ""
+    sized: bool = True  # False: the config names its sizes its own way; only the overrides set them
 
 
 FAMILIES: dict[str, Family] = {f.name: f for f in [
@@ -48,7 +51,7 @@ FAMILIES: dict[str, Family] = {f.name: f for f in [
            about="sliding-window attention (16 tokens): its cache stops growing"),
     Family("gemma", "GemmaConfig", {"head_dim": 16}, about="head_dim read from the config, not hidden / heads"),
     Family("gpt2", "GPT2Config", {"n_layer": 2, "n_embd": 64, "n_head": 4, "n_inner": 128, "n_positions": 512},
-           about="no num_key_value_heads, no head_dim: one KV head per query head, head_dim = 64 / 4"),
+           about="no num_key_value_heads, no head_dim: one KV head per query head, head_dim = 64 / 4", sized=False),
     Family("mixtral", "MixtralConfig", {"num_local_experts": 4, "num_experts_per_tok": 2}, moe=True,
            about="4 experts, top-2, weights renormalised over the chosen two"),
     Family("qwen2_moe", "Qwen2MoeConfig", {"num_experts": 4, "num_experts_per_tok": 2, "moe_intermediate_size": 32,
@@ -67,6 +70,25 @@ FAMILIES: dict[str, Family] = {f.name: f for f in [
            about="softmax router, greedy top-2, a shared expert; layer 0 dense; latent (MLA) KV cache"),
     Family("granitemoe", "GraniteMoeConfig", {"num_local_experts": 4, "num_experts_per_tok": 2}, moe=True,
            about="4 experts, top-2, softmax over the two chosen logits"),
+    Family("phimoe", "PhimoeConfig", {"num_local_experts": 4, "num_experts_per_tok": 2}, moe=True,
+           about="4 experts, top-2 chosen and weighted by sparsemixer"),
+    Family("gpt_oss", "GptOssConfig", {"num_local_experts": 4, "num_experts_per_tok": 2, "head_dim": 16,
+                                       "sliding_window": 8, "max_position_embeddings": 131072},  # YaRN: 32 × 4096
+           moe=True,
+           about="4 experts, top-2, softmax over the chosen logits; sliding and full attention layers alternate; "
+                 "a learned sink per head takes a share of attention, so rows sum to less than 1"),
+    Family("dbrx", "DbrxConfig", {"d_model": 64, "n_heads": 4, "n_layers": 2, "max_seq_len": 512,
+                                  "tie_word_embeddings": False,
+                                  "attn_config": {"kv_n_heads": 2, "rope_theta": 500000.0, "clip_qkv": 8.0},
+                                  "ffn_config": {"ffn_hidden_size": 128, "moe_num_experts": 4, "moe_top_k": 2}},
+           moe=True, sized=False,
+           about="4 experts, top-2, weights divided by their p-norm; the router returns logits only"),
+    Family("glm4_moe", "Glm4MoeConfig", {"n_routed_experts": 8, "num_experts_per_tok": 2, "moe_intermediate_size": 32,
+                                         "n_shared_experts": 1, "first_k_dense_replace": 1, "n_group": 1,
+                                         "topk_group": 1}, moe=True,
+           about="DeepSeek-V3's sigmoid router with a bias, 8 experts, top-2, a shared expert; layer 0 dense"),
+    Family("flex_olmo", "FlexOlmoConfig", {"num_experts": 8, "num_experts_per_tok": 2}, moe=True,
+           about="8 experts, top-2, softmax weights not renormalised"),
 ]}
 
 
@@ -96,9 +118,10 @@ def tiny_config(family: str) -> Any:
         raise ValueError(f"The installed transformers {transformers.__version__} has no {spec.config}, so the tiny "
                          f"{family!r} cannot be built; upgrade transformers or pick one of {', '.join(families())}.")
     options = dict(SIZE, vocab_size=tokenizer().vocab_size, **spec.overrides)
-    if family == "gpt2":  # GPT-2 names its sizes n_*; the generic names would be ignored or clash
+    if not spec.sized:  # GPT-2 and DBRX name their sizes their own way: the generic names would be ignored or clash
         options = {k: v for k, v in options.items() if k not in ("num_hidden_layers", "hidden_size",
-                   "intermediate_size", "num_attention_heads", "num_key_value_heads", "max_position_embeddings")}
+                   "intermediate_size", "num_attention_heads", "num_key_value_heads", "max_position_embeddings")
+                   or k in spec.overrides}
     return getattr(transformers, spec.config)(**options)
 
 

@@ -87,7 +87,7 @@ def test_int_quantized_caches_say_why_they_are_unavailable():
 def test_output_field_of_the_installed_transformers():
     model, tokenizer = tiny("qwen2")
     out = model(**tokenizer(PROMPT, return_tensors="pt"), use_cache=True)
-    assert output_field(out) == ("cache" if "cache" in out.keys() else "past_key_values")
+    assert output_field(out) == ("cache" if "cache" in out else "past_key_values")
     assert output_field({"logits": 1}) is None
 
 

@@ -7,11 +7,14 @@ from nbrag.inspectors.moe import balance, routing
 
 from .conftest import DENSE, MOE, TEXT, tiny
 
+SIGMOID = {"deepseek_v3", "glm4_moe"}  # sigmoid scores plus a bias (e_score_correction_bias)
+OWN_RULE = {"phimoe"}  # sparsemixer: weights by its own rule
+
 
 def expected_weights(config, logits, experts):
     """The family's mixing weights recomputed from its logits: softmax (sigmoid for DeepSeek-V3) at the chosen
     experts, renormalised where the family does, times routed_scaling_factor where it has one."""
-    if config.model_type == "deepseek_v3":
+    if config.model_type in SIGMOID:
         scores = 1 / (1 + np.exp(-logits))
     else:
         scores = np.exp(logits - logits.max(-1, keepdims=True))
@@ -27,16 +30,18 @@ def test_routing_of_every_tiny_moe_family(family):
     model, tokenizer = tiny(family)
     trace = routing(TEXT, model=(model, tokenizer))
     config = model.config
-    layers, tokens, k = len(trace.layers), trace.num_tokens, config.num_experts_per_tok
+    k = getattr(config, "num_experts_per_tok", None) or config.ffn_config.moe_top_k  # DBRX keeps it in ffn_config
+    layers, tokens = len(trace.layers), trace.num_tokens
     first_moe = getattr(config, "first_k_dense_replace", 0)
     assert trace.layers == list(range(first_moe, config.num_hidden_layers))
     assert trace.top_k == k and trace.experts.shape == trace.weights.shape == (layers, tokens, k)
     assert trace.logits.shape == (layers, tokens, trace.num_experts)
     assert np.all(trace.load.sum(axis=-1) == tokens * k)  # every token counted top_k times
     assert all(len(set(row)) == k for row in trace.experts.reshape(-1, k))  # k distinct experts per token
-    np.testing.assert_allclose(trace.weights, expected_weights(config, trace.logits, trace.experts), rtol=1e-5,
-                               atol=1e-6)
-    if getattr(config, "norm_topk_prob", True):
+    if family not in OWN_RULE:
+        np.testing.assert_allclose(trace.weights, expected_weights(config, trace.logits, trace.experts), rtol=1e-5,
+                                   atol=1e-6)
+    if getattr(config, "norm_topk_prob", True) and family not in OWN_RULE:
         sums = trace.weights.sum(axis=-1)
         np.testing.assert_allclose(sums, getattr(config, "routed_scaling_factor", 1.0), rtol=1e-5)
     assert np.all(np.diff(trace.weights, axis=-1) <= 0)  # heaviest first
@@ -46,6 +51,7 @@ def test_routing_of_every_tiny_moe_family(family):
     else:  # group-limited: all chosen experts lie in one group of the kept topk_group
         group = trace.num_experts // config.n_group
         assert np.all((trace.experts // group).min(-1) == (trace.experts // group).max(-1))
+    if family in SIGMOID:
         assert any("e_score_correction_bias" in note for note in trace.notes)
     co = trace.coactivation
     assert np.array_equal(co, co.transpose(0, 2, 1)) and np.array_equal(np.diagonal(co, axis1=1, axis2=2), trace.load)
@@ -62,7 +68,13 @@ def test_aux_loss_compared_with_transformers_where_it_has_one():
     traces = {f: routing(TEXT, model=tiny(f)) for f in MOE}
     compared = {f for f, t in traces.items() if t.reference_aux_loss is not None and t.model_aux_loss is not None}
     assert {"mixtral", "qwen2_moe", "qwen3_moe", "olmoe", "granitemoe"} & set(MOE) <= compared
-    assert all(traces[f].reference_aux_loss is None for f in {"deepseek_v2", "deepseek_v3"} & set(MOE))
+    assert all(traces[f].reference_aux_loss is None for f in {"deepseek_v2", "deepseek_v3", "glm4_moe"} & set(MOE))
+
+
+def test_decisions_read_from_the_experts_when_the_router_gives_logits_only():
+    trace = routing(TEXT, model=tiny("dbrx"))
+    assert "as the experts module received them" in trace.source
+    np.testing.assert_allclose(trace.weights.sum(axis=-1), 1.0, rtol=1e-5)  # p-norm with p = 1
 
 
 def test_logits_equal_what_the_model_returns():
