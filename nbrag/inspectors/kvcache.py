@@ -249,6 +249,7 @@ def kv_cache(prompt: str, model: Any = None, max_new_tokens: int = 32, *, tokeni
         raise ValueError(f"max_new_tokens={max_new_tokens}: generate at least one token.")
     loaded = load(model, tokenizer)
     net = loaded.model
+    _check_generates(net, loaded.name)
     enc = encode(loaded.tokenizer, prompt, max_tokens=max_tokens, what="prompt")
     geometry = Geometry.of(net)
     growth: list[tuple[int, int, int]] = []
@@ -311,6 +312,7 @@ def speed(prompt: str, model: Any = None, lengths: Sequence[int] = (16, 32), *, 
         raise ValueError(f"lengths={tuple(lengths)!r}: give one or more numbers of new tokens, each at least 1.")
     loaded = load(model, tokenizer)
     net, tok = loaded.model, loaded.tokenizer
+    _check_generates(net, loaded.name)
     enc = encode(tok, prompt, max_tokens=max_tokens, what="prompt")
     _generate(net, tok, enc.ids, 2, use_cache=True)  # warm-up: first calls pay for allocations
     rows = []
@@ -324,6 +326,14 @@ def speed(prompt: str, model: Any = None, lengths: Sequence[int] = (16, 32), *, 
                              same_tokens=timed[True][1] == timed[False][1]))
     return SpeedReport(prompt=prompt, model=loaded.name, prompt_tokens=len(enc), rows=rows,
                        device=str(device_of(net)), threads=torch.get_num_threads(), notes=list(loaded.notes))
+
+
+def _check_generates(model: Any, name: str) -> None:
+    can = getattr(model, "can_generate", None)
+    if not callable(can) or not can():
+        raise ValueError(f"{name} ({type(model).__name__}) does not generate text, so it builds no KV cache: an "
+                         "encoder reads the whole text at once. Give a causal language model (model=None for the "
+                         "configured generator, or model='tiny:llama').")
 
 
 def _generate(model: Any, tokenizer: Any, ids: Any, new_tokens: int, use_cache: bool) -> Any:

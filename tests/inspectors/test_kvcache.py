@@ -109,3 +109,8 @@ def test_smollm2_cache(smollm):
     assert report.layers[0].key_shape == (1, 3, report.tokens, 64)
     timing = speed("Explain what a key-value cache is.", model=smollm, lengths=(4,))
     assert timing.rows[0].same_tokens  # cached and uncached greedy decoding give the same tokens
+
+
+def test_an_encoder_builds_no_cache():
+    with pytest.raises(ValueError, match=r"does not generate text, so it builds no KV cache"):
+        kv_cache(PROMPT, model="all-MiniLM-L6-v2")
