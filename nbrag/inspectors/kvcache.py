@@ -89,8 +89,8 @@ class Geometry:
                     f"value dims) × {tokens} tokens × {b} bytes")
         text += f" = {self.unbounded_bytes(tokens):,}"
         if self.sliding_layers and tokens > self.sliding_window - 1:
-            text += (f"; {self.sliding_layers} sliding layers keep only {self.sliding_window - 1} tokens: "
-                     f"{self.bytes(tokens):,}")
+            layers = "1 sliding layer keeps" if self.sliding_layers == 1 else f"{self.sliding_layers} sliding layers keep"
+            text += f"; {layers} only {self.sliding_window - 1} tokens: {self.bytes(tokens):,}"
         return text
 
     @classmethod
