@@ -79,6 +79,8 @@ FAMILIES: dict[str, Family] = {f.name: f for f in [
                  "a learned sink per head takes a share of attention, so rows sum to less than 1"),
     Family("dbrx", "DbrxConfig", {"d_model": 64, "n_heads": 4, "n_layers": 2, "max_seq_len": 512,
                                   "tie_word_embeddings": False,
+                                  # DBRX's attention (transformers 5.24) reads rope_theta from attn_config, which does
+                                  # not default it, and clamps with clip_qkv, which defaults to None: both set here
                                   "attn_config": {"kv_n_heads": 2, "rope_theta": 500000.0, "clip_qkv": 8.0},
                                   "ffn_config": {"ffn_hidden_size": 128, "moe_num_experts": 4, "moe_top_k": 2}},
            moe=True, sized=False,
