@@ -62,9 +62,9 @@ def link_query(kg: KnowledgeGraph, query: str) -> list[dict[str, Any]]:
             if any(taken[i:i + n]):
                 continue
             surface = query[words[i][0]:words[i + n - 1][1]]
-            if n == 1 and not surface[:1].isupper():
-                continue  # a lone lower-case word ("county", "located") names no particular thing
             node = kg.find(surface)
+            if node is not None and " " not in node and not surface[:1].isupper() and not _HAN.search(node):
+                continue  # a lone lower-case word ("county", "the county") names no particular thing
             if node is not None and node not in found and _useful(kg, node):
                 found[node] = surface
                 taken[i:i + n] = [True] * n

@@ -120,3 +120,9 @@ def test_graph_persists_beside_the_index_and_follows_its_documents(tmp_path):
         assert hits[0].document == "fermi"
     finally:
         configure(data_dir=old)
+
+
+def test_common_words_link_no_entity(multihop):
+    _, _, graph = multihop
+    linked = link_query(graph, "What is the seat of the county where Van Hook Township is located?")
+    assert [e["name"] for e in linked] == ["Van Hook Township"]
