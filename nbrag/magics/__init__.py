@@ -308,6 +308,82 @@ class NbragMagics(Magics):
         self.indexes[name] = self.current_index = index
         print(f"{report}\n{index!r}\n%%retrieve searches {name!r} now (or give --index {name}).")
 
+    # ------------------------------------------------------------------ %%attention, %%kvcache, %%moe
+    # The inspectors: their arguments are declared here, the work is done in nbrag/magics/inspect.py.
+
+    @magic_arguments()
+    @argument("--model", default=None, metavar="NAME",
+              help="The model: tiny:<family> (random weights, e.g. tiny:llama), a packaged or Hugging Face model's "
+                   "name, or a variable holding (model, tokenizer) (default: the configured generator).")
+    @argument("--layer", type=int, default=None, help="The layer the view opens on (from 0; -1: the last).")
+    @argument("--head", type=int, default=None, help="The head the view opens on (from 0).")
+    @argument("--max-tokens", type=int, default=None,
+              help="The longest text (default 512): the weights take layers × heads × tokens² × 4 bytes.")
+    @argument("--var", default=None, help="Read the str held by this variable instead of the cell.")
+    @argument("-o", "--output", default=None, help="Store the AttentionMap in this variable.")
+    @argument("--query", default=None, metavar="TEXT", help="Line form: the text, the rest of the line.")
+    @line_cell_magic
+    def attention(self, line: str, cell: str | None = None) -> Any:
+        """Attention weights of every layer and head over a text, with what each head does (entropy, distance, sink).
+
+        %%attention --model tiny:llama --layer 1 --head 2     (the text in the cell below)
+        %attention --var doc -o att                          (the text of a variable, or --query TEXT)
+        """
+        from nbrag.magics import inspect
+
+        return inspect.attention(self, line, cell)
+
+    @magic_arguments()
+    @argument("--model", default=None, metavar="NAME",
+              help="The model: tiny:<family>, a packaged or Hugging Face model's name, or a variable holding "
+                   "(model, tokenizer) (default: the configured generator).")
+    @argument("--max-new-tokens", type=int, default=32, help="Tokens to generate greedily (default 32).")
+    @argument("--speed", default=None, metavar="N,N,...",
+              help="Also time generation with and without the cache at these numbers of new tokens (e.g. 16,32,64).")
+    @argument("--window", type=int, default=None,
+              help="Also compute what a sliding window of this many tokens would hold.")
+    @argument("--layer", type=int, default=None, help="The cache layer the view opens on (from 0; -1: the last).")
+    @argument("--head", type=int, default=None, help="The KV head the view opens on (from 0).")
+    @argument("--max-tokens", type=int, default=None, help="The longest prompt (default 4096).")
+    @argument("--var", default=None, help="Read the prompt from the str held by this variable.")
+    @argument("-o", "--output", default=None,
+              help="Store the CacheReport (with --speed: the pair (CacheReport, SpeedReport)) in this variable.")
+    @argument("--query", default=None, metavar="TEXT", help="Line form: the prompt, the rest of the line.")
+    @line_cell_magic
+    def kvcache(self, line: str, cell: str | None = None) -> Any:
+        """The KV cache of a greedy generation, per layer and step, against the formula; --speed times it.
+
+        %%kvcache --max-new-tokens 64 --speed 16,32,64     (the prompt in the cell below)
+        %kvcache --model tiny:mistral --query The cat sat on the mat
+        """
+        from nbrag.magics import inspect
+
+        return inspect.kvcache(self, line, cell)
+
+    @magic_arguments()
+    @argument("--model", default=None, metavar="NAME",
+              help="A mixture-of-experts model: tiny:<family> (tiny:mixtral, tiny:deepseek_v3, ...), a Hugging Face "
+                   "model's name, or a variable holding (model, tokenizer).")
+    @argument("--vs", "--compare-var", dest="vs", default=None, metavar="VAR",
+              help="Also route the str held by this variable through the same model, to compare the two.")
+    @argument("--layer", type=int, default=None, help="The MoE layer the view opens on (the model's numbering).")
+    @argument("--expert", type=int, default=None, help="The expert the view opens on (from 0).")
+    @argument("--max-tokens", type=int, default=None, help="The longest text (default 512).")
+    @argument("--var", default=None, help="Read the str held by this variable instead of the cell.")
+    @argument("-o", "--output", default=None,
+              help="Store the RoutingTrace (with --vs: the pair of traces) in this variable.")
+    @argument("--query", default=None, metavar="TEXT", help="Line form: the text, the rest of the line.")
+    @line_cell_magic
+    def moe(self, line: str, cell: str | None = None) -> Any:
+        """Which experts a mixture-of-experts model picks for each token, and how evenly it loads them.
+
+        %%moe --model tiny:mixtral --layer 1             (the text in the cell below)
+        %moe --model tiny:qwen3_moe --var doc --vs other  (two texts through the same model)
+        """
+        from nbrag.magics import inspect
+
+        return inspect.moe(self, line, cell)
+
     # ------------------------------------------------------------------ %nbrag
 
     @line_magic
