@@ -97,6 +97,16 @@ class AttentionMap:
                 f"{self.num_tokens} tokens, mean entropy {self.entropy.mean():.2f} nats, "
                 f"sink {self.sink.mean():.2f})")
 
+    def view(self, **options: Any):
+        """The live view: layer and head pickers, the token × token heatmap, the text shaded on hover, and
+        head summaries (``layer=``, ``head=``, ``metric=``, ``window=`` set what it opens on)."""
+        from nbrag.views.inspectors import AttentionView
+
+        return AttentionView(self, **options)
+
+    def _repr_mimebundle_(self, include=None, exclude=None):
+        return self.view()._repr_mimebundle_(include=include, exclude=exclude)
+
     def _row(self, layer: int) -> int:
         number = check_index(layer, self.num_layers, "Layer")
         if number not in self.layers:

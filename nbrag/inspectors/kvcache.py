@@ -191,6 +191,15 @@ class CacheReport:
         return (f"CacheReport({self.model}: {self.tokens} positions × {len(self.layers)} layers, "
                 f"{self.total_bytes:,} bytes {check}, {self.bytes_per_token:,} bytes/token)")
 
+    def view(self):
+        """The live view: per-layer table, total against the formula, growth curve, savings, notes."""
+        from nbrag.views.inspectors import CacheView
+
+        return CacheView(self)
+
+    def _repr_mimebundle_(self, include=None, exclude=None):
+        return self.view()._repr_mimebundle_(include=include, exclude=exclude)
+
 
 @dataclass
 class SpeedRow:
@@ -235,6 +244,15 @@ class SpeedReport:
         parts = ", ".join(f"{r.new_tokens}: {r.cached_tokens_per_second:.1f} vs {r.uncached_tokens_per_second:.1f}"
                           for r in self.rows)
         return f"SpeedReport({self.model}, tokens/s with vs without cache: {parts})"
+
+    def view(self):
+        """The live view: tokens per second with and without the cache per length, and the speedup."""
+        from nbrag.views.inspectors import SpeedView
+
+        return SpeedView(self)
+
+    def _repr_mimebundle_(self, include=None, exclude=None):
+        return self.view()._repr_mimebundle_(include=include, exclude=exclude)
 
 
 def kv_cache(prompt: str, model: Any = None, max_new_tokens: int = 32, *, tokenizer: Any = None,

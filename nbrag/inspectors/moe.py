@@ -86,6 +86,16 @@ class RoutingTrace:
                 f"top-{self.top_k} of {self.num_experts} experts, load CV {self.cv.mean():.2f}, "
                 f"aux loss {self.aux_loss_total:.3f})")
 
+    def view(self, **options: Any):
+        """The live view: the text coloured by first-choice expert per layer, load, co-activation (``layer=``
+        sets the layer it opens on)."""
+        from nbrag.views.inspectors import RoutingView
+
+        return RoutingView(self, **options)
+
+    def _repr_mimebundle_(self, include=None, exclude=None):
+        return self.view()._repr_mimebundle_(include=include, exclude=exclude)
+
 
 @dataclass
 class Router:
