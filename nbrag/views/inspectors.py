@@ -76,6 +76,12 @@ def _count(n: int, word: str) -> str:
     return f"{n:,} {word}" if n == 1 else f"{n:,} {word}s"
 
 
+def selection(result: Any) -> dict[str, int]:
+    """Where a result's view opens, as the magics keep it (``result.selection``: layer, head, expert)."""
+    chosen = getattr(result, "selection", None)
+    return {k: v for k, v in chosen.items() if isinstance(v, int)} if isinstance(chosen, dict) else {}
+
+
 def is_tiny(name: str, notes: list[str] | None = None) -> bool:
     """Whether a result comes from a tiny random-weight model (``tiny:llama``, ``tiny-llama``, or its note)."""
     return str(name).startswith(("tiny:", "tiny-")) or any("random weights" in n for n in notes or [])
@@ -277,7 +283,7 @@ def attention_trace(amap: AttentionMap, weights: np.ndarray, labels: list[str], 
 class AttentionView(WithStaticHTML, ipywidgets.VBox):
     """What an ``AttentionMap`` shows: pickers, the token × token heatmap, the token text, head summaries."""
 
-    def __init__(self, amap: AttentionMap, *, layer: int | str | None = None, head: int | str = 0,
+    def __init__(self, amap: AttentionMap, *, layer: int | str | None = None, head: int | str | None = None,
                  metric: str = "entropy", window: int = WINDOW, **kwargs: Any) -> None:
         import plotly.graph_objects as go
 
@@ -288,7 +294,11 @@ class AttentionView(WithStaticHTML, ipywidgets.VBox):
         self.size = max(2, int(window))
         n = amap.num_tokens
         self.labels = token_labels(amap.text, amap.tokens, amap.offsets)
-        layer = amap.layers[len(amap.layers) // 2] if layer is None else layer
+        chosen = selection(amap)  # where %%attention --layer/--head asked the view to open
+        if layer is None:
+            layer = chosen["layer"] if chosen.get("layer") in amap.layers else amap.layers[len(amap.layers) // 2]
+        if head is None:
+            head = chosen["head"] if 0 <= chosen.get("head", -1) < amap.num_heads else 0
         if layer != MEAN:
             pick_weights(amap, layer, MEAN)  # a layer this map does not hold is refused here, with the reason
         if head != MEAN:
@@ -581,17 +591,35 @@ def growth_svg(report: CacheReport, width: int = 420, height: int = 200) -> str:
             f'{x0} – {x1}; blue measured, red dashes formula</text></svg>')
 
 
-def cache_html(report: CacheReport) -> str:
-    """Everything of a cache report but the plot, as HTML (every string escaped)."""
+def picked_cache(report: CacheReport, layer: int, head: int | None = None) -> str:
+    """One layer's cache in words, and one KV head's part of it with the query heads that read it."""
+    g = report.geometry
+    c = report.layers[layer]
+    text = (f"Layer {layer} ({c.kind}): keys {_shape(c.key_shape)} and values {_shape(c.value_shape)}, {c.dtype}: "
+            f"{c.bytes:,} bytes, the formula {c.formula_bytes:,}.")
+    if head is not None and not g.latent and c.key_shape[1] == g.kv_heads:
+        size = c.bytes // g.kv_heads
+        group = g.query_heads // g.kv_heads
+        readers = f"query head {head}" if group == 1 else \
+            f"query heads {head * group}–{(head + 1) * group - 1}"
+        text += (f" KV head {head}: {c.tokens} tokens × ({c.key_shape[-1]} + {c.value_shape[-1]}) values = "
+                 f"{size:,} bytes, read by {readers}.")
+    return text
+
+
+def cache_html(report: CacheReport, layer: int | None = None, head: int | None = None) -> str:
+    """Everything of a cache report but the plot, as HTML (every string escaped); ``layer`` (and ``head``, a KV
+    head) picked: its row marked and its cache described."""
     g = report.geometry
     ok = report.total_bytes == report.formula_bytes
     check = '<span class="nbrag-ok">✓ equal</span>' if ok else '<span class="nbrag-bad">✗ differ</span>'
-    head = ["layer", "kind", "keys", "values", "dtype", "tokens", "bytes", "formula", ""]
-    rows = "".join("<tr>" + "".join(f"<td>{_e(r[k])}</td>" for k in head[:6]) +
+    columns = ["layer", "kind", "keys", "values", "dtype", "tokens", "bytes", "formula", ""]
+    rows = "".join(f'<tr{" class=nbrag-picked" if r["layer"] == layer else ""}>' +
+                   "".join(f"<td>{_e(r[k])}</td>" for k in columns[:6]) +
                    f'<td>{r["bytes"]:,}</td><td>{r["formula"]:,}</td>'
                    f'<td>{"<span class=nbrag-ok>✓</span>" if r["equal"] else "<span class=nbrag-bad>✗</span>"}</td>'
                    "</tr>" for r in cache_rows(report))
-    table = ('<div class="nbrag-scroll"><table class="nbrag-table"><tr>' + "".join(f"<th>{h}</th>" for h in head) +
+    table = ('<div class="nbrag-scroll"><table class="nbrag-table"><tr>' + "".join(f"<th>{h}</th>" for h in columns) +
              f"</tr>{rows}</table></div>")
     savings = "".join(
         f'<tr><td class="nbrag-left">{_e(s.name)}</td><td>{_bytes(s.bytes)}</td>'
@@ -601,6 +629,7 @@ def cache_html(report: CacheReport) -> str:
     banner = "random weights: the mechanism of this architecture, not a trained model" \
         if is_tiny(report.model, report.notes) else ""
     generated = " ".join(report.generated.split())
+    picked = f"<div>{_e(picked_cache(report, layer, head))}</div>" if layer is not None else ""
     return (f'{_style()}<div class="nbrag-inspector"><h4>KV cache · {_e(report.model)}</h4>'
             f'<div class="nbrag-muted">{report.prompt_tokens} prompt tokens + {report.new_tokens} generated = '
             f"{report.tokens} positions cached (the last token is never fed back) · {_e(report.cache_class)} · "
@@ -611,6 +640,7 @@ def cache_html(report: CacheReport) -> str:
             f"</b> {check} · {report.bytes_per_token:,} bytes per token</div>"
             f'<div class="nbrag-formula">{_e(report.formula)}</div>'
             f'<div class="nbrag-muted">per layer: shapes [batch, KV heads, tokens, head dim]</div>{table}'
+            f"{picked}"
             f'<div><b>Other caches</b> <span class="nbrag-muted">(from the formula, at {report.tokens} positions; '
             "saved: fewer bytes than measured)</span></div>"
             '<table class="nbrag-table"><tr><th class="nbrag-left">cache</th><th>bytes</th><th>saved</th>'
@@ -621,17 +651,26 @@ def cache_html(report: CacheReport) -> str:
 class CacheView(WithStaticHTML, ipywidgets.VBox):
     """What a ``CacheReport`` shows: the per-layer table, total against the formula, growth curve, savings."""
 
-    def __init__(self, report: CacheReport, **kwargs: Any) -> None:
+    def __init__(self, report: CacheReport, *, layer: int | None = None, head: int | None = None,
+                 **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.report = report
-        self.table = ipywidgets.HTML(cache_html(report))
+        chosen = selection(report)  # where %%kvcache --layer/--head asked the view to open
+        layer = chosen.get("layer") if layer is None else layer
+        head = chosen.get("head") if head is None else head
+        if layer is not None and not 0 <= layer < len(report.layers):
+            raise ValueError(f"layer={layer} is out of range: this cache has {len(report.layers)} layers.")
+        if head is not None and not 0 <= head < report.geometry.kv_heads:
+            raise ValueError(f"head={head} is out of range: this cache has {report.geometry.kv_heads} KV heads.")
+        self.table = ipywidgets.HTML(cache_html(report, layer if layer is not None else
+                                                (0 if head is not None else None), head))
         self.growth = ipywidgets.Output()
         _show(self.growth, growth_figure(report))
         self.children = [self.table, self.growth]
 
     @classmethod
-    def of(cls, report: CacheReport) -> CacheView:
-        return cls(report)
+    def of(cls, report: CacheReport, **options: Any) -> CacheView:
+        return cls(report, **options)
 
     def to_html(self) -> str:
         return self.table.value + growth_svg(self.report)
@@ -760,19 +799,27 @@ def stats_html(trace: RoutingTrace, picked: int | None = None) -> str:
 class RoutingView(WithStaticHTML, ipywidgets.VBox):
     """What a ``RoutingTrace`` shows: the text coloured by first-choice expert per layer, load, co-activation."""
 
-    def __init__(self, trace: RoutingTrace, *, layer: int | None = None, **kwargs: Any) -> None:
+    def __init__(self, trace: RoutingTrace, *, layer: int | None = None, expert: int | None = None,
+                 **kwargs: Any) -> None:
         import plotly.graph_objects as go
 
         super().__init__(**kwargs)
         self.trace = trace
-        layer = trace.layers[0] if layer is None else layer
+        chosen = selection(trace)  # where %%moe --layer/--expert asked the view to open
+        if layer is None:
+            layer = chosen["layer"] if chosen.get("layer") in trace.layers else trace.layers[0]
+        if expert is None:
+            expert = chosen["expert"] if 0 <= chosen.get("expert", -1) < trace.num_experts else -1
         _layer_index(trace, layer)
+        if not -1 <= expert < trace.num_experts:
+            raise ValueError(f"expert={expert} is out of range: this model has {trace.num_experts} experts "
+                             f"(0 to {trace.num_experts - 1}; -1 marks none).")
         self.labels = token_labels(trace.text, trace.tokens, trace.offsets)
         self.colours = expert_colours(trace.num_experts)
         self.layer = ipywidgets.Dropdown(options=[(f"layer {n}", n) for n in trace.layers], value=layer,
                                          description="layer", layout={"width": "180px"}, **LIVE)
         self.expert = ipywidgets.Dropdown(options=[("all experts", -1)] +
-                                          [(f"expert {e}", e) for e in range(trace.num_experts)], value=-1,
+                                          [(f"expert {e}", e) for e in range(trace.num_experts)], value=expert,
                                           description="mark tokens of", layout={"width": "240px"}, **LIVE)
         self.header = ipywidgets.HTML(routing_header(trace))
         self.stats = ipywidgets.HTML()

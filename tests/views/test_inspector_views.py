@@ -353,3 +353,22 @@ def test_two_routings_compared():
     other = trace(PROSE, "qwen3_moe")  # 8 experts: not the same model
     with pytest.raises(ValueError, match="different models"):
         compare_routing(a, other)
+
+
+def test_views_open_where_the_magics_selection_says():
+    a = attention(TEXT, model=tiny("llama"))
+    a.selection = {"layer": 0, "head": 3}  # as %%attention --layer 0 --head 3 keeps it
+    view = a.view()
+    assert (view.layer.value, view.head.value) == (0, 3)
+    np.testing.assert_array_equal(z(view.heatmap), a.weights[0, 3])
+    assert (a.view(head=1).layer.value, a.view(head=1).head.value) == (0, 1)  # an argument wins
+    t = routing(CODE, model=tiny("mixtral"))
+    t.selection = {"layer": 1, "expert": 2}
+    view = t.view()
+    assert (view.layer.value, view.expert.value) == (1, 2) and view.text.marked == t.routed_to(1, 2)
+    report = kv_cache("Hello there", model=tiny("llama"), max_new_tokens=3)
+    report.selection = {"layer": 1, "head": 1}
+    drawn = report.view().to_html()
+    assert '<tr class=nbrag-picked><td>1</td>' in drawn
+    assert (f"KV head 1: {report.tokens} tokens × (16 + 16) values = {report.layers[1].bytes // 2:,} bytes, read by "
+            "query heads 2–3.") in drawn
