@@ -256,6 +256,13 @@ def head_metric(amap: AttentionMap, metric: str) -> np.ndarray:
     return np.asarray(getattr(amap, metric))
 
 
+def uniform_entropy(amap: AttentionMap) -> float:
+    """The entropy (nats, mean over queries) of a head that spreads its attention evenly over what each query
+    sees: ln n for every query of a bidirectional model, ln(i + 1) for query i of a causal one."""
+    n = amap.num_tokens
+    return float(np.log(np.arange(1, n + 1)).mean()) if amap.causal else math.log(n)
+
+
 def axis_labels(labels: list[str], start: int, end: int) -> list[str]:
     """Unique category labels for the heatmap's axes: position and token (``"3 cat"``), escaped for plotly."""
     return [_plain(f"{i} {labels[i]}") for i in range(start, end)]
@@ -331,7 +338,7 @@ class AttentionView(WithStaticHTML, ipywidgets.VBox):
                                                    min(n, self.size)))
         rows = len(amap.layers)
         self.grid = go.FigureWidget(layout={
-            "width": max(260, 110 + 22 * amap.num_heads), "height": min(900, 110 + 18 * rows),
+            "width": max(260, 110 + 22 * amap.num_heads), "height": min(900, max(240, 110 + 18 * rows)),
             "template": "plotly_white", "margin": {"l": 70, "r": 10, "t": 36, "b": 40}, "modebar": MODEBAR,
             "yaxis": {"autorange": "reversed", "title": "layer", **_layer_ticks(amap.layers)},
             "xaxis": {"title": "head", "dtick": 1}, "title": {"font": {"size": 13}}})
@@ -452,8 +459,8 @@ class AttentionView(WithStaticHTML, ipywidgets.VBox):
         cols = list(range(a.num_heads)) if head == MEAN else [head]
         values = {m: float(getattr(a, m)[np.ix_(rows, cols)].mean()) for m in METRICS}
         return (f'<div class="nbrag-inspector nbrag-muted">{_e(pick_name(layer, head))}: entropy '
-                f'{values["entropy"]:.2f} nats (ln {a.num_tokens} = {math.log(a.num_tokens):.2f} is even over all '
-                f'tokens) · distance {values["distance"]:.1f} tokens · first-token share {values["sink"]:.2f}</div>')
+                f'{values["entropy"]:.2f} nats (a head attending evenly would have {uniform_entropy(a):.2f}) · '
+                f'distance {values["distance"]:.1f} tokens · first-token share {values["sink"]:.2f}</div>')
 
     # ------------------------------------------------------------------ events
 
@@ -1017,7 +1024,7 @@ def comparison_bars(c: RoutingComparison, layer: int) -> go.Figure:
     fig.update_layout(barmode="group", title=f"Layer {layer}: load share per expert · JS divergence "
                                              f"{float(c.js[row]):.3f} bits",
                       xaxis_title="expert", yaxis_title="share of the layer's choices", yaxis_tickformat=".0%",
-                      template="plotly_white", width=520, height=320, margin={"l": 60, "r": 20, "t": 40, "b": 40},
+                      template="plotly_white", width=470, height=320, margin={"l": 60, "r": 20, "t": 40, "b": 40},
                       legend={"orientation": "h", "y": -0.25})
     return fig
 
@@ -1029,9 +1036,9 @@ def divergence_figure(c: RoutingComparison, layer: int | None = None) -> go.Figu
     colours = ["#6f42c1" if n == layer else "#c5b0d5" for n in c.layers]
     fig = go.Figure(go.Bar(x=[str(n) for n in c.layers], y=c.js.tolist(), marker_color=colours,
                            hovertemplate="layer %{x}: %{y:.3f} bits<extra></extra>"))
-    fig.update_layout(title=f"Specialisation: JS divergence per layer (mean {c.specialisation:.3f} bits)",
+    fig.update_layout(title=f"JS divergence per layer (mean {c.specialisation:.3f})",
                       xaxis_title="MoE layer", yaxis_title="bits (0 same, 1 disjoint)", yaxis_range=[0, 1],
-                      template="plotly_white", width=420, height=320, margin={"l": 60, "r": 20, "t": 40, "b": 40})
+                      template="plotly_white", width=340, height=320, margin={"l": 60, "r": 20, "t": 40, "b": 40})
     return fig
 
 

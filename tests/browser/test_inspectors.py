@@ -126,3 +126,45 @@ def test_attention_and_routing_views(page, lab, lab_root):
     assert "layer 0: expert" in routing.locator(".nbrag-tokens-status").inner_text()
     save_screenshot(routing, "inspectors-routing.png")
     assert not [e for e in page.errors if "nbrag" in e.lower() or "plotly" in e.lower()], page.errors
+
+
+OTHERS = [
+    ("import torch\ntorch.set_num_threads(1)\nfrom nbrag.inspectors import attention, kv_cache, routing, speed\n"
+     "from nbrag.views.inspectors import compare_routing\n"
+     "kv_cache('The cat sat on the mat', model='tiny:mistral', max_new_tokens=24)"),
+    "speed('The cat sat on the mat', model='tiny:llama', lengths=(4, 8))",
+    ("code = routing('def add(x, y):\\n    return x + y', model='tiny:qwen3_moe')\n"
+     "prose = routing('The cat sat on the mat because it was tired.', model='tiny:qwen3_moe')\n"
+     "compare_routing(code, prose, names=('code', 'prose'))"),
+    "attention(' '.join(f'word{i % 40}' for i in range(180)), model='tiny:llama')",
+]
+PLOTS = "document.querySelectorAll('.jp-OutputArea-output .js-plotly-plot').length"
+
+
+def test_cache_speed_comparison_and_long_attention_views(page, lab, lab_root):
+    write_notebook(lab_root / "inspectors-more.ipynb", OTHERS)
+    open_and_run_all(page, lab, "inspectors-more.ipynb", timeout_s=300)
+    page.wait_for_function(f"() => {PLOTS} >= 6", timeout=60_000)  # growth, speed, 2 comparison, 2 attention
+    outputs = page.locator(".jp-Notebook .jp-CodeCell .jp-Cell-outputWrapper")
+    cache = outputs.nth(0)
+    assert "✓ equal" in cache.inner_text() and "2 sliding layers keep only 15 tokens" in cache.inner_text()
+    assert cache.locator(".js-plotly-plot").evaluate("p => p.data.map(t => t.name)") == [
+        "measured", "formula", "every layer keeps every token"]
+    save_screenshot(cache, "inspectors-cache.png")
+    timing = outputs.nth(1)
+    assert "speedup" in timing.inner_text()
+    assert timing.locator(".js-plotly-plot").evaluate("p => p.data.length") == 2
+    save_screenshot(timing, "inspectors-speed.png")
+    compared = outputs.nth(2)
+    assert "Routing compared" in compared.inner_text() and "specialisation" in compared.inner_text()
+    assert "random weights: the mechanism, not a trained model's specialisation" in compared.inner_text()
+    save_screenshot(compared, "inspectors-compare.png")
+    long = outputs.nth(3)
+    long.scroll_into_view_if_needed()
+    save_screenshot(long, "inspectors-attention-long.png")
+    assert "the heatmap shows tokens 0–127 (a window of 128)" in long.inner_text()
+    rows = long.locator(".nbrag-attention-heatmap .js-plotly-plot").evaluate("p => p.data[0].z.length")
+    assert rows == 128
+    assert long.locator(".nbrag-in-window").count() == 128  # the window's tokens are underlined in the text
+    save_screenshot(long.locator(".nbrag-attention-heatmap"), "inspectors-attention-window.png")
+    assert not [e for e in page.errors if "nbrag" in e.lower() or "plotly" in e.lower()], page.errors

@@ -177,6 +177,11 @@ def test_head_summary_metric_and_click():
     (mark,) = view.grid.layout.shapes
     assert (mark.x0, mark.x1, mark.y0, mark.y1) == (2.5, 3.5, 0.5, 1.5)
     assert "layer 1, head 3: entropy" in view.picked.value
+    from nbrag.inspectors.attention import head_metrics
+
+    n = a.num_tokens
+    even = np.tril(np.ones((n, n), np.float32)) / np.arange(1, n + 1, dtype=np.float32)[:, None]
+    assert f"evenly would have {head_metrics(even[None, None])[0][0, 0]:.2f})" in view.picked.value
 
 
 def test_a_subset_of_layers_is_what_the_pickers_offer():
