@@ -484,7 +484,7 @@ class AttentionView(WithStaticHTML, ipywidgets.VBox):
         start, end = self.bounds
         stop = min(end, start + STATIC_TOKENS)
         weights = self.weights
-        top = float(weights[start:stop, start:stop].max()) or 1.0
+        top = attention_trace(a, weights[:stop, :stop], self.labels, start, stop, self.skip_first.value)["zmax"]
         cells = []
         for i in range(start, stop):
             row = [f"<th>{_e(self.labels[i][:12])}</th>"]
