@@ -52,6 +52,15 @@ Entries (names for --only):
   one core busy; indexing throughput of Index.add (one chunk per passage: chunking,
   embedding, Chroma and BM25) against sentence-transformers' encode of the same
   texts, in turns by fifths (goal >= 0.9). About 12 minutes on 2 cores.
+- inspect-kv-speedup: tokens per second of SmolLM2-135M's greedy generation on the CPU with and
+  without the KV cache (`nbrag.inspectors.speed`) at 64, 128, 256 and 512 new tokens, on one
+  thread; medians of up to 3, 3, 2 and 1 runs (512 without the cache takes about 6 minutes
+  alone), and the speedup per length (skipped by --no-models). About 15 minutes on 2 cores;
+- inspect-overhead: kv_cache() against model.generate of the same length (tiny Llama and
+  SmolLM2), routing() against a plain forward of the same tiny MoE (Mixtral at 16 and 512
+  tokens, DeepSeek-V3 at 512), attention() against an eager forward with output_attentions
+  (tiny Llama and SmolLM2, 128 tokens); in turns, medians, one thread on both sides; goal for
+  kv_cache and routing: at most 1.2x (--no-models: the tiny models only). About 3 minutes.
 """
 
 from __future__ import annotations
@@ -67,6 +76,7 @@ import sys
 import time
 from pathlib import Path
 
+import inspectors as inspectors_bench  # bench/inspectors.py
 import retrieval as retrieval_bench  # bench/retrieval.py
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -74,7 +84,8 @@ RESULTS = ROOT / "bench" / "results"
 SHARED = ROOT.parent / "shared" / "data"
 HOTPOTQA = SHARED / "hotpotqa" / "hotpotqa_200.jsonl"
 GOAL_EXT_LOAD_S = 0.3
-ENTRIES = ("ext", "first", "throughput", "semantic", "quality", "generator", "retrieval-quality", "retrieval-speed")
+ENTRIES = ("ext", "first", "throughput", "semantic", "quality", "generator", "retrieval-quality", "retrieval-speed",
+           "inspect-kv-speedup", "inspect-overhead")
 
 EXT_LOAD = """
 import time
@@ -397,7 +408,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     n = args.repeat
     entries = [e for e in ENTRIES if (args.only is None or e in args.only)
-               and not (e == "generator" and args.no_models)]
+               and not (e in ("generator", "inspect-kv-speedup") and args.no_models)]
     if not HOTPOTQA.exists() and {"semantic", "quality"} & set(entries):
         print(f"{HOTPOTQA} is not here: skipping the semantic and quality entries")
         entries = [e for e in entries if e not in ("semantic", "quality")]
@@ -434,6 +445,10 @@ def main(argv: list[str] | None = None) -> int:
         results["retrieval_speed"] = retrieval_bench.speed(SHARED, n)
     if "retrieval-quality" in entries:
         results["retrieval_quality"] = retrieval_bench.quality(SHARED, args.slow_queries, not args.no_models)
+    if "inspect-kv-speedup" in entries:
+        results["inspect_kv_speedup"] = inspectors_bench.kv_speedup(n)
+    if "inspect-overhead" in entries:
+        results["inspect_overhead"] = inspectors_bench.overhead(n, not args.no_models)
 
     report(results)
     RESULTS.mkdir(parents=True, exist_ok=True)
@@ -478,6 +493,7 @@ def report(results: dict) -> None:
         rows.append(("generator load (s)", med(gl["nbrag_cached"]), med(gl["transformers_gguf"]), "GGUF load",
                      f"SmolLM2 from nbrag's cache; first load (conversion) {gl['nbrag_first']:.1f} s"))
     rows += retrieval_bench.table_rows(results)
+    rows += inspectors_bench.table_rows(results)
     print("nbrag/peer below 1 means nbrag is faster for times (s), above 1 for rates (MB/s, queries/s, chunks/s)\n")
     print(f"{'measurement':<28}{'nbrag':>11}{'peer':>11}  {'peer name':<10}{'nbrag/peer':>11}  note")
 
@@ -512,6 +528,7 @@ def report(results: dict) -> None:
               f"(not found in the text: {lc['not_found']})")
     retrieval_bench.report(results)
 
+    inspectors_bench.report(results)
 
 if __name__ == "__main__":
     sys.exit(main())
