@@ -424,11 +424,11 @@ def savings(geometry: Geometry, tokens: int, prompt_tokens: int, measured: int,
     from transformers.utils import is_hqq_available, is_optimum_quanto_available
 
     full = geometry.unbounded_bytes(tokens)
-    elements = full // geometry.bytes_per_element
+    elements = measured // geometry.bytes_per_element  # what the cache holds now (a sliding window bounds it)
     rows = []
     only_full = not geometry.sliding_layers
     if geometry.bytes_per_element == 4:
-        rows.append(Saving("16-bit (bfloat16 or float16) cache", full // 2, measured - full // 2, True,
+        rows.append(Saving("16-bit (bfloat16 or float16) cache", measured // 2, measured - measured // 2, True,
                            "load the model in bfloat16 (nbrag.configure(dtype='bfloat16')): the cache takes the "
                            "model's dtype"))
     fp8 = elements + 2 * geometry.num_layers * 4  # one byte per value, one float32 scale per K and V per layer
@@ -442,13 +442,19 @@ def savings(geometry: Geometry, tokens: int, prompt_tokens: int, measured: int,
     residual = (tokens - prompt_tokens) % RESIDUAL_LENGTH  # tokens since the last re-quantization
     per_token = geometry.unbounded_bytes(1)
     for bits in (4, 2):
-        size = (tokens - residual) * per_token * bits // (8 * geometry.bytes_per_element) + residual * per_token
-        why = (f"cache_config={{'backend': '{backend}', 'nbits': {bits}}}" if backend else
-               "neither optimum-quanto nor hqq is installed (pip install optimum-quanto), so transformers cannot "
-               "build this cache here")
+        if only_full:
+            size = (tokens - residual) * per_token * bits // (8 * geometry.bytes_per_element) + residual * per_token
+            why = (f"cache_config={{'backend': '{backend}', 'nbits': {bits}}}" if backend else
+                   "neither optimum-quanto nor hqq is installed (pip install optimum-quanto), so transformers "
+                   "cannot build this cache here")
+            how = (f"{why}; {residual} recent tokens stay at full precision (transformers re-quantizes every "
+                   f"{RESIDUAL_LENGTH}); group scales and zero-points not counted")
+        else:
+            size = measured * bits // (8 * geometry.bytes_per_element)
+            how = ("transformers' QuantizedCache takes full-attention layers only: this is what the window's "
+                   f"tokens would take at {bits} bits, scales not counted")
         rows.append(Saving(f"int{bits} quantized cache", size, measured - size, backend is not None and only_full,
-                           f"{why}; {residual} recent tokens stay at full precision (transformers re-quantizes every "
-                           f"{RESIDUAL_LENGTH}); group scales and zero-points not counted"))
+                           how))
     size = window or geometry.sliding_window
     if size:
         bounded = geometry.num_layers * geometry.kv_heads * (geometry.key_dim + geometry.value_dim) * \

@@ -114,3 +114,13 @@ def test_smollm2_cache(smollm):
 def test_an_encoder_builds_no_cache():
     with pytest.raises(ValueError, match=r"does not generate text, so it builds no KV cache"):
         kv_cache(PROMPT, model="all-MiniLM-L6-v2")
+
+
+def test_savings_of_a_sliding_model_start_from_the_window_it_keeps():
+    report = kv_cache(PROMPT, model=tiny("mistral"), max_new_tokens=24)
+    rows = {s.name: s for s in report.savings}
+    assert report.total_bytes < report.geometry.unbounded_bytes(report.tokens)  # the window bounds it
+    assert rows["16-bit (bfloat16 or float16) cache"].bytes == report.total_bytes // 2
+    for bits in (4, 2):
+        row = rows[f"int{bits} quantized cache"]
+        assert row.bytes < report.total_bytes and not row.available and "full-attention layers only" in row.how
