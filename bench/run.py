@@ -52,6 +52,25 @@ Entries (names for --only):
   one core busy; indexing throughput of Index.add (one chunk per passage: chunking,
   embedding, Chroma and BM25) against sentence-transformers' encode of the same
   texts, in turns by fifths (goal >= 0.9). About 12 minutes on 2 cores.
+- graph-quality: nDCG@10, recall@10 of the supporting passages and search time per query
+  of dense, bm25, hybrid and the graph modes (graph-local, graph-ppr, graph-ppr from entity
+  seeds alone with dense_weight 0, graph-global, hybrid+graph) on the HotpotQA and MuSiQue
+  sets, every query (--graph-queries N: the first N), the offline graph built through the
+  index; each mode's R@10 against dense's, and whether a graph mode reaches dense + 0.05
+  R@10 on MuSiQue (the project's goal); search times (k=10) on the first 100 queries with
+  the modes in turns, and the first search of each graph kind (it builds what it caches).
+  About 15 minutes on 2 cores;
+- graph-build: the offline graph of each corpus built in a fresh process: seconds per 1,000
+  chunks split into extraction and communities (medians of 3 builds), the peak RSS increase
+  (ru_maxrss after the build less the RSS before it, the peak reset just before through
+  /proc/self/clear_refs) and, in another fresh process, tracemalloc's peak of Python
+  allocations; an update adding 1% more documents against the full build, and whether it
+  ends as the same graph. About 5 minutes;
+- graph-extractors: the offline extractor against the LLM extractor with the default
+  generator (SmolLM2-135M on the CPU, one reply of up to 256 tokens per chunk) on the
+  passages of the first 5 MuSiQue questions (--extractor-questions): seconds per chunk,
+  chunks whose reply was unusable, entities per chunk, recall@10 of PPR from entity seeds
+  alone on those questions (skipped by --no-models). About 30 minutes on 2 cores.
 - inspect-kv-speedup: tokens per second of SmolLM2-135M's greedy generation on the CPU with and
   without the KV cache (`nbrag.inspectors.speed`) at 64, 128, 256 and 512 new tokens, on one
   thread; medians of up to 3, 3, 2 and 1 runs (512 without the cache takes about 6 minutes
@@ -76,6 +95,7 @@ import sys
 import time
 from pathlib import Path
 
+import graphrag as graphrag_bench  # bench/graphrag.py
 import inspectors as inspectors_bench  # bench/inspectors.py
 import retrieval as retrieval_bench  # bench/retrieval.py
 
@@ -85,6 +105,7 @@ SHARED = ROOT.parent / "shared" / "data"
 HOTPOTQA = SHARED / "hotpotqa" / "hotpotqa_200.jsonl"
 GOAL_EXT_LOAD_S = 0.3
 ENTRIES = ("ext", "first", "throughput", "semantic", "quality", "generator", "retrieval-quality", "retrieval-speed",
+           "graph-quality", "graph-build", "graph-extractors",
            "inspect-kv-speedup", "inspect-overhead")
 
 EXT_LOAD = """
@@ -405,10 +426,14 @@ def main(argv: list[str] | None = None) -> int:
                         help=f"run these entries only, from: {', '.join(ENTRIES)}")
     parser.add_argument("--slow-queries", type=int, default=30,
                         help="queries for HyDE and reranking in retrieval-quality (and every mode beside them)")
+    parser.add_argument("--graph-queries", type=int, default=None,
+                        help="queries per set in graph-quality (default: every judged query, 200)")
+    parser.add_argument("--extractor-questions", type=int, default=5,
+                        help="MuSiQue questions whose passages graph-extractors reads with each extractor")
     args = parser.parse_args(argv)
     n = args.repeat
     entries = [e for e in ENTRIES if (args.only is None or e in args.only)
-               and not (e in ("generator", "inspect-kv-speedup") and args.no_models)]
+               and not (e in ("generator", "graph-extractors", "inspect-kv-speedup") and args.no_models)]
     if not HOTPOTQA.exists() and {"semantic", "quality"} & set(entries):
         print(f"{HOTPOTQA} is not here: skipping the semantic and quality entries")
         entries = [e for e in entries if e not in ("semantic", "quality")]
@@ -417,6 +442,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"the BEIR sets {', '.join(retrieval_bench.SETS)} are not all in {SHARED}: "
               "skipping the retrieval entries")
         entries = [e for e in entries if not e.startswith("retrieval")]
+    if not all(p.exists() for p in beir_sets) and any(e.startswith("graph") for e in entries):
+        print(f"the BEIR sets {', '.join(graphrag_bench.SETS)} are not all in {SHARED}: skipping the graph entries")
+        entries = [e for e in entries if not e.startswith("graph")]
 
     results: dict = {"when": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
                      "python": platform.python_version(), "machine": platform.machine(), "repeat": n,
@@ -445,6 +473,12 @@ def main(argv: list[str] | None = None) -> int:
         results["retrieval_speed"] = retrieval_bench.speed(SHARED, n)
     if "retrieval-quality" in entries:
         results["retrieval_quality"] = retrieval_bench.quality(SHARED, args.slow_queries, not args.no_models)
+    if "graph-build" in entries:
+        results["graph_build"] = graphrag_bench.build(SHARED, min(n, 3))
+    if "graph-quality" in entries:
+        results["graph_quality"] = graphrag_bench.quality(SHARED, args.graph_queries)
+    if "graph-extractors" in entries:
+        results["graph_extractors"] = graphrag_bench.extractors(SHARED, args.extractor_questions)
     if "inspect-kv-speedup" in entries:
         results["inspect_kv_speedup"] = inspectors_bench.kv_speedup(n)
     if "inspect-overhead" in entries:
@@ -493,6 +527,7 @@ def report(results: dict) -> None:
         rows.append(("generator load (s)", med(gl["nbrag_cached"]), med(gl["transformers_gguf"]), "GGUF load",
                      f"SmolLM2 from nbrag's cache; first load (conversion) {gl['nbrag_first']:.1f} s"))
     rows += retrieval_bench.table_rows(results)
+    rows += graphrag_bench.table_rows(results)
     rows += inspectors_bench.table_rows(results)
     print("nbrag/peer below 1 means nbrag is faster for times (s), above 1 for rates (MB/s, queries/s, chunks/s)\n")
     print(f"{'measurement':<28}{'nbrag':>11}{'peer':>11}  {'peer name':<10}{'nbrag/peer':>11}  note")
@@ -527,6 +562,7 @@ def report(results: dict) -> None:
         print(f"  LangChain start_index not the chunk's slice: {lc['start_mismatches']}/{lc['chunks']} "
               f"(not found in the text: {lc['not_found']})")
     retrieval_bench.report(results)
+    graphrag_bench.report(results)
 
     inspectors_bench.report(results)
 
