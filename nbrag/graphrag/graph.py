@@ -82,7 +82,8 @@ class KnowledgeGraph:
         self.failures: list[dict[str, Any]] = []  # {"chunk", "error", "reply"}
         self.version = 0  # bumped at every change; searches cache what they derive from the graph by it
         self._next = 0
-        self.cache: dict[str, Any] = {}
+        self.cache: dict[Any, Any] = {}  # derived from this version of the graph: (name, version, ...) -> value
+        self.vectors: dict[tuple[str | None, str], Any] = {}  # (embedder, report summary) -> its embedding
 
     # ------------------------------------------------------------------ describing
 

@@ -17,12 +17,13 @@
 
 ``link_query`` finds the query's entities: every run of up to six words looked up as an
 entity key, longest first (a single word only when it is capitalised: "county" names no
-particular thing), every Chinese entity the query contains, and what the graph's extractor
-finds in the query.
+particular thing), every Chinese entity the query contains, and the names the offline
+extractor finds in the query (whichever extractor built the graph).
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -75,7 +76,7 @@ def link_query(kg: KnowledgeGraph, query: str) -> list[dict[str, Any]]:
             if len(k) >= 2 and k in rest and k not in found:
                 found[k] = k
                 rest = rest.replace(k, " ")
-    for mention in kg.extractor.extract([query])[0].mentions:
+    for mention in _query_extractor().extract_one(query).mentions:
         if mention.type == "concept" and " " not in mention.name.strip():
             continue  # the same rule as above: one common word is no particular thing
         node = kg.find(mention.name)
@@ -83,6 +84,14 @@ def link_query(kg: KnowledgeGraph, query: str) -> list[dict[str, Any]]:
             found[node] = mention.name
     order = sorted(found, key=lambda k: query.casefold().find(found[k].casefold()))
     return [{"key": k, "name": kg.graph.nodes[k]["name"], "matched": found[k]} for k in order]
+
+
+@functools.lru_cache(maxsize=1)
+def _query_extractor():
+    """The offline extractor reads queries, whatever built the graph: a model call per query would cost seconds."""
+    from nbrag.graphrag.offline import OfflineExtractor
+
+    return OfflineExtractor()
 
 
 def _useful(kg: KnowledgeGraph, node: str) -> bool:
@@ -268,11 +277,11 @@ def global_(kg: KnowledgeGraph, query: str, n: int, *, vector: Any = None, level
     if vector is not None:
         from nbrag.models import embed
 
-        cache_key = ("reports-vectors", kg.version, level, embedder)
-        vectors = kg.cache.get(cache_key)
-        if vectors is None:
-            vectors = embed([c.report["summary"] for c in communities], name=embedder)
-            kg.cache[cache_key] = vectors
+        summaries = [c.report["summary"] for c in communities]
+        missing = list(dict.fromkeys(t for t in summaries if (embedder, t) not in kg.vectors))
+        if missing:  # only reports that changed since they were last embedded
+            kg.vectors.update(zip(((embedder, t) for t in missing), embed(missing, name=embedder)))
+        vectors = np.stack([kg.vectors[(embedder, t)] for t in summaries])
         cosine = vectors @ np.asarray(vector)
         candidates["dense"] = sorted(zip(by_id, cosine.tolist()), key=lambda p: -p[1])
     ranked_reports = fuse(candidates, "rrf", dict.fromkeys(candidates, 1.0))[:reports]

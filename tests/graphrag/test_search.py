@@ -126,3 +126,37 @@ def test_common_words_link_no_entity(multihop):
     _, _, graph = multihop
     linked = link_query(graph, "What is the seat of the county where Van Hook Township is located?")
     assert [e["name"] for e in linked] == ["Van Hook Township"]
+
+
+def test_reports_are_embedded_again_only_when_they_change(multihop):
+    from nbrag.graphrag import KnowledgeGraph
+    from nbrag.models import embed
+
+    _, index, graph = multihop
+    copy = KnowledgeGraph.from_dict(graph.to_dict())
+    vector = embed(["Which reality television series are about love?"])[0]
+    from nbrag.graphrag.search import run
+
+    run(copy, "global", "Which reality television series are about love?", 10, vector=vector)
+    before = dict(copy.vectors)
+    copy.add({"extra#0": ("Chris Harrison hosted The Bachelor on ABC in Los Angeles.", "extra")}, progress=False)
+    run(copy, "global", "Which reality television series are about love?", 10, vector=vector)
+    new = set(copy.vectors) - set(before)
+    assert 0 < len(new) < len(before) / 4  # only the reports of the touched communities
+
+
+def test_queries_are_read_without_the_model_that_built_the_graph():
+    from nbrag.graphrag import KnowledgeGraph
+    from nbrag.graphrag.search import link_query
+
+    calls = []
+
+    def model(messages):
+        calls.append(messages)
+        return '{"entities": [{"name": "Marie Curie"}, {"name": "Warsaw"}]}'
+
+    graph = KnowledgeGraph("llm", complete=model)
+    graph.add({"a": ("Marie Curie was born in Warsaw.", "a")}, progress=False)
+    assert len(calls) == 1
+    assert [e["name"] for e in link_query(graph, "Where was Marie Curie born?")] == ["Marie Curie"]
+    assert len(calls) == 1  # no model call per query
