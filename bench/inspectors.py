@@ -21,6 +21,7 @@ trial, SmolLM2 generated 23 tokens/s on one thread and 3 on two).
 from __future__ import annotations
 
 import contextlib
+import os
 import statistics
 import time
 
@@ -86,6 +87,7 @@ def kv_speedup(n: int) -> dict:
 
     from nbrag.inspectors import speed
 
+    load_start = os.getloadavg()  # other work on the machine: the 1, 5 and 15 minute load averages
     loaded, load_s = generator()
     runs = {length: min(n, RUNS[length]) for length in LENGTHS}
     rows: dict[int, dict[str, list]] = {length: {"cached_s": [], "uncached_s": [], "same_tokens": []}
@@ -102,12 +104,13 @@ def kv_speedup(n: int) -> dict:
     lengths = {}
     for length, row in rows.items():
         cached, uncached = statistics.median(row["cached_s"]), statistics.median(row["uncached_s"])
-        lengths[str(length)] = {**row, "runs": len(row["cached_s"]), "cached_tps": round(length / cached, 2),
-                                "uncached_tps": round(length / uncached, 2), "speedup": round(uncached / cached, 2)}
+        lengths[str(length)] = {**row, "runs": len(row["cached_s"]), "cached_tps": length / cached,
+                                "uncached_tps": length / uncached, "speedup": uncached / cached}
     model = loaded.model
     return {"model": loaded.name, "device": str(model.device), "dtype": str(model.dtype).removeprefix("torch."),
             "attention": model.config._attn_implementation, "threads": THREADS, "torch_version": torch.__version__,
-            "load_s": load_s, "prompt": PROMPT, "prompt_tokens": prompt_tokens, "lengths": lengths}
+            "load_s": load_s, "prompt": PROMPT, "prompt_tokens": prompt_tokens, "lengths": lengths,
+            "load_average": {"start": load_start, "end": os.getloadavg()}}
 
 
 # --------------------------------------------------------------------------- inspectors' overhead
@@ -198,6 +201,7 @@ def overhead(n: int, generator_too: bool = True) -> dict:
         model, tok, _ = tiny_model(family)
         return Loaded(model, tok, f"tiny:{family}")
 
+    load_start = os.getloadavg()
     text = document()
     rows = []
     with threads(THREADS):
@@ -220,7 +224,8 @@ def overhead(n: int, generator_too: bool = True) -> dict:
             rows.append({"inspector": inspector, "model": loaded.name, "what": what, **result,
                          "goal": GOAL_OVERHEAD if goal else None,
                          "met": (result["ratio"] <= GOAL_OVERHEAD) if goal else None})
-    return {"threads": THREADS, "generator": generator_too, "generator_load_s": load_s, "rows": rows}
+    return {"threads": THREADS, "generator": generator_too, "generator_load_s": load_s, "rows": rows,
+            "load_average": {"start": load_start, "end": os.getloadavg()}}
 
 
 # --------------------------------------------------------------------------- report
@@ -251,7 +256,8 @@ def report(results: dict) -> None:
     if kv:
         print(f"\nKV cache speedup: {kv['model']} ({kv['dtype']}, {kv['attention']} attention) on the {kv['device']}, "
               f"torch {kv['torch_version']} at {kv['threads']} thread(s), greedy from a {kv['prompt_tokens']}-token "
-              "prompt through nbrag.inspectors.speed (each timing includes the prompt's forward pass):")
+              "prompt through nbrag.inspectors.speed (each timing includes the prompt's forward pass)"
+              + _load(kv) + ":")
         print(f"  {'new tokens':>10}{'runs':>6}{'cached tok/s':>14}{'uncached tok/s':>16}{'speedup':>9}"
               f"{'cached s':>10}{'uncached s':>12}  same tokens")
         for length, row in kv["lengths"].items():
@@ -261,7 +267,7 @@ def report(results: dict) -> None:
     ov = results.get("inspect_overhead")
     if ov:
         print(f"\ninspectors against the bare call they wrap, in turns, medians; {ov['threads']} thread(s) on both "
-              f"sides (goal <= {GOAL_OVERHEAD} for kv_cache and routing):")
+              f"sides (goal <= {GOAL_OVERHEAD} for kv_cache and routing){_load(ov)}:")
         print(f"  {'inspector':<11}{'model':<24}{'input':<16}{'rounds':>7}{'inspector ms':>14}{'bare ms':>10}"
               f"{'ratio':>8}  goal")
         for row in ov["rows"]:
@@ -269,3 +275,11 @@ def report(results: dict) -> None:
             print(f"  {row['inspector']:<11}{row['model']:<24}{row['what']:<16}{row['rounds']:>7}"
                   f"{row['inspector_median_s'] * 1000:>14.1f}{row['bare_median_s'] * 1000:>10.1f}"
                   f"{row['ratio']:>8.2f}  {goal}")
+
+
+def _load(entry: dict) -> str:
+    """The machine's load average when the entry started and ended (other work slows every number)."""
+    if "load_average" not in entry:
+        return ""
+    start, end = entry["load_average"]["start"], entry["load_average"]["end"]
+    return f"; load average (1 min) {start[0]:.2f} at the start, {end[0]:.2f} at the end, on {os.cpu_count()} cores"
