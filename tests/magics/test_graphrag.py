@@ -26,7 +26,7 @@ def test_build_then_search_through_the_graph(ip, sample, capsys):
     assert "chunks read" in capsys.readouterr().out
     result = run(ip, f"%%graphrag --index musique --mode local -k 5 -o found\n{QUESTION}")
     assert isinstance(result, RetrievalResult) and ip.user_ns["found"] is result
-    assert result.mode == "graph" and result.params["graph"] == "local" and len(result) == 5
+    assert result.mode == "graph" and result.params["graph"] == "local" and 2 <= len(result) <= 5
     assert result.ids == sample.search(QUESTION, 5, mode="graph", graph="local").ids
     hybrid = run(ip, f"%graphrag --index musique --mode hybrid -k 3 --query {QUESTION.rstrip('?')}")
     assert hybrid.mode == "hybrid+graph" and set(hybrid.candidates) == {"bm25", "dense", "graph"}
