@@ -9,6 +9,8 @@ The text is the cell, the rest of the line after ``--query``, or the str a ``--v
 holds a ``(model, tokenizer)`` pair; none means the configured generator. ``--layer`` and
 ``--head`` (``--expert`` for ``%%moe``) are checked against the model and kept on the result as
 ``result.selection`` (``{"layer": 3, "head": 1}``, numbers counted from 0): where the view opens.
+``%%kvcache --speed`` returns the pair ``(CacheReport, SpeedReport)``; ``%%moe --vs VAR`` the pair of
+traces, shown as their comparison (``pair.comparison``, loads side by side) and then each trace.
 
 Like the rest of the magics, this module imports neither torch nor transformers: the
 inspectors load them on first use.
@@ -25,15 +27,18 @@ from nbrag.magics import _check_name, _split_query
 
 
 class Results(tuple):
-    """Several results of one magic (a cache report and its timings, two routings): each shows its own view.
+    """Several results of one magic (a cache report and its timings, two routings): a tuple, so
+    ``report, timing = _`` unpacks it; it shows ``shown`` (by default its items), each with its own view."""
 
-    A tuple, so ``report, timing = _`` unpacks it.
-    """
+    def __new__(cls, items: tuple, shown: list[Any] | None = None) -> Results:  # noqa: PYI034 - 3.10 has no Self
+        results = super().__new__(cls, items)
+        results.shown = list(items) if shown is None else shown
+        return results
 
     def _ipython_display_(self) -> None:
         from IPython.display import display
 
-        display(*self)
+        display(*self.shown)
 
 
 # --------------------------------------------------------------------------- the magics
@@ -111,8 +116,14 @@ def moe(magics: Any, line: str, cell: str | None) -> Any:
     _with_selection(trace, selection)
     if other is None:
         return magics._store(args.output, trace)
-    versus = _engine(lambda: routing(other, loaded, **options), what=f"--vs {args.vs}: ")
-    return magics._store(args.output, Results((trace, _with_selection(versus, dict(selection)))))
+    versus = _with_selection(_engine(lambda: routing(other, loaded, **options), what=f"--vs {args.vs}: "),
+                             dict(selection))
+    from nbrag.views.inspectors import compare_routing
+
+    comparison = compare_routing(trace, versus)  # both through the same loaded model: the same experts
+    pair = Results((trace, versus), shown=[comparison, trace, versus])
+    pair.comparison = comparison
+    return magics._store(args.output, pair)
 
 
 # --------------------------------------------------------------------------- helpers

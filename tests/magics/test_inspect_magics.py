@@ -65,15 +65,22 @@ def test_kvcache_with_speed_returns_both_reports(ip, monkeypatch):
     assert shown == [cache, timing]
 
 
-def test_moe_layer_expert_and_comparison(ip, olmoe):
+def test_moe_layer_expert_and_comparison(ip, olmoe, monkeypatch):
     trace = run(ip, f"%%moe --model tiny:deepseek_v3 --layer 1 --expert 7 -o route\n{TEXT}")
     assert isinstance(trace, RoutingTrace) and ip.user_ns["route"] is trace
     assert trace.layers == [1] and trace.selection == {"layer": 1, "expert": 7}
     ip.user_ns["other"] = "Stocks fell sharply on Monday morning."
-    first, second = run(ip, f"%%moe --model olmoe_pair --vs other --layer -1\n{TEXT}")
+    pair = run(ip, f"%%moe --model olmoe_pair --vs other --layer -1 -o both\n{TEXT}")
+    first, second = pair
+    assert ip.user_ns["both"] is pair
     assert first.text == TEXT and second.text == "Stocks fell sharply on Monday morning."
     assert first.selection == second.selection == {"layer": 1}
     np.testing.assert_array_equal(first.experts, routing(TEXT, model=olmoe).experts)  # the variable's own model
+    assert pair.comparison.layers == first.layers and pair.comparison.tokens == (first.num_tokens, second.num_tokens)
+    shown = []
+    monkeypatch.setattr("IPython.display.display", lambda *objs: shown.extend(objs))
+    pair._ipython_display_()  # the comparison first, then each text's routing
+    assert shown == [pair.comparison, first, second]
 
 
 @pytest.mark.parametrize("source, message", [
