@@ -77,3 +77,15 @@ def hotpot_passages() -> list[str]:
         pytest.skip(f"{corpus} is not here (evaluation data lives beside the project)")
     with corpus.open(encoding="utf-8") as handle:
         return [json.loads(line)["text"] for _, line in zip(range(200), handle)]
+
+
+@pytest.fixture
+def one_thread():
+    """Torch on one thread for the test, restored after: tiny models run faster so, and never wait for a core
+    that another process holds (two threads on a busy two-core machine made the inspector tests 10x slower)."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import functools
-
 import pytest
 
 from nbrag.inspectors import families
+from tests.tiny import tiny  # noqa: F401  (the test modules import it from here)
 
 DENSE = families(moe=False)
 MOE = families(moe=True)
@@ -14,25 +13,10 @@ ALL = DENSE + MOE
 TEXT = "The cat sat on the mat because it was tired, and then it slept."
 
 
-@functools.cache
-def tiny(family: str):
-    """``(model, tokenizer)`` of a tiny family; the inspectors accept the pair as ``model=``."""
-    from nbrag.inspectors import tiny_model
-
-    model, tokenizer, _ = tiny_model(family)
-    return model, tokenizer
-
-
 @pytest.fixture(autouse=True)
-def one_thread():
-    """These models are small: one thread runs them faster, and never waits on a core that another process holds
-    (two threads on a busy two-core machine made the directory 10x slower). Restored after each test."""
-    import torch
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
+def _one_thread(one_thread):
+    """Every inspector test runs torch on one thread (tests/conftest.py says why)."""
     yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="session")

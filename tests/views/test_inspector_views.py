@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from nbrag.inspectors import attention, kv_cache, routing, speed
+from tests.tiny import tiny
 from nbrag.views.inspectors import (
     MEAN,
     RANDOM_ROUTING,
@@ -39,23 +40,9 @@ EVIL = "Tags <script>alert(1)</script> and <b>bold</b> & more."
 WIDGET = "application/vnd.jupyter.widget-view+json"
 
 
-@functools.cache
-def tiny(family: str):
-    from nbrag.inspectors import tiny_model
-
-    model, tokenizer, _ = tiny_model(family)
-    return model, tokenizer
-
-
 @pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny models run faster on one thread, and never wait for a core another process holds."""
-    import torch
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
+def _one_thread(one_thread):
     yield
-    torch.set_num_threads(threads)
 
 
 @functools.cache
