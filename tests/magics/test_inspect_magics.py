@@ -13,29 +13,17 @@ from nbrag.inspectors import (
     routing,
 )
 from tests.magics.test_magics import run
+from tests.tiny import tiny
 
 TEXT = "The cat sat on the mat because it was tired."
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """As in tests/inspectors: tiny models run faster on one thread on a busy machine; restored after."""
-    import torch
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py: torch on one thread, restored after
 
 
 @pytest.fixture(scope="module")
 def olmoe(ip):
     """A tiny MoE (model, tokenizer) pair held in a variable of the notebook."""
-    from nbrag.inspectors import tiny_model
-
-    model, tokenizer, _ = tiny_model("olmoe")
-    ip.user_ns["olmoe_pair"] = (model, tokenizer)
-    return model, tokenizer
+    ip.user_ns["olmoe_pair"] = tiny("olmoe")
+    return ip.user_ns["olmoe_pair"]
 
 
 def test_attention_cell_line_and_var_forms(ip):
@@ -111,9 +99,7 @@ def test_moe_layer_expert_and_comparison(ip, olmoe, monkeypatch):
     ("%%kvcache --layers 1\ntext", "unrecognized arguments: --layers 1"),
 ])
 def test_bad_input_is_one_line_usage_error(ip, source, message):
-    from nbrag.inspectors import tiny_model
-
-    ip.user_ns.update(number=3, empty="  ", bare=tiny_model("llama")[0])
+    ip.user_ns.update(number=3, empty="  ", bare=tiny("llama")[0])
     ip.user_ns.pop("nowhere", None)
     with pytest.raises(UsageError) as info:
         run(ip, source)
