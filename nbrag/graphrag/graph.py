@@ -15,6 +15,7 @@ over ``chunks``), ``chunks`` (chunk id -> weight), ``evidence`` (up to three
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import time
@@ -344,6 +345,7 @@ class KnowledgeGraph:
     def from_dict(cls, data: Mapping[str, Any]) -> KnowledgeGraph:
         if data.get("format") != FORMAT:
             raise ValueError(f"This is not an nbrag graph (format {data.get('format')!r}, expected {FORMAT!r}).")
+        data = copy.deepcopy(data)  # a graph of its own: to_dict() shares the attributes of the graph it came from
         extractor = data["extractor"]
         graph = cls(extractor["name"], **data["settings"], **extractor["options"])
         graph.graph = nx.node_link_graph(data["graph"], edges="edges")

@@ -183,3 +183,12 @@ def test_reports_written_by_the_generator(docs):
             assert report["summary"] != report["extractive_summary"] and len(report["summary"].split()) >= 4
         else:  # the model's reply was too short to be a summary: kept beside the extractive one
             assert "llm_reply" in report
+
+
+def test_a_graph_made_from_another_graphs_dict_is_its_own(docs):
+    graph = KnowledgeGraph()
+    graph.add(dict(list(docs.items())[:6]), progress=False)
+    before = snapshot(graph)
+    copy = KnowledgeGraph.from_dict(graph.to_dict())
+    copy.add({"extra#0": ("Augustin Fresnel met François Arago in Paris.", "extra")}, progress=False)
+    assert snapshot(graph) == before and snapshot(copy) != before
