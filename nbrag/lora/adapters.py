@@ -1,0 +1,197 @@
+"""Adapters on disk and on one base model: save, load, switch, merge, generate side by side.
+
+A saved run is a folder: peft's ``adapter_config.json`` and ``adapter_model.safetensors``,
+``nbrag_run.json`` (variant, options, history, counts) and, for Delta-LoRA, the moved base
+weights of the adapted layers (``delta_lora_base.safetensors``): Delta-LoRA changes W itself,
+so its adapter alone on the original base model does not give the trained model.
+
+:class:`Adapters` keeps several adapters on one copy of a base model (peft's
+``load_adapter`` / ``set_adapter`` / ``disable_adapter``): one per task, switched without
+reloading the base. A Delta-LoRA run cannot join them, since its moved weights would change
+the base every other adapter shares; load it on its own with :func:`load`.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from nbrag.lora.base import LoraRun
+
+RUN_FILE = "nbrag_run.json"
+
+
+def generate(model: Any, tokenizer: Any, prompt: str, max_new_tokens: int = 64) -> str:
+    """Greedy generation; the chat template applied when the tokenizer has one."""
+    import torch
+
+    messages = [{"role": "user", "content": prompt}]
+    if getattr(tokenizer, "chat_template", None):
+        inputs = tokenizer.apply_chat_template(messages, add_generation_prompt=True, return_tensors="pt",
+                                               return_dict=True)
+    else:
+        inputs = tokenizer(prompt, return_tensors="pt")
+    device = next(model.parameters()).device
+    inputs = {k: v.to(device) for k, v in inputs.items()}
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            out = model.generate(**inputs, max_new_tokens=max_new_tokens, do_sample=False, pad_token_id=pad)
+    finally:
+        model.train(was_training)
+    return tokenizer.decode(out[0, inputs["input_ids"].shape[1]:], skip_special_tokens=True)
+
+
+def save_run(run: LoraRun, path: str | Path) -> Path:
+    """Write the run's adapter (safetensors), its record and, for Delta-LoRA, the moved base weights."""
+    folder = Path(path).expanduser()
+    folder.mkdir(parents=True, exist_ok=True)
+    run.model.save_pretrained(str(folder), safe_serialization=True)
+    if run.variant == "delta-lora":
+        from nbrag.lora.delta_lora import save_base
+
+        save_base(run.model, folder)
+    record = run.to_dict()
+    (folder / RUN_FILE).write_text(json.dumps(record, indent=1, default=str), encoding="utf-8")
+    return folder
+
+
+def _record(folder: Path) -> dict[str, Any]:
+    path = folder / RUN_FILE
+    return json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
+
+
+def _check_folder(folder: Path) -> None:
+    if not (folder / "adapter_config.json").exists():
+        raise FileNotFoundError(f"No adapter in {folder}: it has no adapter_config.json. Give a folder written by "
+                                "run.save(path) or peft's save_pretrained.")
+
+
+def load(path: str | Path, model: Any = None) -> LoraRun:
+    """A saved run back on a copy of its base model (``model``: None for the configured generator, a name, a pair).
+
+    The result has the run's record (history, counts) but no optimizer state, so it cannot resume.
+    """
+    from peft import PeftModel
+
+    from nbrag.lora.train import resolve_model
+
+    folder = Path(path).expanduser()
+    _check_folder(folder)
+    base, tokenizer = resolve_model(model)
+    record = _record(folder)
+    peft_model = PeftModel.from_pretrained(copy.deepcopy(base), str(folder))
+    variant = record.get("variant", "lora")
+    if variant == "delta-lora":
+        from nbrag.lora.delta_lora import load_base
+
+        load_base(peft_model, folder)
+    run = LoraRun(variant=variant, options=record.get("options", {}), model=peft_model, tokenizer=tokenizer,
+                  history=record.get("history", []), evals=record.get("evals", []),
+                  target_modules=record.get("target_modules", []),
+                  trainable_params=record.get("trainable_params", 0), total_params=record.get("total_params", 0),
+                  formula_params=record.get("formula_params", 0), formula=record.get("formula", ""),
+                  memory=record.get("memory", {}), interrupted=record.get("interrupted", False))
+    return run
+
+
+class Adapters:
+    """Several adapters on one copy of a base model, switched by name (``None``: the base model)."""
+
+    def __init__(self, model: Any = None):
+        from nbrag.lora.train import resolve_model
+
+        base, self.tokenizer = resolve_model(model)
+        self._base = copy.deepcopy(base)  # the caller's (or the cached) model stays as it was
+        self.model: Any = None  # the PeftModel, once an adapter is added
+        self.variants: dict[str, str] = {}
+        self._active: str | None = None
+        self._tmp: list[tempfile.TemporaryDirectory] = []
+
+    @property
+    def names(self) -> list[str]:
+        return list(self.variants)
+
+    def add(self, name: str, path_or_run: str | Path | LoraRun) -> Adapters:
+        """Load an adapter from a saved folder or a trained run, under ``name``."""
+        from peft import PeftModel
+
+        if name in self.variants:
+            raise ValueError(f"An adapter named {name!r} is already loaded; pick another name "
+                             f"(loaded: {', '.join(self.names)}).")
+        if isinstance(path_or_run, LoraRun):
+            tmp = tempfile.TemporaryDirectory(prefix="nbrag-adapter-")
+            self._tmp.append(tmp)
+            folder = save_run(path_or_run, tmp.name)
+        else:
+            folder = Path(path_or_run).expanduser()
+            _check_folder(folder)
+        variant = _record(folder).get("variant", "lora")
+        if variant == "delta-lora":
+            raise ValueError(f"{name!r} is a Delta-LoRA adapter: it also moved the base weights, so it cannot share "
+                             "a base model with other adapters; load it alone with nbrag.lora.load(path).")
+        if self.model is None:
+            self.model = PeftModel.from_pretrained(self._base, str(folder), adapter_name=name)
+        else:
+            self.model.load_adapter(str(folder), adapter_name=name)
+        self.model.eval()
+        self.variants[name] = variant
+        return self
+
+    def _check(self, name: str | None) -> None:
+        if name is not None and name not in self.variants:
+            raise ValueError(f"No adapter named {name!r}. Loaded: {', '.join(self.names) or 'none'} "
+                             "(None for the base model).")
+
+    def use(self, name: str | None) -> Adapters:
+        """Make ``name`` the active adapter (``None``: generate with the base model)."""
+        self._check(name)
+        if name is not None:
+            self.model.set_adapter(name)
+        self._active = name
+        return self
+
+    def generate(self, prompt: str, adapter: str | None = None, max_new_tokens: int = 64) -> str:
+        """Generate with ``adapter`` (``None``: the base model, adapters off)."""
+        self._check(adapter)
+        if self.model is None:
+            return generate(self._base, self.tokenizer, prompt, max_new_tokens)
+        if adapter is None:
+            with self.model.disable_adapter():
+                return generate(self.model, self.tokenizer, prompt, max_new_tokens)
+        self.model.set_adapter(adapter)
+        return generate(self.model, self.tokenizer, prompt, max_new_tokens)
+
+    def side_by_side(self, prompts: str | list[str], adapters: list[str] | None = None,
+                     max_new_tokens: int = 64) -> list[dict[str, str]]:
+        """One row per prompt: ``{"prompt", "base", <adapter>: ...}`` for each adapter (all loaded ones by default)."""
+        prompts = [prompts] if isinstance(prompts, str) else list(prompts)
+        names = self.names if adapters is None else list(adapters)
+        for name in names:
+            self._check(name)
+        rows = []
+        for prompt in prompts:
+            row = {"prompt": prompt, "base": self.generate(prompt, None, max_new_tokens)}
+            for name in names:
+                row[name] = self.generate(prompt, name, max_new_tokens)
+            rows.append(row)
+        return rows
+
+    def merge(self, name: str) -> Any:
+        """A new model with adapter ``name`` merged into a copy of the base weights (the loaded adapters stay)."""
+        self._check(name)
+        if name is None:
+            raise ValueError("merge(name) needs an adapter name; the base model has nothing to merge.")
+        merged = copy.deepcopy(self.model)
+        merged.set_adapter(name)
+        for other in [n for n in self.names if n != name]:
+            merged.delete_adapter(other)
+        return merged.merge_and_unload()
+
+    def __repr__(self) -> str:
+        return f"Adapters({', '.join(f'{n} ({v})' for n, v in self.variants.items()) or 'none'})"

@@ -1,0 +1,40 @@
+"""``compare``: several variants trained from the same base weights, seed and data, side by side.
+
+The base model is loaded once; every run adapts its own copy of it (Delta-LoRA moves its
+copy's weights, never the base), with the same seed, data split and batch order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from nbrag.lora.base import DEFAULT_COMPARE, LoraComparison, check_variant
+
+
+def compare(data: Any, variants: Iterable[str] | str = DEFAULT_COMPARE, *,
+            callbacks: Iterable[Callable[[dict], Any]] = (), model: Any = None, save: str | None = None,
+            **options: Any) -> LoraComparison:
+    """Train each of ``variants`` with the same options (those of :func:`nbrag.lora.train`) and compare them.
+
+    ``variants`` may be a comma-separated string (``"lora,vera"``). ``save``: a folder that gets one
+    sub-folder per variant. ``lr`` given here applies to every variant; left out, each variant
+    takes its own default.
+    """
+    from pathlib import Path
+
+    from nbrag.lora.train import resolve_model, train
+
+    if isinstance(variants, str):
+        variants = [v.strip() for v in variants.split(",") if v.strip()]
+    variants = list(dict.fromkeys(variants))
+    if not variants:
+        raise ValueError("compare() needs at least one variant; available: " + ", ".join(DEFAULT_COMPARE) + ".")
+    for variant in variants:
+        check_variant(variant)
+    pair = resolve_model(model)  # loaded once; train() copies it for each variant
+    runs = {}
+    for variant in variants:
+        runs[variant] = train(data, variant, model=pair, callbacks=callbacks,
+                              save=str(Path(save) / variant) if save else None, **options)
+    return LoraComparison(runs=runs, options={"variants": variants, **options})

@@ -1,0 +1,260 @@
+"""``train``: one adapter variant trained on a copy of a base model by a small loop of nbrag's own.
+
+The loop: a seeded shuffle of the training examples, ``grad_accum`` micro-batches of
+``batch_size`` per optimizer step, the variant's optimizer (AdamW, or peft's LoRA+ and LoRA-FA
+optimizers), bf16 autocast on CUDA devices that support it and float32 on the CPU, an evaluation
+every ``eval_every`` steps and at the end, a tqdm bar. Ctrl-C (KeyboardInterrupt) stops after
+the current step and returns the run with ``interrupted=True``, its adapter and history kept;
+``run.resume(steps)`` continues with the same optimizer state and data order.
+
+The base model is copied before the adapter goes on, so the model passed in (or the cached
+generator) is never changed; Delta-LoRA moves only the copy's weights.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from nbrag.lora.base import LoraRun, check_variant
+
+
+def resolve_model(model: Any) -> tuple[Any, Any]:
+    """``(model, tokenizer)`` from ``None`` (the configured generator), a name, or a pair."""
+    if model is None or isinstance(model, str):
+        from nbrag.models import load_generator
+
+        return load_generator(model)
+    if isinstance(model, tuple) and len(model) == 2:
+        return model
+    raise TypeError(f"model={type(model).__name__}: give None (the configured generator), a Hugging Face id or "
+                    "local folder, or a (model, tokenizer) pair.")
+
+
+def _check_options(steps: int, grad_accum: int, max_length: int, eval_every: int, lr: float) -> None:
+    for name, value in (("steps", steps), ("grad_accum", grad_accum), ("max_length", max_length),
+                        ("eval_every", eval_every)):
+        if not isinstance(value, int) or value < (0 if name == "steps" else 1):
+            raise ValueError(f"{name}={value!r}: use a positive integer.")
+    if not lr > 0:
+        raise ValueError(f"lr={lr}: the learning rate must be positive.")
+
+
+def train(data: Any, variant: str = "lora", *, model: Any = None, r: int = 8, alpha: float = 16, lr: float | None = None,
+          steps: int = 30, batch_size: int = 4, grad_accum: int = 1, max_length: int = 256,
+          target_modules: str | list[str] | None = None, eval_fraction: float = 0.1, eval_every: int = 10,
+          seed: int = 0, dropout: float = 0.05, loraplus_ratio: float = 16.0, delta_lambda: float = 0.5,
+          delta_start: int = 0, callbacks: Iterable[Callable[[dict], Any]] = (), save: str | None = None,
+          progress: bool = True) -> LoraRun:
+    """Train one adapter ``variant`` (see :data:`nbrag.lora.VARIANTS`) on ``data`` for ``steps`` optimizer steps.
+
+    ``data``: cell text, a file path, a DataFrame or a list (:mod:`nbrag.lora.data`). ``model``: None
+    (the configured generator), a Hugging Face id or local folder, or a ``(model, tokenizer)`` pair;
+    it is copied, never changed. ``lr=None`` takes the variant's default
+    (:data:`nbrag.lora.variants.DEFAULT_LR`). ``delta_lambda`` and ``delta_start`` are Delta-LoRA's
+    update ratio λ and the step from which W moves; ``loraplus_ratio`` is LoRA+'s ηB/ηA.
+    ``callbacks`` receive a dict per step and per evaluation (:class:`nbrag.lora.Event`);
+    ``save`` a folder to save the adapter to at the end.
+    """
+    check_variant(variant)
+    base, tokenizer = resolve_model(model)
+    trainer = Trainer.build(data, variant, base, tokenizer, r=r, alpha=alpha, lr=lr, steps=steps,
+                            batch_size=batch_size, grad_accum=grad_accum, max_length=max_length,
+                            target_modules=target_modules, eval_fraction=eval_fraction, eval_every=eval_every,
+                            seed=seed, dropout=dropout, loraplus_ratio=loraplus_ratio, delta_lambda=delta_lambda,
+                            delta_start=delta_start, callbacks=callbacks, progress=progress)
+    run = trainer.run(steps)
+    if save:
+        run.save(save)
+    return run
+
+
+class Trainer:
+    """The state a run needs to go on: model, optimizer, data position, clocks."""
+
+    @classmethod
+    def build(cls, data: Any, variant: str, base: Any, tokenizer: Any, *, r: int, alpha: float, lr: float | None,
+              steps: int, batch_size: int, grad_accum: int, max_length: int, target_modules: Any,
+              eval_fraction: float, eval_every: int, seed: int, dropout: float, loraplus_ratio: float,
+              delta_lambda: float, delta_start: int, callbacks: Iterable[Callable[[dict], Any]],
+              progress: bool) -> Trainer:
+        import torch
+        from peft import get_peft_model
+
+        from nbrag.lora import data as data_mod
+        from nbrag.lora import targets as tg
+        from nbrag.lora import variants as vr
+
+        lr = vr.DEFAULT_LR[variant] if lr is None else float(lr)
+        _check_options(steps, grad_accum, max_length, eval_every, lr)
+        if not 0 <= dropout < 1:
+            raise ValueError(f"dropout={dropout}: use a probability in [0, 1).")
+        examples = data_mod.read_examples(data)
+        tokenized = data_mod.encode_all(examples, tokenizer, max_length)
+        train_set, eval_set = data_mod.split(tokenized, eval_fraction, seed)
+
+        targets = tg.resolve_targets(base, target_modules, variant)
+        layers = tg.adapted(base, targets)
+        tg.check_rank(layers, r, variant)
+        formula_params, formula = vr.formula(variant, layers, r)
+        fan_in_fan_out = any(type(m).__name__ == "Conv1D" for n, m in base.named_modules()
+                             if n.rsplit(".", 1)[-1] in targets)
+
+        work = copy.deepcopy(base)
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            config = vr.peft_config(variant, targets, r, alpha, dropout, seed, fan_in_fan_out)
+            model = get_peft_model(work, config)
+        model.train()
+        optimizer = vr.optimizer(variant, model, lr, r, alpha, loraplus_ratio)
+        delta = None
+        if variant == "delta-lora":
+            from nbrag.lora.delta_lora import DeltaLoRA
+
+            delta = DeltaLoRA(model, delta_lambda, delta_start)
+        trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+        total = sum(p.numel() for p in model.parameters())
+        device = str(next(model.parameters()).device)
+        options = {"r": r, "alpha": alpha, "lr": lr, "steps": steps, "batch_size": batch_size,
+                   "grad_accum": grad_accum, "max_length": max_length, "eval_fraction": eval_fraction,
+                   "eval_every": eval_every, "seed": seed, "dropout": vr.VARIANT_SPECS[variant].dropout * dropout,
+                   "model": str(getattr(base.config, "name_or_path", "") or type(base).__name__),
+                   "device": device, "train_examples": len(train_set), "eval_examples": len(eval_set)}
+        if variant == "lora-plus":
+            options["loraplus_ratio"] = loraplus_ratio
+        if variant == "delta-lora":
+            options.update(delta_lambda=delta_lambda, delta_start=delta_start,
+                           note="LoRA dropout off, as in the Delta-LoRA paper")
+        run = LoraRun(variant=variant, options=options, model=model, tokenizer=tokenizer,
+                      target_modules=targets, trainable_params=trainable, total_params=total,
+                      formula_params=formula_params, formula=formula)
+        pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+        batches = data_mod.Batches(train_set, batch_size, seed, pad if pad is not None else 0)
+        trainer = cls(run, optimizer, batches, eval_set, pad if pad is not None else 0, device, grad_accum,
+                      eval_every, batch_size, list(callbacks), progress, delta)
+        run._trainer = trainer
+        return trainer
+
+    def __init__(self, run: LoraRun, optimizer: Any, batches: Any, eval_set: list, pad_id: int, device: str,
+                 grad_accum: int, eval_every: int, batch_size: int, callbacks: list, progress: bool, delta: Any):
+        self.run_, self.optimizer, self.batches, self.eval_set = run, optimizer, batches, eval_set
+        self.pad_id, self.device, self.grad_accum, self.eval_every = pad_id, device, grad_accum, eval_every
+        self.batch_size, self.callbacks, self.progress, self.delta = batch_size, callbacks, progress, delta
+        self.seconds = 0.0  # training time so far, evaluations excluded
+        self.measured = False
+
+    # ------------------------------------------------------------------ pieces
+
+    def _autocast(self):
+        import contextlib
+
+        import torch
+
+        if self.device.startswith("cuda") and torch.cuda.is_bf16_supported():
+            return torch.autocast("cuda", dtype=torch.bfloat16)
+        return contextlib.nullcontext()
+
+    def _emit(self, event: dict) -> None:
+        for callback in self.callbacks:
+            callback(event)
+
+    def _event(self, loss: float | None, eval_loss: float | None, done: bool, total: int) -> dict:
+        run = self.run_
+        return {"variant": run.variant, "step": run.steps, "steps": total, "loss": loss, "eval_loss": eval_loss,
+                "seconds": self.seconds, "steps_per_second": run.steps / self.seconds if self.seconds else 0.0,
+                "memory_bytes": int(run.memory.get("peak", 0)), "done": done}
+
+    def evaluate(self) -> float | None:
+        """Mean loss over the evaluation examples' answer tokens (None without an evaluation set)."""
+        import torch
+
+        from nbrag.lora.data import collate
+
+        if not self.eval_set:
+            return None
+        model = self.run_.model
+        model.eval()
+        total, count = 0.0, 0
+        with torch.no_grad(), self._autocast():
+            for i in range(0, len(self.eval_set), self.batch_size):
+                batch = collate(self.eval_set[i:i + self.batch_size], self.pad_id, self.device)
+                tokens = int((batch["labels"][:, 1:] != -100).sum())
+                total += float(model(**batch).loss) * tokens
+                count += tokens
+        model.train()
+        return total / count if count else None
+
+    def _step(self) -> tuple[float, int]:
+        """One optimizer step over ``grad_accum`` micro-batches: (mean loss, tokens)."""
+        from nbrag.lora import memory
+
+        model, optimizer = self.run_.model, self.optimizer
+        loss_sum, tokens = 0.0, 0
+        saved = memory.SavedTensors(model) if not self.measured else None
+        for micro in range(self.grad_accum):
+            batch = self.batches.next(self.device)
+            tokens += int(batch["attention_mask"].sum())
+            with self._autocast():
+                if saved is not None and micro == 0:
+                    with saved.hooks():
+                        loss = model(**batch).loss
+                else:
+                    loss = model(**batch).loss
+            (loss / self.grad_accum).backward()
+            loss_sum += float(loss.detach())
+        optimizer.step()
+        if self.delta is not None:
+            self.delta.after_step()
+        if saved is not None:
+            self.run_.memory = memory.breakdown(model, optimizer, saved.bytes, self.device)
+            self.measured = True
+        optimizer.zero_grad(set_to_none=True)
+        return loss_sum / self.grad_accum, tokens
+
+    # ------------------------------------------------------------------ the loop
+
+    def run(self, steps: int) -> LoraRun:
+        """Train ``steps`` more optimizer steps; evaluate every ``eval_every`` and at the end."""
+        run = self.run_
+        if steps < 0:
+            raise ValueError(f"steps={steps}: use 0 or more.")
+        total = run.steps + steps
+        bar = None
+        if self.progress:
+            from tqdm.auto import tqdm
+
+            bar = tqdm(total=total, initial=run.steps, desc=run.variant, unit="step", leave=False)
+        run.interrupted = False
+        try:
+            for _ in range(steps):
+                t0 = time.perf_counter()
+                loss, tokens = self._step()
+                elapsed = time.perf_counter() - t0
+                self.seconds += elapsed
+                lr = self.optimizer.param_groups[0]["lr"]
+                run.history.append({"step": run.steps + 1, "loss": loss, "lr": lr, "seconds": self.seconds,
+                                    "step_seconds": elapsed, "tokens": tokens})
+                if bar is not None:
+                    bar.update(1)
+                    bar.set_postfix(loss=f"{loss:.4f}")
+                last = run.steps == total
+                self._emit(self._event(loss, None, last and not self.eval_set, total))
+                if self.eval_set and (run.steps % self.eval_every == 0 or last):
+                    self._evaluate_and_emit(total, last)
+        except KeyboardInterrupt:
+            self.optimizer.zero_grad(set_to_none=True)
+            run.interrupted = True
+            if self.eval_set and (not run.evals or run.evals[-1]["step"] != run.steps) and run.steps:
+                self._evaluate_and_emit(total, True)
+        finally:
+            if bar is not None:
+                bar.close()
+        return run
+
+    def _evaluate_and_emit(self, total: int, done: bool) -> None:
+        run = self.run_
+        loss = self.evaluate()
+        run.evals.append({"step": run.steps, "loss": loss})
+        self._emit(self._event(None, loss, done, total))
