@@ -284,7 +284,7 @@ class LossView(WithStaticHTML, ipywidgets.VBox):
         return self.series[variant]
 
     def _draw(self, now: float) -> None:
-        started = time.perf_counter()
+        started = self._clock()
         for name, s in self.series.items():
             if name not in self._traces:
                 self._add_traces(s)
@@ -298,7 +298,7 @@ class LossView(WithStaticHTML, ipywidgets.VBox):
         self._pending = False
         self.redraws += 1
         # Long curves cost more to send: keep drawing under 2% of the time, whatever the rate asked for.
-        self._wait = max(self._interval, 50 * (time.perf_counter() - started)) if self._interval else 0.0
+        self._wait = max(self._interval, 50 * (self._clock() - started)) if self._interval else 0.0
 
     def _add_traces(self, s: Series) -> None:
         name = _plain(s.variant)
