@@ -12,7 +12,7 @@ from typing import Any
 from nbrag.config import Settings, configure, settings
 
 __version__ = "0.1.0"
-__all__ = ["Index", "Settings", "chunk", "configure", "load_ipython_extension", "settings"]
+__all__ = ["Index", "Settings", "agent", "ask", "chunk", "configure", "load_ipython_extension", "settings"]
 
 
 def chunk(text: str, method: str = "fixed", **options: Any):
@@ -26,11 +26,16 @@ def chunk(text: str, method: str = "fixed", **options: Any):
 
 
 def __getattr__(name: str) -> Any:
-    """``nbrag.Index`` and ``nbrag.eval`` load on first use (chromadb takes a second to import)."""
+    """``nbrag.Index``, ``nbrag.eval``, ``nbrag.ask`` and ``nbrag.agent`` load on first use (chromadb takes a second
+    to import)."""
     if name == "Index":
         from nbrag.retrieval import Index
 
         return Index
+    if name in ("ask", "agent"):
+        from nbrag import rag
+
+        return getattr(rag, name)
     if name == "eval":
         import importlib
 

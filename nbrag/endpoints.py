@@ -25,6 +25,7 @@ import os
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections.abc import Callable
 from typing import Any
 
 DEFAULT_TIMEOUT = 60.0
@@ -49,15 +50,32 @@ def chat_completions_url(base_url: str) -> str:
 def openai_complete(messages: list[dict[str, str]], *, base_url: str, model: str, api_key: str | None = None,
                     max_tokens: int = 64, timeout: float = DEFAULT_TIMEOUT) -> str:
     """The reply of ``model`` at an OpenAI-compatible ``base_url`` to chat ``messages`` (greedy: temperature 0)."""
+    return openai_chat(messages, base_url=base_url, model=model, api_key=api_key, max_tokens=max_tokens,
+                       timeout=timeout)[0]
+
+
+def openai_chat(messages: list[dict[str, str]], *, base_url: str, model: str, api_key: str | None = None,
+                max_tokens: int = 64, timeout: float = DEFAULT_TIMEOUT,
+                stream: Callable[[str], Any] | None = None) -> tuple[str, dict[str, int]]:
+    """The reply, and the server's ``usage`` (``prompt_tokens``, ``completion_tokens``; empty when it sends none).
+
+    With ``stream``, the request asks for server-sent events (``"stream": true``) and ``stream`` receives
+    each piece of the reply as it arrives; ``timeout`` then bounds each wait for the next piece.
+    """
     url = chat_completions_url(base_url)
     key = api_key or os.environ.get("OPENAI_API_KEY") or None
-    body = json.dumps({"model": model, "messages": messages, "max_tokens": max_tokens, "temperature": 0}).encode()
-    headers = {"Content-Type": "application/json", "Accept": "application/json", "User-Agent": "nbrag"}
+    payload = {"model": model, "messages": messages, "max_tokens": max_tokens, "temperature": 0}
+    if stream is not None:
+        payload["stream"] = True
+    headers = {"Content-Type": "application/json", "User-Agent": "nbrag",
+               "Accept": "text/event-stream" if stream is not None else "application/json"}
     if key:
         headers["Authorization"] = f"Bearer {key}"
-    request = urllib.request.Request(url, data=body, headers=headers, method="POST")
+    request = urllib.request.Request(url, data=json.dumps(payload).encode(), headers=headers, method="POST")
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:
+            if stream is not None and "text/event-stream" in (response.headers.get("Content-Type") or ""):
+                return _events(url, response, stream, key)
             raw = response.read()
     except urllib.error.HTTPError as error:
         raise _status_error(url, model, error.code, _excerpt(error.read(), key), bool(key)) from None
@@ -65,7 +83,42 @@ def openai_complete(messages: list[dict[str, str]], *, base_url: str, model: str
         raise _unreachable(url, error.reason, timeout) from None
     except (OSError, http.client.HTTPException) as error:  # timeouts and dropped connections while reading
         raise _unreachable(url, error, timeout) from None
-    return _content(url, raw, key)
+    content = _content(url, raw, key)
+    if stream is not None and content:  # the server ignored "stream": the reply comes in one piece
+        stream(content)
+    return content, _usage(raw)
+
+
+def _usage(raw: bytes | dict) -> dict[str, int]:
+    try:
+        usage = (json.loads(raw) if isinstance(raw, bytes) else raw).get("usage") or {}
+        return {k: int(usage[k]) for k in ("prompt_tokens", "completion_tokens") if isinstance(usage.get(k), int)}
+    except (ValueError, AttributeError):
+        return {}
+
+
+def _events(url: str, response: Any, stream: Callable[[str], Any], key: str | None) -> tuple[str, dict[str, int]]:
+    """Read server-sent events (``data: {...}`` lines, ending with ``data: [DONE]``), passing on each delta."""
+    pieces: list[str] = []
+    usage: dict[str, int] = {}
+    for line in response:
+        line = line.decode("utf-8", errors="replace").strip()
+        if not line.startswith("data:"):
+            continue
+        data = line[5:].strip()
+        if data == "[DONE]":
+            break
+        try:
+            event = json.loads(data)
+        except ValueError:
+            raise ValueError(f"{url} sent an event that is not JSON ({_excerpt(data.encode(), key)!r}).") from None
+        usage = _usage(event) or usage
+        for choice in event.get("choices") or []:
+            piece = (choice.get("delta") or {}).get("content")
+            if isinstance(piece, str) and piece:
+                pieces.append(piece)
+                stream(piece)
+    return "".join(pieces), usage
 
 
 def _excerpt(raw: bytes, key: str | None, limit: int = 200) -> str:

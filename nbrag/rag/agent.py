@@ -1,0 +1,518 @@
+"""An agent for multi-hop questions: plan, retrieve per sub-question, judge, rewrite, answer, verify.
+
+The loop is driven by code, and the model makes each small decision with a short, strict prompt
+whose reply is parsed with fallbacks (a 135M model rarely follows a free-form ReAct format, and
+a larger one does not need to). Every step is recorded as an :class:`~nbrag.rag.base.AgentStep`
+with what it meant to do, what it did, what it saw, its time and tokens, the model's raw reply,
+and a ``note`` naming any fallback taken.
+
+1. **plan**: the model splits the question into sub-questions, one a line, later ones naming
+   earlier answers as ``#1``, ``#2`` (as MuSiQue's decompositions do). A reply that is not such
+   a list (no line shares a content word with the question, or it repeats the example) falls
+   back to a split of the question's wording: "What is the Y of the Z where …?" becomes
+   "What is the Z where …?" then "What is the Y of #1?" (and recursively for "the X of the Y of
+   the Z"); a question that does not split stays one sub-question.
+2. For each sub-question, ``#n`` is replaced by the answer found for sub-question n; an
+   arithmetic sub-question ("What is 1912 - 1869?") goes to the safe calculator
+   (:func:`~nbrag.rag.calculator.calculate`). Otherwise **retrieve** (and **graph_search** when the
+   index has a knowledge graph and ``graph`` allows), then judge whether the passages answer it:
+   the model's "Yes"/"No" (next-token logits for a local model, the reply for an endpoint or a
+   callable); a reply that is neither falls back to lexical overlap (at least 60% of the
+   sub-question's content words occur in the passages). Evidence judged insufficient makes the
+   model **rewrite** the query (fallback: the sub-question's content words missing from the
+   passages, with its names) and retrieve again, at most ``rewrites`` times. When a later
+   sub-question needs this one's answer, the model answers it in a few words from the passages
+   (fallback: the title, i.e. first line, of the best passage).
+3. **answer**: a draft with citations over all the evidence (the passages of every sub-question in
+   turn, best first, under ``context_tokens``), the intermediate answers given with the question.
+4. **verify** (``verify=True``): the claim "question + answer" is compared with the cited passages
+   by the support check (the same embedding similarity and threshold as ``ask``), and the model
+   is asked whether the passages support the answer. A failed check retries once: the whole
+   question is retrieved again with twice ``k`` and a new draft is made; a second failure
+   answers "I cannot answer from the documents" with the reason.
+
+``max_steps`` and ``token_budget`` (prompt and completion tokens of every model call) stop the
+loop; ``stopped`` says which limit and where, and the answer is the draft so far, if any.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from nbrag.endpoints import DEFAULT_TIMEOUT
+from nbrag.rag.answer import answer_from_hits, open_index, script_mismatch
+from nbrag.rag.base import AgentResult, AgentStep, Answer
+from nbrag.rag.calculator import calculate
+from nbrag.rag.generators import Generator, LocalGenerator, resolve_generator
+from nbrag.rag.support import MARKER, check_threshold, support_check
+
+CANNOT = "I cannot answer from the documents"
+MAX_SUB_QUESTIONS = 4
+LEXICAL_ENOUGH = 0.6
+PASSAGE_CHARS = 600  # of each passage shown to the judge and the short answer
+
+PLAN_SYSTEM = ("Split the question into simple sub-questions, one per line. Refer to the answer of an earlier "
+               "sub-question as #1, #2. Write only the sub-questions.")
+PLAN_EXAMPLE = ("What is the capital of the country where the Eiffel Tower stands?",
+                "In which country does the Eiffel Tower stand?\nWhat is the capital of #1?")
+JUDGE_SYSTEM = "You check search results. Answer with Yes or No only."
+JUDGE_USER = "Passages:\n{passages}\n\nQuestion: {question}\n\nDo the passages answer the question?"
+VERIFY_USER = "Passages:\n{passages}\n\nQuestion: {question}\nAnswer: {answer}\n\nDo the passages support the answer?"
+REWRITE_SYSTEM = ("Write a better search query to find the missing information. Reply with the query only, on one "
+                  "line.")
+SHORT_SYSTEM = "Answer the question with a few words taken from the passages. Write only the answer."
+
+STOP_WORDS = frozenset("""a an the of in on at to for from by with and or is are was were be been being do does did
+what which who whom whose where when why how that this these those it its as into than then there their they he
+she his her him them also not no yes has have had will would can could should may might one same both either
+""".split())
+_WORD = re.compile(r"[A-Za-z0-9][A-Za-z0-9'’-]*|[\u4e00-\u9fff]")
+_ARITHMETIC = re.compile(r"[-+(]*\d[\d,.\s]*(?:\s*(?:[-+*/×÷^%]|\*\*)\s*[-+(]*\d[\d,.\s)]*)+")
+
+
+def content_words(text: str) -> list[str]:
+    return [w for w in (m.group().lower().strip("'’") for m in _WORD.finditer(text)) if w and w not in STOP_WORDS]
+
+
+def lexical_coverage(question: str, texts: list[str]) -> float:
+    words = set(content_words(question))
+    if not words:
+        return 1.0
+    found = set(content_words(" ".join(texts)))
+    return len(words & found) / len(words)
+
+
+# --------------------------------------------------------------------------- planning
+
+
+_BRIDGE = re.compile(r"^(?P<wh>what|who|which|where|when|how \w+)\s+(?P<be>is|was|are|were)\s+the\s+(?P<head>.+?)\s+"
+                     r"of\s+(?P<tail>the\s+.+?)\s*\??$", re.IGNORECASE)
+
+
+def heuristic_plan(question: str) -> list[str]:
+    """Sub-questions from the wording: "What is the Y of the Z …?" → "What is the Z …?", "What is the Y of #1?"."""
+    plan: list[str] = []
+    current = question.strip()
+    while len(plan) < MAX_SUB_QUESTIONS - 1:
+        match = _BRIDGE.match(current)
+        if not match or len(content_words(match["tail"])) < 2:
+            break
+        outer = f"{match['wh'].capitalize()} {match['be']} the {match['head']} of #{{n}}?"
+        plan.insert(0, outer)
+        current = f"What is {match['tail']}?"
+    if not plan:
+        return [question.strip()]
+    ordered = [current] + plan
+    return [q.replace("#{n}", f"#{i}") for i, q in enumerate(ordered)]
+
+
+def parse_plan(reply: str, question: str) -> list[str] | None:
+    """The model's sub-questions, or None when the reply is not a usable plan."""
+    lines = []
+    for line in reply.splitlines():
+        line = re.sub(r"^\s*(?:[-*•]|\d+[.)]|sub-?question\s*\d*:?|q\d+:?)\s*", "", line, flags=re.IGNORECASE).strip()
+        if len(content_words(line)) >= 2 and line not in lines:
+            lines.append(line)
+    if not lines or len(lines) > MAX_SUB_QUESTIONS:
+        return None
+    asked = set(content_words(question))
+    example = set(content_words(PLAN_EXAMPLE[1])) - asked
+    for line in lines:
+        words = set(content_words(re.sub(r"#\d+", "", line)))
+        if not words & asked or (words and words <= example):
+            return None
+    for i, line in enumerate(lines, start=1):
+        if any(int(n) >= i for n in re.findall(r"#(\d+)", line)):
+            return None  # a sub-question that needs its own or a later answer
+    return lines
+
+
+def arithmetic_of(question: str) -> str | None:
+    match = _ARITHMETIC.search(question)
+    if not match or not re.search(r"\d\s*(?:[-+*/×÷^%]|\*\*)\s*[-+(]*\d", match.group()):
+        return None
+    return match.group().strip().rstrip(".,")
+
+
+# --------------------------------------------------------------------------- the loop
+
+
+class _Stop(Exception):
+    pass
+
+
+@dataclass
+class _Run:
+    question: str
+    gen: Generator
+    max_steps: int
+    token_budget: int
+    steps: list[AgentStep] = field(default_factory=list)
+    tokens: dict[str, int] = field(default_factory=lambda: {"prompt": 0, "completion": 0})
+    stopped: str | None = None
+
+    @property
+    def spent(self) -> int:
+        return self.tokens["prompt"] + self.tokens["completion"]
+
+    def step(self, action: str, thought: str, **arguments: Any) -> AgentStep:
+        if len(self.steps) >= self.max_steps:
+            self.stopped = (f"max_steps={self.max_steps} reached before the step '{action}'; raise max_steps to let "
+                            "the agent go on.")
+            raise _Stop
+        if self.spent >= self.token_budget:
+            self.stopped = (f"token_budget={self.token_budget} spent ({self.spent} tokens) before the step '{action}'; "
+                            "raise token_budget to let the agent go on.")
+            raise _Stop
+        step = AgentStep(number=len(self.steps) + 1, thought=thought, action=action, arguments=arguments)
+        self.steps.append(step)
+        return step
+
+    def ask(self, step: AgentStep, messages: list[dict[str, str]], max_new_tokens: int) -> str:
+        completion = self.gen.complete(messages, max_new_tokens=max_new_tokens)
+        self._count(step, completion.prompt_tokens, completion.completion_tokens)
+        step.raw = completion.text
+        return completion.text
+
+    def yes_no(self, step: AgentStep, messages: list[dict[str, str]]) -> bool | None:
+        """The model's yes or no: logits where the model is local, else its reply; None when it says neither."""
+        score = self.gen.judge(messages) if isinstance(self.gen, LocalGenerator) else None
+        if score is not None:
+            self._count(step, self.gen.count_messages(messages), 0)
+            step.raw = f"logit(Yes) - logit(No) = {score:.3f}"
+            return score > 0
+        reply = self.ask(step, messages, 3).strip().lower()
+        if re.match(r"^\W*(yes|是|对)", reply):
+            return True
+        if re.match(r"^\W*(no|否|不)", reply):
+            return False
+        return None
+
+    def _count(self, step: AgentStep, prompt: int, completion: int) -> None:
+        step.prompt_tokens += prompt
+        step.completion_tokens += completion
+        self.tokens["prompt"] += prompt
+        self.tokens["completion"] += completion
+
+
+def _passages(hits: list[Any], limit: int = 3) -> str:
+    return "\n".join(f"[{i}] {' '.join(h.text.split())[:PASSAGE_CHARS]}" for i, h in enumerate(hits[:limit], 1))
+
+
+def _observe(hits: list[Any]) -> str:
+    return "\n".join(f"{h.document}: {' '.join(h.text.split())[:160]}" for h in hits) or "no passage found"
+
+
+def _short(reply: str) -> str | None:
+    line = next((ln for ln in reply.splitlines() if ln.strip()), "")
+    line = MARKER.sub("", line)
+    line = re.sub(r"^(?:the\s+)?(?:short\s+)?answer\s*(?:is)?\s*[:：]?\s*", "", line.strip(), flags=re.IGNORECASE)
+    words = line.strip(" .。\"'").split()
+    return " ".join(words[:10]) or None
+
+
+def agent(question: str, index: Any = None, *, max_steps: int = 10, token_budget: int = 6000, k: int = 4,
+          mode: str = "hybrid", graph: bool | str | None = None, verify: bool = True, generator: Any = None,
+          endpoint: str | None = None, model: str | None = None, api_key: str | None = None,
+          stream: Callable[[str], Any] | None = None, timeout: float = DEFAULT_TIMEOUT, max_new_tokens: int = 128,
+          context_tokens: int = 1024, support_threshold: float | None = None, rewrites: int = 1,
+          **search_options: Any) -> AgentResult:
+    """Answer ``question`` by planning sub-questions, retrieving for each, and checking the draft (see the module).
+
+    ``graph``: None uses graph search when the index has a knowledge graph, True requires it, False
+    never uses it, or ``"ppr"``/``"local"``/``"global"`` picks the graph search. Generator options
+    are those of :func:`nbrag.ask`; ``stream`` receives the draft answer as it is generated.
+    """
+    if not isinstance(question, str) or not question.strip():
+        raise ValueError("The question is empty: write what you want to know.")
+    for name, value, least in (("max_steps", max_steps, 1), ("token_budget", token_budget, 1), ("k", k, 1),
+                               ("rewrites", rewrites, 0)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < least:
+            raise ValueError(f"{name}={value!r} must be a whole number of at least {least}.")
+    threshold = check_threshold(support_threshold)
+    gen = resolve_generator(generator, endpoint=endpoint, model=model, api_key=api_key, timeout=timeout)
+    if index is None:
+        raise ValueError("The agent retrieves from an index: give index= (an nbrag.Index or its name).")
+    index = open_index(index)
+    graph_kind = _graph_kind(index, graph)
+    mismatch = script_mismatch(question, [index.document(d) for d in index.documents[:3]], index.embedder)
+    started = time.perf_counter()
+    run = _Run(question=question, gen=gen, max_steps=max_steps, token_budget=token_budget)
+    state: dict[str, Any] = {"plan": [question], "answers": [], "evidence": [], "draft": None, "verified": None,
+                             "final": None, "warnings": [mismatch] if mismatch else []}
+    search = {"k": k, "mode": mode, **search_options}
+    try:
+        _loop(run, index, search, graph_kind, state, rewrites, verify, threshold, context_tokens, max_new_tokens,
+              stream)
+    except _Stop:
+        pass
+    draft: Answer | None = state["draft"]
+    if state["final"] is not None:
+        text = state["final"]
+    elif draft is not None:
+        text = draft.text
+    else:
+        text = f"{CANNOT}: the agent stopped before drafting an answer." if run.stopped else f"{CANNOT}."
+    warnings = list(state["warnings"])
+    if run.stopped:
+        warnings.append(f"Stopped: {run.stopped}")
+    keep = draft is not None and text == draft.text
+    return AgentResult(question=question, answer=text, sources=draft.sources if draft else [],
+                       citations=draft.citations if keep else [], support=draft.support if keep else [],
+                       sub_questions=list(state["plan"]), steps=run.steps, verified=state["verified"],
+                       stopped=run.stopped, tokens=dict(run.tokens), seconds=time.perf_counter() - started,
+                       warnings=warnings, support_threshold=threshold, sub_answers=list(state["answers"]),
+                       generator=gen.name, draft=draft)
+
+
+def _graph_kind(index: Any, graph: bool | str | None) -> str | None:
+    if graph is False:
+        return None
+    if graph is None:
+        return "ppr" if index.graph is not None else None
+    if graph is True:
+        graph = "ppr"
+    if graph not in ("ppr", "local", "global"):
+        raise ValueError(f"graph={graph!r}: use None (graph search when the index has a graph), True, False, or one "
+                         "of 'ppr', 'local', 'global'.")
+    if index.graph is None:
+        raise ValueError(f"graph={graph!r} asks for graph search, but index {index.name!r} has no knowledge graph: "
+                         "build it with index.build_graph(), or pass graph=None.")
+    return graph
+
+
+def _loop(run: _Run, index: Any, search: dict[str, Any], graph_kind: str | None, state: dict[str, Any],
+          rewrites: int, verify: bool, threshold: float, context_tokens: int, max_new_tokens: int,
+          stream: Callable[[str], Any] | None) -> None:
+    question = run.question
+    state["plan"] = plan = _plan(run, question)
+    per_question: list[list[Any]] = []
+    for i, sub in enumerate(plan):
+        resolved = _substitute(sub, state["answers"])
+        expression = arithmetic_of(resolved)
+        if expression is not None:
+            step = run.step("calculate", f"Sub-question {i + 1} is arithmetic: compute it.", expression=expression)
+            started = time.perf_counter()
+            try:
+                value = calculate(expression)
+                step.observation = f"{expression} = {value}"
+                state["answers"].append(str(value))
+            except ValueError as error:
+                step.observation = str(error)
+                state["answers"].append(None)
+            step.seconds = time.perf_counter() - started
+            per_question.append([])
+            continue
+        hits = _gather(run, index, search, graph_kind, resolved, i, rewrites)
+        per_question.append(hits)
+        needed = any(f"#{i + 1}" in later for later in plan[i + 1:])
+        state["answers"].append(_sub_answer(run, resolved, hits, i) if needed else None)
+    state["evidence"] = evidence = _interleave(per_question)
+    for attempt in (1, 2):
+        if attempt == 2:
+            step = run.step("retrieve", "The draft failed the check: retrieve for the whole question again, with "
+                                        "twice as many passages.", query=question, k=2 * search["k"])
+            started = time.perf_counter()
+            again = index.search(question, **{**search, "k": 2 * search["k"]}).hits
+            step.hits, step.observation = again, _observe(again)
+            step.seconds = time.perf_counter() - started
+            evidence = _interleave([again, evidence])
+        draft = _draft(run, question, plan, state["answers"], evidence, threshold, context_tokens, max_new_tokens,
+                       stream)
+        state["draft"] = draft
+        if not verify:
+            return
+        ok, reason = _verify(run, question, draft, threshold)
+        state["verified"] = ok
+        if ok:
+            return
+    state["final"] = f"{CANNOT}: {reason}"
+    run.step("finish", "The answer failed the check twice: say so instead of answering.", reason=reason).observation = \
+        state["final"]
+
+
+def _plan(run: _Run, question: str) -> list[str]:
+    step = run.step("plan", "Split the question into sub-questions that each need one lookup.", question=question)
+    started = time.perf_counter()
+    messages = [{"role": "system", "content": PLAN_SYSTEM}, {"role": "user", "content": PLAN_EXAMPLE[0]},
+                {"role": "assistant", "content": PLAN_EXAMPLE[1]}, {"role": "user", "content": question}]
+    reply = run.ask(step, messages, 64)
+    plan = parse_plan(reply, question)
+    if plan is None:
+        plan = heuristic_plan(question)
+        how = "the question's wording" if len(plan) > 1 else "the question itself, which does not split"
+        step.note = f"The model's reply is not a usable list of sub-questions; the plan comes from {how}."
+    step.observation = "\n".join(f"{i}. {q}" for i, q in enumerate(plan, 1))
+    step.seconds = time.perf_counter() - started
+    return plan
+
+
+def _substitute(sub: str, answers: list[str | None]) -> str:
+    def put(match: re.Match) -> str:
+        n = int(match.group(1))
+        return answers[n - 1] if 0 < n <= len(answers) and answers[n - 1] else match.group()
+
+    return re.sub(r"#(\d+)", put, sub)
+
+
+def _gather(run: _Run, index: Any, search: dict[str, Any], graph_kind: str | None, query: str, i: int,
+            rewrites: int) -> list[Any]:
+    hits = _retrieve(run, index, search, query, i)
+    if graph_kind is not None:
+        hits = _merge(hits, _graph(run, index, search, graph_kind, query, i))
+    for _ in range(rewrites + 1):
+        enough = _judge(run, query, hits, i)
+        if enough or _ == rewrites:
+            break
+        new_query = _rewrite(run, query, hits, i)
+        hits = _merge(hits, _retrieve(run, index, search, new_query, i, rewritten=True))
+    return hits
+
+
+def _retrieve(run: _Run, index: Any, search: dict[str, Any], query: str, i: int, rewritten: bool = False) -> list[Any]:
+    thought = (f"Search again with the rewritten query for sub-question {i + 1}." if rewritten
+               else f"Find passages for sub-question {i + 1}: {query}")
+    step = run.step("retrieve", thought, query=query, mode=search["mode"], k=search["k"])
+    started = time.perf_counter()
+    hits = list(index.search(query, **search).hits)
+    step.hits, step.observation = hits, _observe(hits)
+    step.seconds = time.perf_counter() - started
+    return hits
+
+
+def _graph(run: _Run, index: Any, search: dict[str, Any], kind: str, query: str, i: int) -> list[Any]:
+    step = run.step("graph_search", f"Follow the knowledge graph from the entities of sub-question {i + 1}.",
+                    query=query, graph=kind, k=search["k"])
+    started = time.perf_counter()
+    result = index.search(query, k=search["k"], mode="graph", graph=kind)
+    step.hits, step.observation = list(result.hits), _observe(result.hits)
+    if result.graph and result.graph.get("entities"):
+        step.note = f"query entities: {', '.join(map(str, result.graph['entities'][:8]))}"
+    step.seconds = time.perf_counter() - started
+    return list(result.hits)
+
+
+def _judge(run: _Run, query: str, hits: list[Any], i: int) -> bool:
+    step = run.step("verify", f"Do the passages answer sub-question {i + 1}?", question=query,
+                    target="evidence")
+    started = time.perf_counter()
+    coverage = lexical_coverage(query, [h.text for h in hits])
+    said = run.yes_no(step, [{"role": "system", "content": JUDGE_SYSTEM},
+                             {"role": "user", "content": JUDGE_USER.format(passages=_passages(hits), question=query)}])
+    if said is None:
+        said = coverage >= LEXICAL_ENOUGH
+        step.note = (f"The reply is neither yes nor no; lexical overlap decides: {coverage:.0%} of the sub-question's "
+                     f"content words are in the passages (enough from {LEXICAL_ENOUGH:.0%}).")
+    step.observation = (f"{'enough' if said else 'not enough'} evidence (model); content words found: {coverage:.0%}"
+                        if not step.note else f"{'enough' if said else 'not enough'} evidence (lexical overlap)")
+    step.seconds = time.perf_counter() - started
+    return said
+
+
+def _rewrite(run: _Run, query: str, hits: list[Any], i: int) -> str:
+    step = run.step("rewrite", f"The passages do not answer sub-question {i + 1}: rewrite the search query.", query=query)
+    started = time.perf_counter()
+    reply = run.ask(step, [{"role": "system", "content": REWRITE_SYSTEM},
+                           {"role": "user", "content": f"Question: {query}\nPassages found:\n{_passages(hits, 2)}\n\n"
+                                                       "Better query:"}], 32)
+    line = next((ln for ln in reply.splitlines() if ln.strip()), "").strip().strip("\"'")
+    line = re.sub(r"^(?:better\s+)?query\s*:\s*", "", line, flags=re.IGNORECASE)
+    if not line or len(line) > 200 or line.lower() == query.lower() or not set(content_words(line)) & set(
+            content_words(query)):
+        found = set(content_words(" ".join(h.text for h in hits)))
+        missing = [w for w in content_words(query) if w not in found]
+        names = re.findall(r"\b[A-Z][\w'-]+(?:\s+[A-Z][\w'-]+)*", query)
+        names = [n for n in names if n.lower() not in STOP_WORDS]
+        line = " ".join(dict.fromkeys(missing + names)) or query
+        step.note = "The model's reply is not a usable query; the new query is the sub-question's missing words and names."
+    step.arguments["new_query"] = line
+    step.observation = line
+    step.seconds = time.perf_counter() - started
+    return line
+
+
+def _sub_answer(run: _Run, query: str, hits: list[Any], i: int) -> str | None:
+    step = run.step("answer", f"Answer sub-question {i + 1} briefly: a later sub-question needs it.", question=query,
+                    sub_question=i + 1)
+    started = time.perf_counter()
+    reply = run.ask(step, [{"role": "system", "content": SHORT_SYSTEM},
+                           {"role": "user", "content": f"Passages:\n{_passages(hits)}\n\nQuestion: {query}\n"
+                                                       "Short answer:"}], 16)
+    answer = _short(reply)
+    if answer is None and hits:
+        answer = hits[0].text.strip().splitlines()[0][:80]
+        step.note = "The reply is empty; the answer stands in as the title (first line) of the best passage."
+    step.observation = f"#{i + 1} = {answer}"
+    step.seconds = time.perf_counter() - started
+    return answer
+
+
+def _interleave(lists: list[list[Any]]) -> list[Any]:
+    """Passages of every list in turn, best first, each once."""
+    out, seen = [], set()
+    for rank in range(max((len(x) for x in lists), default=0)):
+        for hits in lists:
+            if rank < len(hits) and hits[rank].id not in seen:
+                seen.add(hits[rank].id)
+                out.append(hits[rank])
+    return out
+
+
+def _merge(first: list[Any], second: list[Any]) -> list[Any]:
+    seen = {h.id for h in first}
+    return first + [h for h in second if h.id not in seen]
+
+
+def _draft(run: _Run, question: str, plan: list[str], answers: list[str | None], evidence: list[Any], threshold: float,
+           context_tokens: int, max_new_tokens: int, stream: Callable[[str], Any] | None) -> Answer:
+    step = run.step("answer", "Draft the answer with citations from all the evidence.", passages=len(evidence))
+    started = time.perf_counter()
+    known = [f"{_substitute(q, answers)} {a}" for q, a in zip(plan, answers) if a]
+    asked = question + (f"\n(Found so far: {'; '.join(known)})" if known and len(plan) > 1 else "")
+    draft = answer_from_hits(asked, evidence, run.gen, max_new_tokens=max_new_tokens, context_tokens=context_tokens,
+                             threshold=threshold, stream=stream, params={"agent": True})
+    draft.question = question
+    run._count(step, draft.tokens["prompt"], draft.tokens["completion"])
+    step.raw = draft.text
+    step.hits = [s.hit for s in draft.sources if not s.dropped]
+    step.observation = draft.text
+    if draft.warnings:
+        step.note = " ".join(draft.warnings)
+    step.seconds = time.perf_counter() - started
+    return draft
+
+
+def _verify(run: _Run, question: str, draft: Answer, threshold: float) -> tuple[bool, str]:
+    step = run.step("verify", "Check the draft against the passages it cites.", target="answer")
+    started = time.perf_counter()
+    claim_text = " ".join(MARKER.sub("", draft.text).split())
+    cited = draft.cited or [s for s in draft.sources if not s.dropped]
+    if not claim_text or not cited:
+        step.observation = "nothing to check: the draft is empty or no source was given"
+        step.seconds = time.perf_counter() - started
+        return False, "the draft is empty or had no passage to stand on."
+    claim = f"{question} {claim_text}"
+    check = support_check(claim, cited, [], threshold)
+    score = max((c.score for c in check), default=0.0)
+    supported = score >= threshold
+    said = run.yes_no(step, [{"role": "system", "content": JUDGE_SYSTEM},
+                             {"role": "user", "content": VERIFY_USER.format(
+                                 passages=_passages([s.hit for s in cited]), question=question, answer=claim_text)}])
+    ok = supported and said is not False
+    step.observation = (f"support {score:.2f} (threshold {threshold:g}): {'supported' if supported else 'not supported'}"
+                        f"; model: {({True: 'yes', False: 'no', None: 'no clear reply'})[said]}")
+    step.seconds = time.perf_counter() - started
+    if ok:
+        return True, ""
+    why = [f"the answer is not close enough to the passages it cites (similarity {score:.2f} < {threshold:g})"
+           ] if not supported else []
+    if said is False:
+        why.append("the model judged that the passages do not support it")
+    return False, " and ".join(why) + "."
+
+
+__all__ = ["CANNOT", "agent", "heuristic_plan", "parse_plan"]

@@ -1,0 +1,168 @@
+"""``ask``: retrieve, assemble the prompt, generate, find the citations and check their support.
+
+    answer = nbrag.ask("When was the lens installed?", index="docs", mode="hybrid", k=4)
+    answer.text, answer.citations, answer.prompt, answer.support
+
+Every step is kept in the :class:`~nbrag.rag.base.Answer`, with its time and tokens. What goes
+wrong in the input gets one clear message: an empty index, a question the embedder cannot match
+to the documents' language (a warning), a generator that ignores the citation format (a
+warning, the answer is kept), sources that overflow the budget (cut, with a warning), a
+question too long for the model (an error), an endpoint that does not answer (an
+:class:`~nbrag.endpoints.EndpointError` naming the URL, after ``timeout`` seconds at most).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+from nbrag.endpoints import DEFAULT_TIMEOUT
+from nbrag.rag.base import Answer
+from nbrag.rag.generators import Generator, resolve_generator
+from nbrag.rag.prompt import CLOSED_BOOK_TEMPLATE, DEFAULT_TEMPLATE, PromptTemplate, assemble
+from nbrag.rag.support import check_threshold, parse_citations, support_check, support_warning
+
+
+def open_index(index: Any):
+    """An Index from an Index or its name; an empty one is refused with what to do."""
+    from nbrag.retrieval import Index
+
+    if isinstance(index, str):
+        index = Index(index)
+    if not hasattr(index, "search"):
+        raise TypeError(f"index={index!r} is not an index: give an nbrag.Index or the name of one.")
+    if len(index) == 0:
+        raise ValueError(f"Index {index.name!r} has no documents: add some with index.add(texts) or "
+                         "index.add_files(folder) (or %nbrag index), then ask again.")
+    return index
+
+
+# --------------------------------------------------------------------------- scripts
+
+
+def script_share(text: str) -> dict[str, float]:
+    """The share of Han characters and of Latin letters among a text's letters."""
+    han = latin = 0
+    for ch in text:
+        if "\u4e00" <= ch <= "\u9fff" or "\u3400" <= ch <= "\u4dbf":
+            han += 1
+        elif ch.isascii() and ch.isalpha():
+            latin += 1
+    total = han * 2 + latin  # a Han character carries about as much as a short word; weigh it up
+    if total == 0:
+        return {"han": 0.0, "latin": 0.0}
+    return {"han": han * 2 / total, "latin": latin / total}
+
+
+def script_of(text: str) -> str | None:
+    share = script_share(text)
+    if share["han"] >= 0.5:
+        return "Chinese"
+    if share["latin"] >= 0.5:
+        return "English"
+    return None
+
+
+def script_mismatch(question: str, texts: list[str], embedder: str) -> str | None:
+    """A warning when the question and the passages are written in different scripts (Chinese and English)."""
+    asked = script_of(question)
+    found = script_of(" ".join(texts))
+    if asked is None or found is None or asked == found:
+        return None
+    return (f"The question is in {asked}, but the passages retrieved are in {found}: the embedder {embedder!r} and "
+            f"BM25 match words of one language, so these passages may be unrelated. Ask in {found}, or index the "
+            "documents with a multilingual embedder (e.g. nbrag.Index(name, embedder="
+            "'sentence-transformers/paraphrase-multilingual-MiniLM-L12-v2'), where a hub is reachable).")
+
+
+# --------------------------------------------------------------------------- ask
+
+
+def ask(question: str, index: Any = None, *, mode: str = "hybrid", k: int = 4, template: PromptTemplate | None = None,
+        generator: Any = None, endpoint: str | None = None, model: str | None = None, api_key: str | None = None,
+        max_new_tokens: int = 200, context_tokens: int = 1024, support_threshold: float | None = None,
+        stream: Callable[[str], Any] | None = None, timeout: float = DEFAULT_TIMEOUT,
+        **search_options: Any) -> Answer:
+    """Answer ``question`` from the ``k`` passages ``index`` returns for it, citing them by number.
+
+    ``index``: an :class:`nbrag.Index` or an index name; None answers from the model alone (no
+    retrieval, for comparison). ``mode`` and ``search_options`` go to ``index.search`` (``fusion``,
+    ``weights``, ``hyde``, ``rerank``, ``graph``, …). ``generator``: None (the configured offline
+    generator), a Hugging Face model id, a ``(model, tokenizer)`` pair or a ``complete(messages) -> str``
+    callable; or ``endpoint="http://host:port/v1", model="NAME"`` for an OpenAI-compatible server.
+    ``context_tokens`` bounds the prompt (sources that do not fit are cut or left out, with a warning);
+    ``stream`` receives each piece of the answer as it is generated. ``support_threshold`` defaults
+    to :data:`nbrag.rag.support.SUPPORT_THRESHOLD`.
+    """
+    if not isinstance(question, str) or not question.strip():
+        raise ValueError("The question is empty: write what you want to know.")
+    _check_numbers(k=k, max_new_tokens=max_new_tokens, context_tokens=context_tokens)
+    threshold = check_threshold(support_threshold)
+    if template is not None and not isinstance(template, PromptTemplate):
+        raise TypeError(f"template={template!r} is not a PromptTemplate: build one with "
+                        "nbrag.rag.PromptTemplate(system=..., user=..., source=...).")
+    gen = resolve_generator(generator, endpoint=endpoint, model=model, api_key=api_key, timeout=timeout)
+    retrieval, seconds, warnings = None, {}, []
+    hits: list[Any] = []
+    if index is not None:
+        index = open_index(index)
+        started = time.perf_counter()
+        retrieval = index.search(question, k=k, mode=mode, **search_options)
+        seconds["retrieve"] = time.perf_counter() - started
+        hits = list(retrieval.hits)
+        mismatch = script_mismatch(question, [h.text for h in hits] or [index.document(d) for d in index.documents[:3]],
+                                   index.embedder)
+        if mismatch:
+            warnings.append(mismatch)
+    return answer_from_hits(question, hits, gen, template=template, max_new_tokens=max_new_tokens,
+                            context_tokens=context_tokens, threshold=threshold, stream=stream,
+                            retrieval=retrieval, seconds=seconds, warnings=warnings,
+                            params={"mode": mode, "k": k, **search_options} if index is not None else {})
+
+
+def answer_from_hits(question: str, hits: list[Any], gen: Generator, *, template: PromptTemplate | None = None,
+                     max_new_tokens: int = 200, context_tokens: int = 1024, threshold: float = 0.55,
+                     stream: Callable[[str], Any] | None = None, retrieval: Any = None,
+                     seconds: dict[str, float] | None = None, warnings: list[str] | None = None,
+                     params: dict[str, Any] | None = None, embedder: str | None = None) -> Answer:
+    """The generation half of ``ask``, from hits already found (the agent drafts its answers with it)."""
+    seconds = dict(seconds or {})
+    warnings = list(warnings or [])
+    if template is None:
+        template = DEFAULT_TEMPLATE if hits or retrieval is not None else CLOSED_BOOK_TEMPLATE
+    alone = gen.count_messages(template.messages(question, ""))
+    if gen.context_length is not None and alone + max_new_tokens > gen.context_length:
+        raise ValueError(f"The question and the template take {alone} tokens, and {max_new_tokens} more are kept for "
+                         f"the answer: more than the {gen.context_length} tokens {gen.name} reads. Shorten the "
+                         "question or the template, or lower max_new_tokens.")
+    messages, sources, cut = assemble(template, question, hits if template.has_sources else [], gen, context_tokens)
+    warnings += cut
+    if hits and not template.has_sources:
+        warnings.append("The template has no {sources} placeholder: the retrieved passages were not given to the "
+                        "model.")
+    if retrieval is not None and not hits:
+        warnings.append("The search found no passage for this question: the answer comes from the model alone.")
+    completion = gen.complete(messages, max_new_tokens=max_new_tokens, stream=stream)
+    seconds["generate"] = completion.seconds
+    text = completion.text.strip()
+    if not text:
+        warnings.append(f"{gen.name} returned an empty answer.")
+    citations, said = parse_citations(text, sources)
+    warnings += said
+    started = time.perf_counter()
+    support = support_check(text, sources, citations, threshold, embedder=embedder) if sources else []
+    seconds["support"] = time.perf_counter() - started
+    warnings += support_warning(support, threshold)
+    return Answer(question=question, text=text, sources=sources, citations=citations, messages=messages,
+                  prompt=completion.prompt, support=support, support_threshold=threshold, retrieval=retrieval,
+                  generator=gen.name, seconds=seconds,
+                  tokens={"prompt": completion.prompt_tokens, "completion": completion.completion_tokens},
+                  warnings=warnings, template=template,
+                  params={**(params or {}), "max_new_tokens": max_new_tokens, "context_tokens": context_tokens})
+
+
+def _check_numbers(**values: Any) -> None:
+    for name, value in values.items():
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"{name}={value!r} must be a whole number of at least 1.")
