@@ -24,6 +24,13 @@ distractor), as a retrieval set in the BEIR layout::
     questions = sample_multihop_questions()  # answers, hop counts, decompositions
 
 ``python tools/make_multihop_sample.py`` writes that folder from MuSiQue's JSON-lines file.
+
+And instruction examples for fine-tuning demos, built from both (``instructions/README.md``
+tells how and under which licences)::
+
+    from nbrag.data import sample_instructions
+
+    records = sample_instructions()      # [{"instruction", "input", "output"}, ...]
 """
 
 from __future__ import annotations
@@ -34,8 +41,10 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from nbrag.eval.chunking import EvalSet
 
-__all__ = ["sample_beir", "sample_documents", "sample_multihop", "sample_multihop_questions", "sample_questions",
-           "samples_dir"]
+__all__ = ["sample_beir", "sample_documents", "sample_instructions", "sample_multihop", "sample_multihop_questions",
+           "sample_questions", "samples_dir"]
+
+INSTRUCTION_SETS = ("documents", "musique")
 
 
 def samples_dir() -> Path:
@@ -87,6 +96,26 @@ def sample_multihop_questions() -> list[dict]:
 
     with open(sample_multihop() / "questions.jsonl", encoding="utf-8") as f:
         return [json.loads(line) for line in f if line.strip()]
+
+
+def sample_instructions(source: str | None = None) -> list[dict]:
+    """Instruction examples ``{"instruction", "input", "output"}`` built from the shipped samples.
+
+    ``source``: ``"documents"`` (the sample questions about the three sample documents, English
+    and Chinese, answered by their reference spans, no input), ``"musique"`` (the MuSiQue sample's
+    single-hop sub-questions with their supporting Wikipedia paragraph as input; CC BY 4.0), or
+    None for both, documents first. Written by ``python tools/make_instruction_sample.py``.
+    """
+    import json
+
+    if source is not None and source not in INSTRUCTION_SETS:
+        raise ValueError(f"Unknown instruction sample {source!r}. Available: {', '.join(INSTRUCTION_SETS)} "
+                         "(or None for all).")
+    records: list[dict] = []
+    for name in INSTRUCTION_SETS if source is None else (source,):
+        with open(samples_dir() / "instructions" / f"{name}.jsonl", encoding="utf-8") as f:
+            records += [json.loads(line) for line in f if line.strip()]
+    return records
 
 
 def sample_beir(folder: str | Path) -> Path:

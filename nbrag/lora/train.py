@@ -133,17 +133,22 @@ class Trainer:
         pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
         batches = data_mod.Batches(train_set, batch_size, seed, pad if pad is not None else 0)
         trainer = cls(run, optimizer, batches, eval_set, pad if pad is not None else 0, device, grad_accum,
-                      eval_every, batch_size, list(callbacks), progress, delta)
+                      eval_every, batch_size, list(callbacks), progress, delta, seed)
+        if device.startswith("cuda"):
+            torch.cuda.reset_peak_memory_stats()
         run._trainer = trainer
         return trainer
 
     def __init__(self, run: LoraRun, optimizer: Any, batches: Any, eval_set: list, pad_id: int, device: str,
-                 grad_accum: int, eval_every: int, batch_size: int, callbacks: list, progress: bool, delta: Any):
+                 grad_accum: int, eval_every: int, batch_size: int, callbacks: list, progress: bool, delta: Any,
+                 seed: int = 0):
         self.run_, self.optimizer, self.batches, self.eval_set = run, optimizer, batches, eval_set
         self.pad_id, self.device, self.grad_accum, self.eval_every = pad_id, device, grad_accum, eval_every
         self.batch_size, self.callbacks, self.progress, self.delta = batch_size, callbacks, progress, delta
         self.seconds = 0.0  # training time so far, evaluations excluded
         self.measured = False
+        self.seed = seed
+        self.rng_state: Any = None  # torch's random state between calls of run(): dropout draws continue on resume
 
     # ------------------------------------------------------------------ pieces
 
@@ -227,6 +232,17 @@ class Trainer:
 
             bar = tqdm(total=total, initial=run.steps, desc=run.variant, unit="step", leave=False)
         run.interrupted = False
+        import torch
+
+        cuda = self.device.startswith("cuda")
+        rng = torch.random.fork_rng(devices=[torch.device(self.device)] if cuda else [])
+        rng.__enter__()  # the caller's random state is left as it was
+        if self.rng_state is None:
+            torch.manual_seed(self.seed)
+        else:
+            torch.set_rng_state(self.rng_state[0])
+            if cuda:
+                torch.cuda.set_rng_state(self.rng_state[1], torch.device(self.device))
         try:
             for _ in range(steps):
                 t0 = time.perf_counter()
@@ -249,6 +265,8 @@ class Trainer:
             if self.eval_set and (not run.evals or run.evals[-1]["step"] != run.steps) and run.steps:
                 self._evaluate_and_emit(total, True)
         finally:
+            self.rng_state = (torch.get_rng_state(), torch.cuda.get_rng_state(torch.device(self.device)) if cuda else None)
+            rng.__exit__(None, None, None)
             if bar is not None:
                 bar.close()
         return run
