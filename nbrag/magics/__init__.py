@@ -384,6 +384,52 @@ class NbragMagics(Magics):
 
         return inspect.moe(self, line, cell)
 
+    # ------------------------------------------------------------------ %%lora
+    # Its arguments are declared here, the work is done in nbrag/magics/lora.py.
+
+    @magic_arguments()
+    @argument("--variant", default="lora", metavar="NAME",
+              help="lora (default), dora, vera, lora-plus, lora-fa or delta-lora.")
+    @argument("--compare", default=None, metavar="A,B,...",
+              help="Train these variants on the same data and model, side by side (e.g. lora,lora-fa,vera,"
+                   "delta-lora,lora-plus).")
+    @argument("--r", type=int, default=None, help="The adapters' rank (default 8).")
+    @argument("--alpha", type=float, default=None, help="The scaling numerator: updates are scaled by alpha / r "
+                                                         "(default 16).")
+    @argument("--lr", type=float, default=None, help="The learning rate (default: the variant's own).")
+    @argument("--steps", type=int, default=None,
+              help="Optimizer steps (default 30); with --resume, the steps to add (default: those left).")
+    @argument("--batch-size", type=int, default=None, help="Examples per forward pass (default 4).")
+    @argument("--grad-accum", type=int, default=None, help="Forward passes per optimizer step (default 1).")
+    @argument("--max-length", type=int, default=None, help="The longest example in tokens (default 256).")
+    @argument("--target-modules", default=None, metavar="A,B,...",
+              help="The modules to adapt (default: found for the architecture, e.g. q_proj,v_proj).")
+    @argument("--eval-fraction", type=float, default=None,
+              help="The share of examples held out for the eval loss (default 0.1; 0: none).")
+    @argument("--model", default=None, metavar="NAME",
+              help="The model: tiny:<family> (random weights, e.g. tiny:llama), a packaged or Hugging Face model's "
+                   "name, or a variable holding (model, tokenizer) (default: the configured generator).")
+    @argument("--data", default=None, metavar="PATH",
+              help="Train on this file (JSON/JSONL of {instruction, input, output}, CSV, or one example per line).")
+    @argument("--var", default=None, help="Train on the DataFrame, list or str held by this variable.")
+    @argument("--save", default=None, metavar="DIR", help="Save the adapter (safetensors) to this folder.")
+    @argument("--resume", default=None, metavar="NAME",
+              help="Continue the run held by this variable (an interrupted one, or one that should train longer).")
+    @argument("-o", "--output", default=None,
+              help="Store the LoraRun (with --compare: the LoraComparison) in this variable (default: lora_run, "
+                   "or lora_comparison).")
+    @line_cell_magic
+    def lora(self, line: str, cell: str | None = None) -> Any:
+        """Fine-tune with a LoRA variant, or compare several, with live loss curves.
+
+        %%lora --model tiny:llama --steps 20 -o run      (training examples in the cell, one per line or JSONL)
+        %lora --data train.jsonl --compare lora,vera,lora-fa
+        %lora --resume run --steps 20                     (continue a stored run)
+        """
+        from nbrag.magics import lora
+
+        return lora.lora(self, line, cell)
+
     # ------------------------------------------------------------------ %nbrag
 
     @line_magic

@@ -1,0 +1,293 @@
+"""``%%lora``: train a LoRA variant (or compare several) from a cell, with live loss curves.
+
+Its arguments are declared on :class:`nbrag.magics.NbragMagics` (so that ``%%lora?`` and
+``%nbrag help`` show them); the work is done here: the training data, the model, the checks of
+the options, one call to :func:`nbrag.lora.train`, :func:`nbrag.lora.compare` or
+``run.resume``, the result stored and returned.
+
+The data is the cell (one example per line, or JSONL), a file (``--data PATH``: JSON/JSONL in
+instruction format, plain text, CSV) or a variable (``--var NAME``: a DataFrame, a list or a str).
+``--model`` is resolved as for the inspector magics: ``tiny:<family>`` (random weights), a
+variable holding ``(model, tokenizer)``, a packaged or Hugging Face model's name; none means the
+configured generator. The engine trains a copy of it. A :class:`nbrag.views.lora.LossView` is shown before training starts and
+follows it; when the run ends the live view gives its place to the run's own view (curves and
+table) or the comparison's.
+
+The result is stored in ``-o NAME`` (by default ``lora_run``, or ``lora_comparison`` with
+``--compare``; a default name that holds something else is left alone and the next free
+``lora_run_2``, ... is used). Nothing is stored when training fails. A run stopped with the
+kernel's interrupt is kept (``run.interrupted``) and the magic says how to continue it:
+``%lora --resume NAME --steps N``.
+
+Like the rest of the magics, this module imports neither torch nor peft: the engine loads them.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+from IPython.core.error import UsageError
+from IPython.core.magic_arguments import parse_argstring
+
+from nbrag.magics import _check_name, _unquote
+
+DEFAULT_NAMES = {"run": "lora_run", "comparison": "lora_comparison"}
+# The engine's keyword arguments as the magic's flags, for its messages.
+FLAGS = {"batch_size": "--batch-size", "grad_accum": "--grad-accum", "max_length": "--max-length",
+         "target_modules": "--target-modules", "eval_fraction": "--eval-fraction", "eval_every": "--eval-every",
+         "r": "--r", "alpha": "--alpha", "lr": "--lr", "steps": "--steps", "variant": "--variant"}
+
+
+def lora(magics: Any, line: str, cell: str | None) -> Any:
+    args = parse_argstring(magics.lora, line)
+    _check_name(args.output)
+    from nbrag.lora import VARIANTS
+
+    _check_numbers(args)
+    if args.resume:
+        return _resume(magics, args, cell)
+    if args.variant not in VARIANTS:
+        raise UsageError(f"--variant {args.variant}: unknown LoRA variant. Available: {', '.join(VARIANTS)}.")
+    variants = _compare(args.compare, VARIANTS) if args.compare is not None else None
+    data = _data(magics, cell or "", args.data, args.var)
+    options = _options(args)
+    model = _model(magics, args.model)
+    from nbrag import lora as engine
+
+    if variants is not None:
+        if args.variant != "lora":
+            raise UsageError("--variant and --compare both name what to train: keep --compare A,B,... alone.")
+        result = _train(lambda callbacks: engine.compare(data, variants, model=model, callbacks=callbacks,
+                                                         **options))
+    else:
+        result = _train(lambda callbacks: engine.train(data, args.variant, model=model, callbacks=callbacks,
+                                                       **options))
+    name = args.output or _free_name(magics, DEFAULT_NAMES["comparison" if variants is not None else "run"])
+    magics._store(name, result)
+    _say_if_interrupted(result, name)
+    return result
+
+
+# --------------------------------------------------------------------------- steps of the magic
+
+
+def _resume(magics: Any, args: Any, cell: str | None) -> Any:
+    """``--resume NAME --steps N``: continue the stored run (its data, model and options) for N more steps."""
+    given = [flag for flag, value in (("training data in the cell", (cell or "").strip()), ("--data", args.data),
+                                      ("--var", args.var), ("--compare", args.compare), ("--model", args.model))
+             if value]
+    given += [FLAGS[k] for k in ("r", "alpha", "lr", "batch_size", "grad_accum", "max_length", "target_modules",
+                                 "eval_fraction") if getattr(args, k) is not None]
+    if args.variant != "lora":
+        given.append("--variant")
+    if given:
+        raise UsageError(f"--resume {args.resume} continues that run with its own data, model and options: leave out "
+                         f"{', '.join(given)} (give --steps N for the number of steps to add).")
+    value = magics.shell.user_ns.get(args.resume)
+    run = _interrupted_run(value)
+    if run is None:
+        held = "no variable of that name" if args.resume not in magics.shell.user_ns else \
+            f"it holds a {type(value).__name__}"
+        raise UsageError(f"--resume {args.resume}: {held}; give the variable that holds a LoraRun (what %%lora "
+                         "stored with -o NAME, lora_run by default).")
+    steps = args.steps if args.steps is not None else _steps_left(run)
+    if steps < 1:
+        raise UsageError(f"--resume {args.resume}: the run has done its {run.options.get('steps')} steps; give "
+                         "--steps N to train N more.")
+    result = _train(lambda callbacks: _call_resume(run, steps, callbacks))
+    if result is None or result is run:
+        result = value  # resume() continues the run in place: the stored object is the result
+    name = args.output or args.resume
+    magics._store(name, result)
+    _say_if_interrupted(result, name)
+    return result
+
+
+def _train(call: Any) -> Any:
+    """Show a live :class:`LossView`, run ``call(callbacks)``; the view gives way to the result's view after.
+
+    What the engine refuses becomes a one-line UsageError, and the live view is taken away.
+    """
+    from IPython.display import HTML, display
+
+    from nbrag.models import ModelUnavailableError
+    from nbrag.views.lora import LossView
+
+    view = LossView()
+    handle = display(view, display_id=True)
+    try:
+        result = call([view.callback])
+    except (ValueError, TypeError, FileNotFoundError, ModelUnavailableError) as error:
+        _remove(view, handle, HTML)
+        raise UsageError(_flags(str(error).strip() or type(error).__name__)) from None
+    except BaseException:  # KeyboardInterrupt outside the training loop, or a failure of the engine's own
+        view.flush()
+        raise
+    _remove(view, handle, HTML)  # the result shows its own view (curves and table) below
+    return result
+
+
+def _remove(view: Any, handle: Any, html: Any) -> None:
+    if handle is not None:
+        handle.update(html(""))
+    view.close()
+
+
+def _call_resume(run: Any, steps: int, callbacks: list[Any]) -> Any:
+    """``run.resume(steps)`` with the live view's callback in place of the callbacks of the run's first cell
+    (whose view has given way to the result's)."""
+    import inspect
+
+    if "callbacks" in inspect.signature(run.resume).parameters:
+        return run.resume(steps, callbacks=callbacks)
+    trainer = getattr(run, "_trainer", None)  # the engine keeps a run's callbacks on its trainer
+    if trainer is None or not isinstance(getattr(trainer, "callbacks", None), list):
+        return run.resume(steps)  # the result still shows; only the live curves are missing
+    kept = trainer.callbacks
+    trainer.callbacks = list(callbacks)
+    try:
+        return run.resume(steps)
+    finally:
+        trainer.callbacks = kept
+
+
+def _say_if_interrupted(result: Any, name: str) -> None:
+    runs = result.runs.items() if hasattr(result, "runs") else [(getattr(result, "variant", "run"), result)]
+    for variant, run in runs:
+        if getattr(run, "interrupted", False):
+            done = run.history[-1]["step"] if run.history else 0
+            left = _steps_left(run)
+            where = name if run is result else f"{name}.runs[{variant!r}]"
+            more = f" --steps {left}" if left > 0 else " --steps N"
+            how = f"%lora --resume {name}{more}" if run is result else f"{where}.resume({max(left, 1)})"
+            print(f"Interrupted: {variant} stopped after step {done}; the adapter and the loss history are kept in "
+                  f"{where}. Continue with {how}.")
+
+
+def _interrupted_run(value: Any) -> Any:
+    """The run ``--resume`` continues: a LoraRun, or a comparison's one interrupted run."""
+    if value is None:
+        return None
+    if hasattr(value, "resume") and hasattr(value, "history"):
+        return value
+    runs = getattr(value, "runs", None)
+    if isinstance(runs, dict):
+        stopped = [run for run in runs.values() if getattr(run, "interrupted", False)]
+        if stopped:
+            return stopped[0]
+    return None
+
+
+def _steps_left(run: Any) -> int:
+    done = run.history[-1]["step"] if run.history else 0
+    return int((run.options or {}).get("steps") or 0) - done
+
+
+# --------------------------------------------------------------------------- arguments
+
+
+def _data(magics: Any, cell: str, path: str | None, var: str | None) -> Any:
+    """The training data: the cell's text, a file's :class:`Path`, or a variable's value."""
+    given = [what for what, value in (("the cell", cell.strip()), ("--data", path), ("--var", var)) if value]
+    if len(given) > 1:
+        raise UsageError(f"Training data given twice ({' and '.join(given)}): keep one of them.")
+    if path:
+        file = Path(_unquote(path)).expanduser()
+        if not file.is_file():
+            what = "a folder" if file.is_dir() else "no such file"
+            raise UsageError(f"--data {path}: {what}. Give a JSON/JSONL file of {{instruction, input, output}} "
+                             "records, a CSV or a plain-text file (one example per line).")
+        return file
+    if var:
+        if var not in magics.shell.user_ns:
+            raise UsageError(f"--var {var}: no variable of that name in this notebook.")
+        value = magics.shell.user_ns[var]
+        if not (isinstance(value, str | list | tuple) or type(value).__name__ == "DataFrame"):
+            raise UsageError(f"--var {var} holds a {type(value).__name__}: give a DataFrame, a list of str or dicts "
+                             "({instruction, input, output}), or a str.")
+        return list(value) if isinstance(value, tuple) else value
+    if not cell.strip():
+        raise UsageError("No training data: write examples in the cell under %%lora (one per line, or JSONL), or "
+                         "give --data PATH or --var NAME.")
+    return cell
+
+
+def _compare(value: str, known: tuple[str, ...]) -> list[str]:
+    """``--compare lora,vera``: the variants, each known and named once."""
+    names = [v.strip() for v in value.split(",") if v.strip()]
+    unknown = [v for v in names if v not in known]
+    if unknown:
+        raise UsageError(f"--compare {value}: unknown variant{'s' if len(unknown) > 1 else ''} "
+                         f"{', '.join(unknown)}. Available: {', '.join(known)}.")
+    twice = sorted({v for v in names if names.count(v) > 1})
+    if twice:
+        raise UsageError(f"--compare {value}: {', '.join(twice)} named twice; name each variant once.")
+    if len(names) < 2:
+        raise UsageError(f"--compare {value}: name at least two variants separated by commas (e.g. --compare "
+                         "lora,vera), or train one with --variant NAME.")
+    return names
+
+
+def _check_numbers(args: Any) -> None:
+    """The numbers a person may mistype, checked before any model loads."""
+    checks = [("r", args.r, 1, "a rank of at least 1 (e.g. --r 8)"),
+              ("steps", args.steps, 1, "at least one optimizer step (e.g. --steps 30)"),
+              ("batch_size", args.batch_size, 1, "at least one example per batch (e.g. --batch-size 4)"),
+              ("grad_accum", args.grad_accum, 1, "at least 1 (1: no accumulation)"),
+              ("max_length", args.max_length, 2, "room for at least two tokens (e.g. --max-length 256)")]
+    for key, value, least, fix in checks:
+        if value is not None and value < least:
+            raise UsageError(f"{FLAGS[key]} {value}: give {fix}.")
+    for key, value in (("alpha", args.alpha), ("lr", args.lr)):
+        if value is not None and not (math.isfinite(value) and value > 0):
+            raise UsageError(f"{FLAGS[key]} {value}: give a positive number (e.g. {FLAGS[key]} "
+                             f"{'16' if key == 'alpha' else '2e-4'}).")
+    if args.eval_fraction is not None and not 0 <= args.eval_fraction < 1:
+        raise UsageError(f"--eval-fraction {args.eval_fraction}: give a share from 0 (no evaluation) up to, not "
+                         "including, 1 (e.g. --eval-fraction 0.1).")
+
+
+def _options(args: Any) -> dict[str, Any]:
+    """The options given, as the engine's keyword arguments (those left out keep the engine's defaults)."""
+    targets = None
+    if args.target_modules is not None:
+        targets = [t.strip() for t in args.target_modules.split(",") if t.strip()]
+        if not targets:
+            raise UsageError("--target-modules: name modules separated by commas (e.g. --target-modules q_proj,v_proj).")
+    save = str(Path(_unquote(args.save)).expanduser()) if args.save else None
+    given = {"r": args.r, "alpha": args.alpha, "lr": args.lr, "steps": args.steps, "batch_size": args.batch_size,
+             "grad_accum": args.grad_accum, "max_length": args.max_length, "target_modules": targets,
+             "eval_fraction": args.eval_fraction, "save": save}
+    return {k: v for k, v in given.items() if v is not None}
+
+
+def _model(magics: Any, name: str | None) -> Any:
+    """``--model`` resolved as for the inspector magics (``tiny:<family>``, a variable's ``(model, tokenizer)``,
+    a packaged or Hugging Face name; none: the configured generator), as the pair the engine takes. The
+    engine trains a copy: the model given, or the cached generator, is never changed."""
+    from nbrag.magics.inspect import _model as resolve
+
+    loaded = resolve(magics, name)
+    return loaded.model, loaded.tokenizer
+
+
+def _flags(message: str) -> str:
+    """An engine message in the magic's words: ``batch_size=`` becomes ``--batch-size``."""
+    import re
+
+    return re.sub(r"(?<![\w-])(" + "|".join(FLAGS) + r")=", lambda m: FLAGS[m.group(1)] + " ", message)
+
+
+def _free_name(magics: Any, base: str) -> str:
+    """``base``, or the first ``base_2``, ``base_3``, ... that holds nothing or a result of %%lora."""
+    name, n = base, 1
+    while name in magics.shell.user_ns and not _is_lora_result(magics.shell.user_ns[name]):
+        n += 1
+        name = f"{base}_{n}"
+    return name
+
+
+def _is_lora_result(value: Any) -> bool:
+    return type(value).__module__.startswith("nbrag.lora")

@@ -1,0 +1,159 @@
+"""%%lora on a tiny random-weight Llama: data from the cell, a file or a variable; the live view follows the run;
+comparisons; bad input refused in one line with nothing lost; an interrupted run kept and resumed."""
+
+from __future__ import annotations
+
+import json
+import signal
+
+import pytest
+from IPython.core.error import UsageError
+
+from nbrag.lora import LoraComparison, LoraRun
+from nbrag.views.lora import LossView
+from tests.magics.test_magics import run
+from tests.tiny import tiny
+
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py: torch on one thread, restored after
+LINES = [f"Question {i}: what is {i} plus {i}? Answer: {2 * i}." for i in range(16)]
+CELL = "\n".join(LINES)
+RECORDS = [{"instruction": "Add the numbers.", "input": f"{i} + {i}", "output": str(2 * i)} for i in range(12)]
+FAST = "--model tiny:llama --batch-size 4 --max-length 32 --r 4"
+
+
+@pytest.fixture
+def shown(monkeypatch):
+    """The live views %%lora displays (the real display still runs)."""
+    import IPython.display
+
+    views: list[LossView] = []
+    real = IPython.display.display
+
+    def spy(*objs, **kwargs):
+        views.extend(o for o in objs if isinstance(o, LossView))
+        return real(*objs, **kwargs)
+
+    monkeypatch.setattr(IPython.display, "display", spy)
+    return views
+
+
+def test_cell_data_trains_and_the_live_view_follows_every_step(ip, shown):
+    result = run(ip, f"%%lora {FAST} --steps 6 --alpha 8 --lr 1e-3 --eval-fraction 0.25 -o run\n{CELL}")
+    assert isinstance(result, LoraRun) and ip.user_ns["run"] is result
+    assert result.variant == "lora" and result.steps == 6 and not result.interrupted
+    assert {k: result.options[k] for k in ("r", "alpha", "lr", "steps", "batch_size", "max_length",
+                                           "eval_fraction")} == {
+        "r": 4, "alpha": 8.0, "lr": 1e-3, "steps": 6, "batch_size": 4, "max_length": 32, "eval_fraction": 0.25}
+    assert result.options["train_examples"] == 12 and result.options["eval_examples"] == 4  # 16 lines
+    (view,) = shown
+    series = view.series["lora"]
+    assert series.steps == [h["step"] for h in result.history] and series.done
+    assert series.losses == pytest.approx([h["loss"] for h in result.history])
+    assert series.eval_steps == [e["step"] for e in result.evals]
+    assert view.events == len(result.history) + len(result.evals)
+    assert view.figure.data[0].x == tuple(series.steps)  # the last event was drawn
+
+
+def test_compare_from_a_jsonl_file_stores_the_comparison(ip, tmp_path, shown):
+    path = tmp_path / "train.jsonl"
+    path.write_text("\n".join(json.dumps(r) for r in RECORDS), encoding="utf-8")
+    ip.user_ns.pop("lora_comparison", None)
+    result = run(ip, f"%lora {FAST} --steps 3 --data {path} --compare lora,vera,lora-fa --save {tmp_path / 'out'}")
+    assert isinstance(result, LoraComparison) and ip.user_ns["lora_comparison"] is result  # the default name
+    assert list(result.runs) == ["lora", "vera", "lora-fa"]
+    assert all(r.steps == 3 for r in result.runs.values())
+    rows = {r["variant"]: r for r in result.rows()}
+    assert rows["vera"]["trainable_params"] < rows["lora"]["trainable_params"]
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["lora", "lora-fa", "vera"]
+    assert any(p.suffix == ".safetensors" for p in (tmp_path / "out" / "vera").iterdir())
+    (view,) = shown
+    assert list(view.series) == ["lora", "vera", "lora-fa"] and all(s.done for s in view.series.values())
+
+
+def test_var_list_and_a_model_variable(ip):
+    ip.user_ns["examples"] = RECORDS
+    ip.user_ns["pair"] = tiny("llama")
+    ip.user_ns["lora_run"] = "a str the user keeps"
+    result = run(ip, "%lora --model pair --var examples --variant dora --steps 2 --batch-size 4 --max-length 32 "
+                     "--target-modules q_proj,v_proj --eval-fraction 0")
+    assert result.variant == "dora" and result.target_modules == ["q_proj", "v_proj"] and result.evals == []
+    assert ip.user_ns["lora_run"] == "a str the user keeps"  # a default name that holds something else is kept
+    assert ip.user_ns["lora_run_2"] is result
+    assert not any("lora" in type(m).__name__.lower() for m in ip.user_ns["pair"][0].modules())  # a copy trained
+
+
+def test_var_dataframe(ip):
+    pandas = pytest.importorskip("pandas")
+    ip.user_ns["frame"] = pandas.DataFrame(RECORDS)
+    result = run(ip, f"%lora {FAST} --var frame --steps 1 --eval-fraction 0")
+    assert result.options["train_examples"] == len(RECORDS)
+
+
+@pytest.mark.parametrize("source, message", [
+    ("%%lora --model tiny:llama --variant lorra\nsome text", "--variant lorra: unknown LoRA variant. Available: lora, "
+                                                             "dora, vera, lora-plus, lora-fa, delta-lora."),
+    ("%%lora --model tiny:llama --compare lora,vra\nx", "--compare lora,vra: unknown variant vra. Available:"),
+    ("%%lora --model tiny:llama --compare lora\nx", "--compare lora: name at least two variants"),
+    ("%%lora --model tiny:llama --compare lora,lora\nx", "--compare lora,lora: lora named twice"),
+    ("%%lora --model tiny:llama\n   \n", "No training data: write examples in the cell under %%lora"),
+    ("%lora --model tiny:llama --data /no/such/file.jsonl", "--data /no/such/file.jsonl: no such file."),
+    ("%%lora --model tiny:llama --var examples\nx", "Training data given twice (the cell and --var)"),
+    ("%lora --model tiny:llama --var nowhere", "--var nowhere: no variable of that name"),
+    ("%lora --model tiny:llama --var number", "--var number holds a int: give a DataFrame, a list"),
+    ("%%lora --model tiny:llama --r 0\nx", "--r 0: give a rank of at least 1"),
+    ("%%lora --model tiny:llama --lr -1\nx", "--lr -1.0: give a positive number"),
+    ("%%lora --model tiny:llama --steps 0\nx", "--steps 0: give at least one optimizer step"),
+    ("%%lora --model tiny:llama --eval-fraction 1\nx", "--eval-fraction 1.0: give a share from 0"),
+    ("%%lora --model tiny:llama --batch-size 0\nx", "--batch-size 0: give at least one example per batch"),
+    ("%%lora --model tiny:llama -o 2x\nx", "-o '2x' is not a valid Python variable name."),
+    ("%lora --resume nowhere", "--resume nowhere: no variable of that name; give the variable that holds a LoraRun"),
+    ("%lora --resume number", "--resume number: it holds a int"),
+    ("%%lora --model no-such-model\nx", "--model no-such-model: The generator 'no-such-model' is not"),
+])
+def test_bad_input_is_one_clear_line(ip, source, message):
+    ip.user_ns.update(examples=RECORDS, number=3)
+    with pytest.raises(UsageError) as caught:
+        run(ip, source)
+    assert message in str(caught.value)
+
+
+@pytest.mark.parametrize("options, message", [
+    ("--target-modules nowhere_proj", "target_modules 'nowhere_proj' not found in"),
+    ("--r 4096", "--r 4096 is larger than the smaller dimension of"),
+    ("--max-length 4", "tokens, longer than --max-length 4"),
+])
+def test_what_the_engine_refuses_is_a_usage_error_and_nothing_is_lost(ip, shown, options, message):
+    ip.user_ns["kept"] = "the user's value"
+    with pytest.raises(UsageError) as caught:
+        run(ip, f"%%lora --model tiny:llama --steps 1 {options} -o kept\n{CELL}")
+    assert message in str(caught.value)
+    assert ip.user_ns["kept"] == "the user's value"  # -o is stored only after a run
+    (view,) = shown
+    assert view.comm is None  # the live view was taken away
+
+
+def test_interrupt_keeps_the_run_and_resume_continues_it(ip, shown, monkeypatch, capsys):
+    real = LossView.callback
+
+    def interrupt_at_step_3(self, event):  # Ctrl-C, as the kernel's interrupt sends it, once step 3 is drawn
+        real(self, event)
+        if event["step"] == 3 and event["loss"] is not None and not self.series[event["variant"]].done:
+            signal.raise_signal(signal.SIGINT)
+
+    monkeypatch.setattr(LossView, "callback", interrupt_at_step_3)
+    result = run(ip, f"%%lora {FAST} --steps 8 --eval-fraction 0.25 -o stopped\n{CELL}")
+    assert result.interrupted and result.steps == 3 and ip.user_ns["stopped"] is result
+    assert "Interrupted: lora stopped after step 3; the adapter and the loss history are kept in stopped. Continue " \
+           "with %lora --resume stopped --steps 5." in capsys.readouterr().out
+    monkeypatch.setattr(LossView, "callback", real)
+    with pytest.raises(UsageError, match="--resume stopped continues that run with its own data, model and options: "
+                                         "leave out --model, --r"):
+        run(ip, "%lora --resume stopped --model tiny:llama --r 4")
+    again = run(ip, "%lora --resume stopped")
+    assert again is result and not result.interrupted and result.steps == 8
+    assert [h["step"] for h in result.history] == list(range(1, 9))
+    assert shown[-1].series["lora"].steps == [4, 5, 6, 7, 8] and shown[-1].series["lora"].done  # the live view
+    with pytest.raises(UsageError, match="--resume stopped: the run has done its 8 steps; give --steps N"):
+        run(ip, "%lora --resume stopped")
+    run(ip, "%lora --resume stopped --steps 2")
+    assert result.steps == 10
