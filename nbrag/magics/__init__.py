@@ -308,6 +308,51 @@ class NbragMagics(Magics):
         self.indexes[name] = self.current_index = index
         print(f"{report}\n{index!r}\n%%retrieve searches {name!r} now (or give --index {name}).")
 
+    # ------------------------------------------------------------------ %%ask
+    # Its arguments are declared here, the work is done in nbrag/magics/ask.py.
+
+    @magic_arguments()
+    @argument("--index", default=None, metavar="NAME",
+              help="The index: a variable holding an nbrag.Index, or an index's name (default: the current one).")
+    @argument("--mode", default="hybrid", choices=["bm25", "dense", "hybrid", "graph", "hybrid+graph"],
+              help="How sources are retrieved (default hybrid).")
+    @argument("-k", "--top-k", dest="k", type=int, default=None,
+              help="Sources to retrieve (default: NbragMagics.top_k).")
+    @argument("--agent", action="store_true",
+              help="Let the agent answer: plan sub-questions, retrieve per sub-question, rewrite, verify; shows its "
+                   "trace.")
+    @argument("--max-steps", type=int, default=None, help="--agent: the most steps before it stops (default 10).")
+    @argument("--budget", type=int, default=None, help="--agent: the most tokens it may spend (default 6000).")
+    @argument("--graph", default=None, choices=["ppr", "local", "global"],
+              help="--agent: also search the index's knowledge graph this way (the index needs a graph).")
+    @argument("--endpoint", default=None, metavar="URL",
+              help="Ask an OpenAI-compatible server at this base URL (e.g. http://localhost:8000/v1); needs --model.")
+    @argument("--model", default=None, metavar="NAME", help="--endpoint: the model's name at the server.")
+    @argument("--generator", default=None, metavar="NAME",
+              help="A Hugging Face chat model's id, or a variable holding (model, tokenizer) or a "
+                   "complete(messages) -> str function (default: the configured generator).")
+    @argument("--template", default=None, metavar="VAR", help="A variable holding the PromptTemplate to use.")
+    @argument("--max-new-tokens", type=int, default=None, help="The longest answer, in tokens (default 200).")
+    @argument("--context-tokens", type=int, default=None,
+              help="Token budget of the sources in the prompt (default 1024); sources beyond it are cut, and "
+                   "the view says so.")
+    @argument("--threshold", type=float, default=None,
+              help="Support check: the least similarity of a sentence to its cited sources (default 0.55).")
+    @argument("-o", "--output", default=None, help="Store the Answer (or AgentResult) in this variable.")
+    @argument("--query", default=None, metavar="TEXT", help="Line form: the question, the rest of the line.")
+    @line_cell_magic
+    def ask(self, line: str, cell: str | None = None) -> Any:
+        """Answer a question from an index, citing its sources; --agent lets the agent plan, retrieve and verify.
+
+        %%ask --index docs -k 4              (the question in the cell below)
+        %%ask --agent --max-steps 8          (the agent, with its trace)
+        %ask --index docs How is the rain gauge emptied
+        (a line that ends in ? asks IPython for help: end the line form without one, or use the cell form)
+        """
+        from nbrag.magics import ask
+
+        return ask.ask(self, line, cell)
+
     # ------------------------------------------------------------------ %%attention, %%kvcache, %%moe
     # The inspectors: their arguments are declared here, the work is done in nbrag/magics/inspect.py.
 
