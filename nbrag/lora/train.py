@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import copy
 import time
+import warnings
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -106,7 +107,9 @@ class Trainer:
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
             config = vr.peft_config(variant, targets, r, alpha, dropout, seed, fan_in_fan_out)
-            model = get_peft_model(work, config)
+            with warnings.catch_warnings():  # peft 0.21 reads transformers' deprecated is_gradient_checkpointing
+                warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
+                model = get_peft_model(work, config)
         model.train()
         optimizer = vr.optimizer(variant, model, lr, r, alpha, loraplus_ratio)
         delta = None

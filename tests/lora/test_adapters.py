@@ -1,0 +1,60 @@
+"""Several adapters on one base: saved as safetensors, loaded, switched, merged, generating side by side."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from nbrag import lora
+
+OPTIONS = {"batch_size": 2, "r": 4, "progress": False, "eval_fraction": 0.0, "steps": 3, "lr": 1e-2}
+TEXT = "Why must a thermometer be kept inside a radiation shield?"
+
+
+def _logits(model, tokenizer):
+    model.eval()
+    with torch.no_grad():
+        return model(**tokenizer(TEXT, return_tensors="pt")).logits
+
+
+def test_adapters_switch_merge_and_compare(tmp_path, llama, records):
+    from nbrag.data import sample_instructions
+
+    model, tokenizer = llama
+    base_logits = _logits(model, tokenizer)
+    docs = lora.train(records, "lora", model=llama, **OPTIONS)
+    wiki = lora.train(sample_instructions("musique")[:8], "dora", model=llama, max_length=512, **OPTIONS)
+    folder = wiki.save(tmp_path / "wiki")
+    assert (folder / "adapter_model.safetensors").exists() and (folder / "nbrag_run.json").exists()
+
+    ad = lora.Adapters(model=llama).add("docs", docs).add("wiki", folder)
+    assert ad.names == ["docs", "wiki"]
+    ad.use("docs")
+    torch.testing.assert_close(_logits(ad.model, tokenizer), _logits(docs.model, tokenizer))
+    ad.use("wiki")
+    torch.testing.assert_close(_logits(ad.model, tokenizer), _logits(wiki.model, tokenizer))
+    with ad.model.disable_adapter():
+        torch.testing.assert_close(_logits(ad.model, tokenizer), base_logits)
+
+    merged = ad.merge("docs")
+    assert not any("lora" in n for n, _ in merged.named_parameters())
+    torch.testing.assert_close(_logits(merged, tokenizer), _logits(docs.model, tokenizer), rtol=1e-4, atol=1e-4)
+    ad.use("docs")  # merging worked on a copy: the adapters are still there and the base unchanged
+    torch.testing.assert_close(_logits(ad.model, tokenizer), _logits(docs.model, tokenizer))
+    torch.testing.assert_close(_logits(model, tokenizer), base_logits)
+
+    rows = ad.side_by_side([TEXT, "茶树适合生长在什么样的土壤中？"], max_new_tokens=4)
+    assert [list(r) for r in rows] == [["prompt", "base", "docs", "wiki"]] * 2
+    assert rows[0]["docs"] == docs.generate(TEXT, max_new_tokens=4)
+    assert rows[0]["base"] == ad.generate(TEXT, adapter=None, max_new_tokens=4)
+    assert ad.side_by_side(TEXT, adapters=["wiki"], max_new_tokens=2)[0].keys() == {"prompt", "base", "wiki"}
+
+    with pytest.raises(ValueError, match=r"No adapter named 'news'\. Loaded: docs, wiki"):
+        ad.use("news")
+    with pytest.raises(ValueError, match="already loaded"):
+        ad.add("docs", docs)
+    with pytest.raises(FileNotFoundError, match="no adapter_config.json"):
+        ad.add("empty", tmp_path)
+    delta = lora.train(records, "delta-lora", model=llama, **OPTIONS)
+    with pytest.raises(ValueError, match="Delta-LoRA adapter: it also moved the base weights"):
+        ad.add("delta", delta)

@@ -1,0 +1,85 @@
+"""The training loop: callback events, evaluation, Ctrl-C and resume, the caller's model untouched, compare."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+import torch
+
+from nbrag import lora
+from nbrag.lora.base import Event
+
+OPTIONS = {"batch_size": 2, "r": 4, "progress": False, "eval_fraction": 0.25, "eval_every": 2}
+
+
+def test_callbacks_get_one_event_per_step_and_per_evaluation(llama, records):
+    events: list[dict] = []
+    run = lora.train(records, "lora", model=llama, steps=5, callbacks=[events.append], **OPTIONS)
+    assert all(set(e) == set(Event.__annotations__) for e in events)
+    steps = [e for e in events if e["loss"] is not None]
+    evals = [e for e in events if e["eval_loss"] is not None]
+    assert [e["step"] for e in steps] == [1, 2, 3, 4, 5]
+    assert [e["step"] for e in evals] == [2, 4, 5] == [e["step"] for e in run.evals]
+    assert [e["done"] for e in events] == [False] * (len(events) - 1) + [True]
+    assert events[-1]["eval_loss"] == run.eval_loss and steps[-1]["loss"] == run.history[-1]["loss"]
+    assert all(e["steps"] == 5 and e["memory_bytes"] == run.memory["peak"] > 0 for e in events)
+    assert steps[-1]["steps_per_second"] == pytest.approx(5 / steps[-1]["seconds"])
+    assert run.options["train_examples"] == 9 and run.options["eval_examples"] == 3
+    assert set(run.memory) == {"weights", "trainable", "gradients", "optimizer", "activations", "peak"}
+    tensors = len(run._trainer.optimizer.state)  # AdamW: exp_avg and exp_avg_sq, and a float32 step per tensor
+    assert run.memory["optimizer"] == 2 * run.memory["trainable"] + 4 * tensors
+    assert run.memory["activations"] > 0 and run.seconds_per_step > 0
+
+
+def test_ctrl_c_keeps_the_run_and_resume_continues_as_if_never_stopped(llama, records):
+    straight = lora.train(records, "lora", model=llama, steps=5, **OPTIONS)
+
+    def interrupt(event):
+        if event["step"] == 3 and event["loss"] is not None:
+            raise KeyboardInterrupt
+
+    stopped = lora.train(records, "lora", model=llama, steps=5, callbacks=[interrupt], **OPTIONS)
+    assert stopped.interrupted and stopped.steps == 3 and stopped.evals[-1]["step"] == 3
+    assert [h["loss"] for h in stopped.history] == [h["loss"] for h in straight.history[:3]]
+    stopped._trainer.callbacks.clear()
+    stopped.resume(2)
+    assert not stopped.interrupted and stopped.steps == 5
+    assert [h["loss"] for h in stopped.history] == pytest.approx([h["loss"] for h in straight.history], rel=1e-6)
+    states = stopped._trainer.optimizer.state.values()
+    assert {int(s["step"]) for s in states} == {5}  # the same optimizer, five steps in
+    for (n, p), (_, q) in zip(stopped.model.named_parameters(), straight.model.named_parameters()):
+        if p.requires_grad:
+            torch.testing.assert_close(p, q)
+
+
+def test_grad_accum_and_the_callers_model_untouched(llama, records):
+    model, tokenizer = llama
+    before = {n: p.detach().clone() for n, p in model.named_parameters()}
+    run = lora.train(records, "dora", model=llama, steps=2, grad_accum=2, **OPTIONS)
+    assert run.steps == 2 and run._trainer.batches.position == 8  # 2 steps × 2 micro-batches × 2 examples
+    assert all(h["tokens"] > 0 for h in run.history)
+    assert all(torch.equal(p, before[n]) for n, p in model.named_parameters())
+    assert not any("lora" in n for n, _ in model.named_parameters())
+
+
+def test_compare_starts_every_variant_from_the_same_weights(llama, records):
+    model, _ = llama
+    before = {n: p.detach().clone() for n, p in model.named_parameters()}
+    events: list[dict] = []
+    table = lora.compare(records, "delta-lora,lora,lora-plus,lora-fa,vera", model=llama, steps=3,
+                         callbacks=[events.append], **OPTIONS)
+    assert list(table.runs) == ["delta-lora", "lora", "lora-plus", "lora-fa", "vera"]
+    first = {name: run.history[0]["loss"] for name, run in table.runs.items()}
+    # the first loss is measured before any update: the same base weights, seed, data and A init give the same number
+    assert first["lora"] == first["delta-lora"] == first["lora-plus"] == first["lora-fa"]
+    assert all(torch.equal(p, before[n]) for n, p in model.named_parameters())
+    rows = table.rows()
+    assert [r["variant"] for r in rows] == list(table.runs)
+    assert set(rows[0]) == {"variant", "trainable_params", "share", "formula_params", "peak_memory_bytes",
+                            "seconds_per_step", "train_loss", "eval_loss"}
+    assert all(r["trainable_params"] == r["formula_params"] for r in rows)
+    assert {e["variant"] for e in events} == set(table.runs)
+    assert table.to_dict()["runs"]["vera"]["trainable_params"] == table.runs["vera"].trainable_params
+    with pytest.raises(ValueError, match=re.escape("Unknown LoRA variant 'lora+'. Available: lora, dora")):
+        lora.compare(records, ["lora", "lora+"], model=llama, steps=1, **OPTIONS)
