@@ -324,7 +324,8 @@ class NbragMagics(Magics):
     @argument("--max-steps", type=int, default=None, help="--agent: the most steps before it stops (default 10).")
     @argument("--budget", type=int, default=None, help="--agent: the most tokens it may spend (default 6000).")
     @argument("--graph", default=None, choices=["ppr", "local", "global"],
-              help="--agent: also search the index's knowledge graph this way (the index needs a graph).")
+              help="The knowledge-graph search: of --mode graph or hybrid+graph; --agent: its graph_search tool "
+                   "(default: ppr where the index has a graph). The index needs a graph (%%graphrag --build).")
     @argument("--endpoint", default=None, metavar="URL",
               help="Ask an OpenAI-compatible server at this base URL (e.g. http://localhost:8000/v1); needs --model.")
     @argument("--model", default=None, metavar="NAME", help="--endpoint: the model's name at the server.")
@@ -332,7 +333,8 @@ class NbragMagics(Magics):
               help="A Hugging Face chat model's id, or a variable holding (model, tokenizer) or a "
                    "complete(messages) -> str function (default: the configured generator).")
     @argument("--template", default=None, metavar="VAR", help="A variable holding the PromptTemplate to use.")
-    @argument("--max-new-tokens", type=int, default=None, help="The longest answer, in tokens (default 200).")
+    @argument("--max-new-tokens", type=int, default=None,
+              help="The longest answer, in tokens (default 200; the agent: 128 per reply).")
     @argument("--context-tokens", type=int, default=None,
               help="Token budget of the sources in the prompt (default 1024); sources beyond it are cut, and "
                    "the view says so.")

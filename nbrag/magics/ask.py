@@ -20,7 +20,7 @@ from IPython.core.magic_arguments import parse_argstring
 
 from nbrag.magics import _as_usage_error, _check_name, _split_query, _unquote
 
-AGENT_ONLY = ("max_steps", "budget", "graph")
+AGENT_ONLY = ("max_steps", "budget")
 
 
 def split_line(parser: Any, line: str) -> tuple[str, str]:
@@ -114,18 +114,15 @@ def ask(magics: Any, line: str, cell: str | None) -> Any:
     if args.agent:
         from nbrag.rag import agent as run
 
-        options.update({"max_steps": args.max_steps, "token_budget": args.budget, "graph": args.graph})
+        if args.template:
+            raise UsageError("--template: the agent writes its own prompts; drop --template or --agent.")
+        options.update({"max_steps": args.max_steps, "token_budget": args.budget})
     else:
         from nbrag.rag import ask as run
 
-        options.update({"template": _template(magics, args.template), "context_tokens": args.context_tokens,
-                        "support_threshold": args.threshold})
-    if args.agent and args.template:
-        raise UsageError("--template: the agent writes its own prompts; drop --template or --agent.")
-    if args.max_new_tokens is not None:
-        options["max_new_tokens"] = args.max_new_tokens
-    if args.agent and args.threshold is not None:
-        options["support_threshold"] = args.threshold
+        options["template"] = _template(magics, args.template)
+    options.update({"graph": args.graph, "context_tokens": args.context_tokens, "support_threshold": args.threshold,
+                    "max_new_tokens": args.max_new_tokens})
     options = {k: v for k, v in options.items() if v is not None}
     result = _stream(lambda stream: run(question, index, stream=stream, **options))
     return magics._store(args.output, result)

@@ -17,6 +17,7 @@ from __future__ import annotations
 import html
 import json
 import time
+from itertools import pairwise
 from typing import Any
 
 import anywidget
@@ -57,7 +58,7 @@ def answer_runs(text: str, citations: list[Any], support: list[Any]) -> list[dic
     cuts = sorted({0, len(text), *(p for s in spans for p in s),
                    *(min(max(0, p), len(text)) for s in support for p in (s.start, s.end))})
     runs: list[dict[str, Any]] = []
-    for a, b in zip(cuts, cuts[1:]):
+    for a, b in pairwise(cuts):
         if a == b:
             continue
         sentence = next((i for i, s in enumerate(support) if s.start <= a < s.end), None)

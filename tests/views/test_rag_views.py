@@ -11,7 +11,14 @@ from nbrag.data import sample_documents
 from nbrag.rag.base import AgentResult, AgentStep, Answer, Source
 from nbrag.rag.support import parse_citations, support_check
 from nbrag.retrieval import Index
-from nbrag.views.rag import AnswerView, StreamView, TraceView, answer_data, answer_runs, static_answer
+from nbrag.views.rag import (
+    AnswerView,
+    StreamView,
+    TraceView,
+    answer_data,
+    answer_runs,
+    static_answer,
+)
 
 EVIL = '<script>window.__nbragXss = "script"</script> <img src=x onerror="window.__nbragXss = \'img\'">'
 QUESTION = "How is the tipping-bucket rain gauge emptied?"
@@ -73,8 +80,8 @@ def test_sources_carry_their_place_scores_and_what_the_prompt_kept(index):
     assert first["inPrompt"] == len(hit.text) and first["status"] == ""
     last = cards[-1]
     assert last["status"] == "truncated" and last["inPrompt"] == 40  # the kept beginning, then the cut part
-    assert answer_data(answer)["notes"] == [f"Source [4] was truncated to {answer.sources[3].tokens} tokens to fit "
-                                            "the context budget."]
+    note = f"Source [4] was truncated to {answer.sources[3].tokens} tokens to fit the context budget."
+    assert answer_data(answer)["notes"] == [note]
 
 
 def test_unsupported_sentences_say_their_score_and_the_threshold(index):
