@@ -9,7 +9,8 @@ The data is the cell (one example per line, or JSONL), a file (``--data PATH``: 
 instruction format, plain text, CSV) or a variable (``--var NAME``: a DataFrame, a list or a str).
 ``--model`` is resolved as for the inspector magics: ``tiny:<family>`` (random weights), a
 variable holding ``(model, tokenizer)``, a packaged or Hugging Face model's name; none means the
-configured generator. The engine trains a copy of it. A :class:`nbrag.views.lora.LossView` is shown before training starts and
+configured generator. The engine trains a copy of it. The live view's status line is the progress
+(no tqdm bar beside it). A :class:`nbrag.views.lora.LossView` is shown before training starts and
 follows it; when the run ends the live view gives its place to the run's own view (curves and
 table) or the comparison's.
 
@@ -60,10 +61,10 @@ def lora(magics: Any, line: str, cell: str | None) -> Any:
         if args.variant != "lora":
             raise UsageError("--variant and --compare both name what to train: keep --compare A,B,... alone.")
         result = _train(lambda callbacks: engine.compare(data, variants, model=model, callbacks=callbacks,
-                                                         **options))
+                                                         progress=False, **options))
     else:
         result = _train(lambda callbacks: engine.train(data, args.variant, model=model, callbacks=callbacks,
-                                                       **options))
+                                                       progress=False, **options))
     name = args.output or _free_name(magics, DEFAULT_NAMES["comparison" if variants is not None else "run"])
     magics._store(name, result)
     _say_if_interrupted(result, name)

@@ -69,8 +69,11 @@ def _style() -> str:
 
 
 def mib(n: float | None) -> str:
-    """Bytes as MiB: ``12.3 MiB``; ``—`` when unknown."""
-    return "—" if n is None else f"{n / 2 ** 20:,.1f} MiB"
+    """Bytes as MiB: ``12.3 MiB``, ``0.0137 MiB`` (three significant digits under 1 MiB); ``—`` when unknown."""
+    if n is None:
+        return "—"
+    value = n / 2 ** 20
+    return f"{value:,.1f} MiB" if value >= 1 or value == 0 else f"{value:.3g} MiB"
 
 
 def share(part: float, total: float) -> str:
@@ -153,10 +156,10 @@ def status_line(s: Series) -> str:
         parts.append(f"memory {mib(e['memory_bytes'])}")
     losses = [f"train loss {s.losses[-1]:.4f}"] if s.losses else []
     if s.eval_losses:
-        losses.append(f"eval loss {s.eval_losses[-1]:.4f}")
+        losses.append(f"eval loss {s.eval_losses[-1]:.4f} (step {s.eval_steps[-1]})")
     if s.done:
         head = f'<span class="nbrag-ok">✓</span> <b>{_e(s.variant)}</b> done'
-        losses = [f"final {x}" for x in losses]
+        losses = [f"last step's {x}" if x.startswith("train") else x for x in losses]
     else:
         head = f"<b>{_e(s.variant)}</b>"
     return f"<div>{swatch}{head} · {' · '.join(parts + losses)}</div>"
@@ -356,6 +359,13 @@ def interrupted_note(run: Any, name: str = "run") -> str:
             f"the loss history are kept; continue it with {_e(name)}.resume(steps) or %lora --resume NAME.</div>")
 
 
+def random_banner(model: str) -> str:
+    """The warning a tiny random-weight model's numbers carry, or ``""``."""
+    if not str(model).startswith(("tiny:", "tiny-")):
+        return ""
+    return '<div class="nbrag-banner">⚠ random weights: the mechanism, not a trained model\'s numbers</div>'
+
+
 HIDDEN_OPTIONS = {"model", "callbacks", "note"}
 
 
@@ -370,13 +380,12 @@ def run_html(run: Any) -> str:
         ("formula", f'<span class="nbrag-formula">{_e(getattr(run, "formula", "") or "—")}</span>'),
         ("memory", memory_cells(getattr(run, "memory", None))),
         ("seconds per step", f"{run.seconds_per_step:.3f}" if run.seconds_per_step else "—"),
-        ("train loss (last)", _loss(run.train_loss)),
-        ("eval loss (last)", _loss(run.eval_loss)),
+        ("train loss (mean of the last 5 steps)", _loss(run.train_loss)),
+        ("eval loss (last evaluation)", _loss(run.eval_loss)),
     ]
     body = "".join(f'<tr><th class="nbrag-left">{k}</th><td class="nbrag-left">{v}</td></tr>' for k, v in rows)
     model = str(options.get("model") or "")
-    random = ('<div class="nbrag-banner">⚠ random weights: the mechanism, not a trained model\'s numbers</div>'
-              if model.startswith(("tiny:", "tiny-")) else "")
+    random = random_banner(model)
     note = f'<div class="nbrag-muted">{_e(options["note"])}</div>' if options.get("note") else ""
     return (f'{_style()}<div class="nbrag-inspector nbrag-lora"><h4>{_e(run.variant)}'
             f'{" · " + _e(model) if model else ""}</h4>{random}'
@@ -426,7 +435,7 @@ def best_values(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     return out
 
 
-def compare_html(rows: Sequence[Mapping[str, Any]], notes: Sequence[str] = ()) -> str:
+def compare_html(rows: Sequence[Mapping[str, Any]], notes: Sequence[str] = (), model: str = "") -> str:
     """The comparison table: the smallest parameter count, memory, time and losses marked (escaped HTML)."""
     best = best_values(rows)
     head = "".join(f'<th{" class=nbrag-left" if k == "variant" else ""}>{h}</th>' for k, h, _ in COLUMNS)
@@ -451,8 +460,8 @@ def compare_html(rows: Sequence[Mapping[str, Any]], notes: Sequence[str] = ()) -
             cells.append(f"<td{mark}>{text}</td>")
         body.append("<tr>" + "".join(cells) + "</tr>")
     note = "".join(f"<div>{_e(n)}</div>" for n in notes)
-    return (f'{_style()}<div class="nbrag-inspector nbrag-lora"><h4>LoRA variants compared</h4>'
-            '<div class="nbrag-muted">trainable parameters (share of the model) · the count from each method\'s '
+    return (f'{_style()}<div class="nbrag-inspector nbrag-lora"><h4>LoRA variants compared'
+            f'{" · " + _e(model) if model else ""}</h4>{random_banner(model)}<div class="nbrag-muted">trainable parameters (share of the model) · the count from each method\'s '
             "formula (✓ when it equals the counted one) · peak memory · seconds per optimizer step · the last "
             "train and eval loss; green: the smallest of each column</div>"
             f'<table class="nbrag-table"><tr>{head}</tr>{"".join(body)}</table>'
@@ -471,7 +480,8 @@ class CompareView(WithStaticHTML, ipywidgets.VBox):
         self.comparison = comparison
         runs = comparison.runs
         notes = [interrupted_text(name, run) for name, run in runs.items() if getattr(run, "interrupted", False)]
-        self.table = ipywidgets.HTML(compare_html(comparison.rows(), notes))
+        models = {str((getattr(run, "options", None) or {}).get("model") or "") for run in runs.values()}
+        self.table = ipywidgets.HTML(compare_html(comparison.rows(), notes, models.pop() if len(models) == 1 else ""))
         self.curves = LossView.of(runs, title="Loss per variant (dashed: evaluation)")
         self.children = [self.table, self.curves]
 

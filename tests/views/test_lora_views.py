@@ -65,8 +65,8 @@ def test_events_become_one_train_and_one_dashed_eval_curve_per_variant():
     assert vera_train.line.color == COLOURS[2] != COLOURS[0]
     assert lora_eval.line.dash == "dash" and lora_train.line.dash is None
     status = text_of(view.status.value)
-    assert "✓ lora done · step 6/6 · 4.00 steps/s · 1.5 s · memory 3.0 MiB · final train loss 0.5000 · " \
-           "final eval loss 0.5833" in status
+    assert "✓ lora done · step 6/6 · 4.00 steps/s · 1.5 s · memory 3.0 MiB · last step's train loss 0.5000 · " \
+           "eval loss 0.5833 (step 6)" in status
     assert "vera done" in status
 
 
@@ -199,6 +199,7 @@ def test_compare_view_marks_the_best_of_each_column(runs):
     assert vera["trainable_params"] < lora["trainable_params"] and best["trainable_params"] == vera["trainable_params"]
     assert f'<td class="nbrag-best">{vera["trainable_params"]:,} (' in table
     assert table.count('class="nbrag-best"') >= 2
+    assert "LoRA variants compared · tiny-llama" in text_of(table) and "random weights" in text_of(table)
     for r in rows:
         assert f"{r['trainable_params']:,}" in table and f"{r['peak_memory_bytes'] / 2 ** 20:,.1f} MiB" in table
     assert [t.name for t in view.curves.figure.data] == ["lora train", "lora eval", "vera train", "vera eval"]
@@ -233,3 +234,10 @@ def test_generations_side_by_side_are_escaped_and_keep_chinese():
     assert heads == ["prompt", "base", "fa"]
     with pytest.raises(TypeError, match="list of dicts"):
         GenerationsView(["a prompt"])
+
+
+def test_sizes_and_shares_keep_small_numbers_readable():
+    from nbrag.views.lora import mib, share
+
+    assert mib(14_336) == "0.0137 MiB" and mib(3 * 2 ** 20) == "3.0 MiB" and mib(0) == "0.0 MiB" and mib(None) == "—"
+    assert share(3_584, 2_031_040) == "0.176%" and share(1, 1) == "100%" and share(1, 0) == "—"
