@@ -80,6 +80,13 @@ Entries (names for --only):
   tokens, DeepSeek-V3 at 512), attention() against an eager forward with output_attentions
   (tiny Llama and SmolLM2, 128 tokens); in turns, medians, one thread on both sides; goal for
   kv_cache and routing: at most 1.2x (--no-models: the tiny models only). About 3 minutes.
+- lora-overhead: seconds per step of nbrag.lora.train's loop against a bare peft + torch loop on the
+  same SmolLM2 copy, LoRA config, AdamW, Alpaca examples, batch order, batch size (4) and seed, one
+  torch thread, in turns, medians; goal at most 1.05x (skipped by --no-models). About 3 minutes;
+- lora-variants: every LoRA variant (lora, dora, vera, lora-plus, lora-fa, delta-lora) trained by
+  nbrag.lora.compare on SmolLM2 with ../shared/data/alpaca's demo set for --lora-steps steps
+  (default 20): trainable parameters against each method's formula, memory by part, seconds per
+  step and eval loss (skipped by --no-models). About 15 minutes on 2 cores at 20 steps.
 """
 
 from __future__ import annotations
@@ -97,6 +104,7 @@ from pathlib import Path
 
 import graphrag as graphrag_bench  # bench/graphrag.py
 import inspectors as inspectors_bench  # bench/inspectors.py
+import lora as lora_bench  # bench/lora.py
 import retrieval as retrieval_bench  # bench/retrieval.py
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -106,7 +114,7 @@ HOTPOTQA = SHARED / "hotpotqa" / "hotpotqa_200.jsonl"
 GOAL_EXT_LOAD_S = 0.3
 ENTRIES = ("ext", "first", "throughput", "semantic", "quality", "generator", "retrieval-quality", "retrieval-speed",
            "graph-quality", "graph-build", "graph-extractors",
-           "inspect-kv-speedup", "inspect-overhead")
+           "inspect-kv-speedup", "inspect-overhead", "lora-overhead", "lora-variants")
 
 EXT_LOAD = """
 import time
@@ -430,10 +438,16 @@ def main(argv: list[str] | None = None) -> int:
                         help="queries per set in graph-quality (default: every judged query, 200)")
     parser.add_argument("--extractor-questions", type=int, default=5,
                         help="MuSiQue questions whose passages graph-extractors reads with each extractor")
+    parser.add_argument("--lora-steps", type=int, default=lora_bench.DEFAULT_STEPS,
+                        help="training steps per variant in lora-variants")
     args = parser.parse_args(argv)
     n = args.repeat
     entries = [e for e in ENTRIES if (args.only is None or e in args.only)
-               and not (e in ("generator", "graph-extractors", "inspect-kv-speedup") and args.no_models)]
+               and not (e in ("generator", "graph-extractors", "inspect-kv-speedup", "lora-overhead",
+                              "lora-variants") and args.no_models)]
+    if not (SHARED / "alpaca" / "alpaca_en_demo.json").exists() and any(e.startswith("lora") for e in entries):
+        print(f"{SHARED / 'alpaca'} is not here: skipping the LoRA entries")
+        entries = [e for e in entries if not e.startswith("lora")]
     if not HOTPOTQA.exists() and {"semantic", "quality"} & set(entries):
         print(f"{HOTPOTQA} is not here: skipping the semantic and quality entries")
         entries = [e for e in entries if e not in ("semantic", "quality")]
@@ -483,6 +497,10 @@ def main(argv: list[str] | None = None) -> int:
         results["inspect_kv_speedup"] = inspectors_bench.kv_speedup(n)
     if "inspect-overhead" in entries:
         results["inspect_overhead"] = inspectors_bench.overhead(n, not args.no_models)
+    if "lora-overhead" in entries:
+        results["lora_overhead"] = lora_bench.overhead(n, SHARED)
+    if "lora-variants" in entries:
+        results["lora_variants"] = lora_bench.variants(SHARED, args.lora_steps)
 
     report(results)
     RESULTS.mkdir(parents=True, exist_ok=True)
@@ -529,6 +547,7 @@ def report(results: dict) -> None:
     rows += retrieval_bench.table_rows(results)
     rows += graphrag_bench.table_rows(results)
     rows += inspectors_bench.table_rows(results)
+    rows += lora_bench.table_rows(results)
     print("nbrag/peer below 1 means nbrag is faster for times (s), above 1 for rates (MB/s, queries/s, chunks/s)\n")
     print(f"{'measurement':<28}{'nbrag':>11}{'peer':>11}  {'peer name':<10}{'nbrag/peer':>11}  note")
 
@@ -565,6 +584,7 @@ def report(results: dict) -> None:
     graphrag_bench.report(results)
 
     inspectors_bench.report(results)
+    lora_bench.report(results)
 
 if __name__ == "__main__":
     sys.exit(main())
