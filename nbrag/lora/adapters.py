@@ -138,7 +138,13 @@ class Adapters:
         if self.model is None:
             self.model = PeftModel.from_pretrained(self._base, str(folder), adapter_name=name)
         else:
-            self.model.load_adapter(str(folder), adapter_name=name)
+            try:
+                self.model.load_adapter(str(folder), adapter_name=name)
+            except ValueError as error:  # peft cannot mix tuner types (LoRA and VeRA) on one model
+                loaded = ", ".join(f"{n} ({v})" for n, v in self.variants.items())
+                raise ValueError(f"Adapter {name!r} ({variant}) cannot join the loaded ones ({loaded}): {error} "
+                                 "LoRA, DoRA, LoRA+ and LoRA-FA adapters share a base model; keep VeRA adapters in "
+                                 "an Adapters of their own.") from error
         self.model.eval()
         self.variants[name] = variant
         return self

@@ -106,7 +106,7 @@ class Trainer:
         work = copy.deepcopy(base)
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
-            config = vr.peft_config(variant, targets, r, alpha, dropout, seed, fan_in_fan_out)
+            config = vr.peft_config(variant, targets, r, alpha, dropout, fan_in_fan_out)
             with warnings.catch_warnings():  # peft 0.21 reads transformers' deprecated is_gradient_checkpointing
                 warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
                 model = get_peft_model(work, config)

@@ -28,6 +28,7 @@ from nbrag.lora.targets import Adapted, shape_groups
 
 # Learning rates used when lr=None: higher than fine-tuning defaults so that few steps show a change;
 # VeRA trains only scaling vectors and its paper uses learning rates around 10x LoRA's.
+VERA_KEY = 0  # peft's projection_prng_key for VeRA's shared random A and B
 DEFAULT_LR = {"lora": 1e-3, "dora": 1e-3, "vera": 1e-2, "lora-plus": 5e-4, "lora-fa": 1e-3, "delta-lora": 1e-3}
 
 
@@ -69,13 +70,14 @@ def formula(variant: str, layers: list[Adapted], r: int) -> tuple[int, str]:
     return total, text
 
 
-def peft_config(variant: str, targets: list[str], r: int, alpha: float, dropout: float, seed: int,
+def peft_config(variant: str, targets: list[str], r: int, alpha: float, dropout: float,
                 fan_in_fan_out: bool) -> Any:
     """The peft config of a variant."""
     import peft
 
     if variant == "vera":
-        return peft.VeraConfig(r=r, target_modules=targets, vera_dropout=dropout, projection_prng_key=seed,
+        # one fixed key: VeRA adapters trained with any seed share their random projections and can be loaded together
+        return peft.VeraConfig(r=r, target_modules=targets, vera_dropout=dropout, projection_prng_key=VERA_KEY,
                                save_projection=True, fan_in_fan_out=fan_in_fan_out, task_type="CAUSAL_LM")
     return peft.LoraConfig(r=r, lora_alpha=alpha, target_modules=targets,
                            lora_dropout=dropout if VARIANT_SPECS[variant].dropout else 0.0,

@@ -58,3 +58,18 @@ def test_adapters_switch_merge_and_compare(tmp_path, llama, records):
     delta = lora.train(records, "delta-lora", model=llama, **OPTIONS)
     with pytest.raises(ValueError, match="Delta-LoRA adapter: it also moved the base weights"):
         ad.add("delta", delta)
+
+
+def test_vera_adapters_share_their_projections_and_do_not_mix_with_lora(tmp_path, llama, records):
+    one = lora.train(records, "vera", model=llama, **OPTIONS)
+    two = lora.train(records, "vera", model=llama, **{**OPTIONS, "seed": 1})
+    ad = lora.Adapters(model=llama).add("first", one).add("second", two)  # one projection key for every seed
+    model, tokenizer = llama
+    ad.use("second")
+    torch.testing.assert_close(_logits(ad.model, tokenizer), _logits(two.model, tokenizer))
+    with pytest.raises(ValueError, match=r"Adapter 'plain' \(lora\) cannot join the loaded ones \(first \(vera\), "
+                                         r"second \(vera\)\).*keep VeRA adapters in an Adapters of their own"):
+        ad.add("plain", lora.train(records, "lora", model=llama, **OPTIONS))
+    loaded = lora.load(one.save(tmp_path / "vera"), model=llama)
+    assert loaded.variant == "vera" and loaded.trainable_params == one.trainable_params
+    torch.testing.assert_close(_logits(loaded.model, tokenizer), _logits(one.model, tokenizer))
