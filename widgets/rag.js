@@ -86,7 +86,8 @@ function sourceCard(card) {
 
 function promptBox(data) {
   const box = el("details", "nbrag-rag-prompt");
-  box.append(el("summary", "", `The prompt, exactly as the model saw it (${data.prompt.length.toLocaleString()} characters)`));
+  const size = data.prompt.length.toLocaleString();
+  box.append(el("summary", "", `The prompt, exactly as the model saw it (${size} characters)`));
   for (const note of data.notes) box.append(el("div", "nbrag-rag-note", note));
   box.append(el("pre", "", data.prompt));
   return box;
@@ -96,13 +97,16 @@ function drawAnswer(model, root) {
   const data = model.get("data");
   const parts = [];
   if (data.question) parts.push(labelled("Question", data.question, "nbrag-rag-question"));
+  if (data.heading) parts.push(el("div", "nbrag-rag-head nbrag-rag-answer-head", data.heading));
   parts.push(answerText(data), el("div", "nbrag-rag-legend", model.get("legend")));
   if (data.meta) parts.push(el("div", "nbrag-rag-meta", data.meta));
   for (const w of data.warnings) parts.push(el("div", "nbrag-rag-warning", w));
-  const sources = el("div", "nbrag-rag-sources");
-  sources.append(el("div", "nbrag-rag-head", `Sources (${data.sources.length})`));
-  for (const card of data.sources) sources.append(sourceCard(card));
-  parts.push(sources);
+  if (data.sources.length) {
+    const sources = el("div", "nbrag-rag-sources");
+    sources.append(el("div", "nbrag-rag-head", `Sources (${data.sources.length})`));
+    for (const card of data.sources) sources.append(sourceCard(card));
+    parts.push(sources);
+  }
   if (data.prompt) parts.push(promptBox(data));
   root.replaceChildren(...parts);
 }
@@ -168,7 +172,8 @@ function stepRow(step) {
   badge.title = step.actionTitle;
   summary.append(el("span", "nbrag-step-number", String(step.number)), badge,
     el("span", "nbrag-step-thought", step.thought),
-    el("span", "nbrag-step-cost", `${step.seconds.toFixed(2)} s · ${step.promptTokens}+${step.completionTokens} tokens`));
+    el("span", "nbrag-step-cost",
+      `${step.seconds.toFixed(2)} s · ${step.promptTokens}+${step.completionTokens} tokens`));
   const body = el("div", "nbrag-step-body");
   const args = el("div");
   args.append(el("b", "", "arguments"), document.createTextNode(" "), el("code", "", step.arguments));
@@ -181,7 +186,8 @@ function stepRow(step) {
   }
   for (const hit of step.hits) {
     const box = el("div", "nbrag-step-hit");
-    box.append(el("span", "nbrag-where", `#${hit.rank} ${hit.document} · chars ${hit.start}–${hit.end} · ${hit.score.toFixed(4)}`),
+    const where = `#${hit.rank} ${hit.document} · chars ${hit.start}–${hit.end} · ${hit.score.toFixed(4)}`;
+    box.append(el("span", "nbrag-where", where),
       el("div", "nbrag-rag-text", hit.text));
     body.append(box);
   }
@@ -220,6 +226,10 @@ function drawTrace(model, root) {
 
 function renderTrace(model, root) {
   root.classList.add("nbrag-trace");
+  root.addEventListener("click", (event) => {
+    const hit = event.target.closest(".nbrag-step-hit");
+    if (hit && !window.getSelection().toString()) hit.classList.toggle("nbrag-open");
+  });
   drawTrace(model, root);
   model.on("change:data", () => drawTrace(model, root));
 }

@@ -179,6 +179,7 @@ def answer_data(answer: Any) -> dict[str, Any]:
             cite["title"] = f"source [{card['number']}]: {card['document']} · chars {card['start']}–{card['end']}"
     return {
         "question": str(getattr(answer, "question", "")),
+        "heading": "",
         "runs": runs,
         "sentences": sentence_notes(list(answer.support), threshold),
         "threshold": threshold,
@@ -247,10 +248,12 @@ class AnswerView(WithStaticHTML, anywidget.AnyWidget):
     legend = traitlets.Unicode("").tag(sync=True)
     selected = traitlets.Int(0).tag(sync=True)
 
-    def __init__(self, answer: Any, **kwargs: Any) -> None:
+    def __init__(self, answer: Any, *, heading: str = "", **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.answer = answer
         data = answer_data(answer)
+        if heading:  # below a trace that already asked the question
+            data.update(question="", heading=heading)
         with self.hold_sync():
             self.data = data
             self.legend = legend(data["threshold"])
@@ -277,6 +280,8 @@ def static_answer(data: dict[str, Any], legend_text: str, model_id: str = "") ->
     out = ['<div class="nbrag-rag">']
     if data["question"]:
         out.append(f'<div class="nbrag-rag-question"><span>Question</span> {e(data["question"])}</div>')
+    if data.get("heading"):
+        out.append(f'<div class="nbrag-rag-head nbrag-rag-answer-head">{e(data["heading"])}</div>')
     out.append('<div class="nbrag-rag-answer">')
     groups: list[tuple[int | None, list[dict[str, Any]]]] = []
     for run in data["runs"]:
@@ -291,7 +296,8 @@ def static_answer(data: dict[str, Any], legend_text: str, model_id: str = "") ->
             if cite is None:
                 inner.append(e(run["text"]))
             elif cite["source"] is None:
-                inner.append(f'<span class="nbrag-cite nbrag-broken" title="{e(cite["title"])}">{e(run["text"])}</span>')
+                inner.append(f'<span class="nbrag-cite nbrag-broken" title="{e(cite["title"])}">'
+                             f'{e(run["text"])}</span>')
             else:
                 number = data["sources"][cite["source"]]["number"]
                 inner.append(f'<a class="nbrag-cite" href="#{uid}-{number}" title="{e(cite["title"])}">'
@@ -308,10 +314,11 @@ def static_answer(data: dict[str, Any], legend_text: str, model_id: str = "") ->
     if data["meta"]:
         out.append(f'<div class="nbrag-rag-meta">{e(data["meta"])}</div>')
     out += [f'<div class="nbrag-rag-warning">{e(w)}</div>' for w in data["warnings"]]
-    out.append(f'<div class="nbrag-rag-sources"><div class="nbrag-rag-head">Sources ({len(data["sources"])})</div>')
-    for card in data["sources"]:
-        out.append(_static_card(card, uid))
-    out.append("</div>")
+    if data["sources"]:
+        out.append(f'<div class="nbrag-rag-sources"><div class="nbrag-rag-head">Sources ({len(data["sources"])})'
+                   "</div>")
+        out += [_static_card(card, uid) for card in data["sources"]]
+        out.append("</div>")
     if data["prompt"]:
         notes = "".join(f'<div class="nbrag-rag-note">{e(n)}</div>' for n in data["notes"])
         out.append(f'<details class="nbrag-rag-prompt"><summary>The prompt, exactly as the model saw it '
@@ -396,7 +403,7 @@ class TraceView(WithStaticHTML, ipywidgets.VBox):
         super().__init__(**kwargs)
         self.result = result
         self.trace = TraceWidget(data=trace_data(result))
-        self.answer = AnswerView(result)
+        self.answer = AnswerView(result, heading="Final answer")
         self.children = [self.trace, self.answer]
 
     def to_html(self) -> str:

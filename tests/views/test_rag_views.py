@@ -159,6 +159,7 @@ def test_trace_view_shows_every_step_then_the_answer(index):
     assert [h["document"] for h in data["steps"][1]["hits"]] == [h.document for h in result.draft.retrieval.hits]
     assert data["stopped"].startswith("Stopped after 4 steps") and data["verified"] == "not checked"
     assert view.answer.data["prompt"] == result.draft.prompt  # the draft's prompt, as the model saw it
+    assert view.answer.data["question"] == "" and view.answer.data["heading"] == "Final answer"  # asked once
     html = view.to_html()
     assert html.count('<details class="nbrag-step"') == 4 and "Draft &lt;b&gt;it&lt;/b&gt;." in html
     assert "Stopped after 4 steps" in html and html.index("nbrag-trace") < html.index("nbrag-rag-answer")
