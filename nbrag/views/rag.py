@@ -334,8 +334,8 @@ def _rank(rank: int | None) -> str:
 def _static_card(card: dict[str, Any], uid: str) -> str:
     e = html.escape
     status = f' <span class="nbrag-rag-status">{e(card["status"])}</span>' if card["status"] else ""
-    scores = "".join(f'<span class="nbrag-chip">{e(s["name"])} {s["value"]:.4f}{_rank(s["rank"])}</span>'
-                     for s in card["scores"])
+    scores = "".join(f'<span class="nbrag-chip" data-name="{e(s["name"])}">{e(s["name"])} {s["value"]:.4f}'
+                     f'{_rank(s["rank"])}</span>' for s in card["scores"])
     kept, rest = card["text"][:card["inPrompt"]], card["text"][card["inPrompt"]:]
     rest_html = f'<span class="nbrag-rag-cut" title="not in the prompt">{e(rest)}</span>' if rest else ""
     return (f'<div class="nbrag-rag-source" id="{uid}-{card["number"]}" data-number="{card["number"]}" '

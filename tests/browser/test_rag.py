@@ -8,7 +8,10 @@ answers the second question and runs the agent (it seldom cites, so its answers 
 
 from __future__ import annotations
 
+import inspect
 import json
+import re
+import time
 
 import pytest
 
@@ -18,22 +21,27 @@ from tests.browser.test_lab import write_notebook
 pytestmark = pytest.mark.browser
 QUESTION = "How is the tipping-bucket rain gauge emptied?"
 EVIL = '<script>window.__nbragXss = "script"</script> <img src=x onerror="window.__nbragXss = \'img\'">'
+TRAP = f"A trap for views. {EVIL} The bucket tips when it is full."
+
+
+def cite_sources(messages):
+    """Quotes a sentence of sources [2] and [1], citing them; then a claim no source makes,
+    a number that cites nothing, and markup that must show as text."""
+    found = dict(re.findall(r"^\[(\d+)\] (.+?)(?=^\[\d+\] |\Z)", messages[-1]["content"], flags=re.MULTILINE | re.DOTALL))
+
+    def first(n):  # its first sentence of five words or more, headings skipped
+        sentences = re.split(r"(?<=[.!?])\s+|\n+", found[n])
+        return next(s for s in sentences if len(s.split()) >= 5 and not s.startswith("#")).rstrip(".")
+
+    return f"{first('2')} [2]. {first('1')} [1]. The Moon is made of green cheese [3]. See also [9]. {EVIL}"
+
+
 CELLS = [
     ("%load_ext nbrag\nimport json, re, torch\ntorch.set_num_threads(1)\nfrom nbrag import Index\n"
-     "from nbrag.data import sample_documents\n"
-     "docs = dict(sample_documents())\n"
-     f"docs['trap'] = 'A trap for views. ' + {EVIL!r} + ' The bucket tips when it is full.'\n"
+     f"from nbrag.data import sample_documents\nEVIL = {EVIL!r}\n"
+     f"docs = {{**sample_documents(), 'trap': {TRAP!r}}}\n"
      "notes = Index('browser-rag', memory=True)\nnotes.add(docs, chunker='recursive', size=128, progress=False)"),
-    ("def cite_sources(messages):\n"
-     "    \"\"\"Quotes a sentence of sources [2] and [1], citing them; then a claim no source makes,\n"
-     "    a number that cites nothing, and markup that must show as text.\"\"\"\n"
-     "    found = dict(re.findall(r'^\\[(\\d+)\\] (.+?)(?=^\\[\\d+\\] |\\Z)', messages[-1]['content'], "
-     "flags=re.M | re.S))\n"
-     "    def first(n):  # its first sentence of five words or more, headings skipped\n"
-     "        sentences = re.split(r'(?<=[.!?])\\s+|\\n+', found[n])\n"
-     "        return next(s for s in sentences if len(s.split()) >= 5 and not s.startswith('#')).rstrip('.')\n"
-     "    return (f\"{first('2')} [2]. {first('1')} [1]. The Moon is made of green cheese [3]. \"\n"
-     f"            f\"See also [9]. \" + {EVIL!r})"),
+    inspect.getsource(cite_sources),  # the generator, written in the notebook
     f"%%ask --index notes -k 4 --generator cite_sources -o ans\n{QUESTION}",
     # What the view should show, from the same kernel.
     ("print(json.dumps({'sources': {s.number: s.hit.text for s in ans.sources}, "
@@ -120,3 +128,26 @@ def test_clicking_a_citation_opens_its_source(page, lab, lab_root):
     assert cells.nth(5).locator(".nbrag-rag .nbrag-rag-answer-head").text_content() == "Final answer"
     save_screenshot(cells.nth(5).locator(".jp-OutputArea"), "rag-trace.png")
     assert not [e for e in page.errors if "nbrag" in e.lower() or "rag" in e.lower()], page.errors
+
+
+def test_the_static_drawing_links_citations_to_sources(page):
+    """What an exported notebook shows (no kernel, no widget): citations are links to their sources."""
+    import nbrag
+    from nbrag.data import sample_documents
+    from nbrag.views.rag import AnswerView
+
+    index = nbrag.Index(f"static-rag-{time.monotonic_ns()}", memory=True)
+    index.add({**sample_documents(), "trap": TRAP}, chunker="recursive", size=128, progress=False)
+    answer = nbrag.ask(QUESTION, index, k=4, generator=cite_sources)
+    page.set_content(f"<!doctype html><html><body>{AnswerView(answer).to_html()}</body></html>")
+    view = page.locator(".nbrag-rag")
+    closed = view.locator('.nbrag-rag-source[data-number="2"] .nbrag-rag-text').bounding_box()["height"]
+    view.locator("a.nbrag-cite", has_text="[2]").click()
+    target = view.locator(".nbrag-rag-source:target")
+    assert target.get_attribute("data-number") == "2"
+    assert target.locator(".nbrag-rag-text").text_content() == answer.sources[1].hit.text
+    assert target.locator(".nbrag-rag-text").bounding_box()["height"] > closed  # opened in full
+    assert view.locator(".nbrag-broken").inner_text() == "[9]"
+    assert view.locator(".nbrag-unsupported", has_text="green cheese").count() == 1
+    assert page.evaluate("() => window.__nbragXss") is None and view.locator("script, img").count() == 0
+    save_screenshot(view, "rag-static.png")
