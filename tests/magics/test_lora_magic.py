@@ -15,7 +15,8 @@ from tests.magics.test_magics import run
 from tests.tiny import tiny
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py: torch on one thread, restored after
-LINES = [f"Question {i}: what is {i} plus {i}? Answer: {2 * i}." for i in range(16)]
+LINES = [f"Question {i}: what is {i} plus {i}? Answer: {2 * i}." for i in range(12)] + [
+    f"问题{i}：{i}加{i}等于几？答案：{2 * i}。" for i in range(4)]
 CELL = "\n".join(LINES)
 RECORDS = [{"instruction": "Add the numbers.", "input": f"{i} + {i}", "output": str(2 * i)} for i in range(12)]
 FAST = "--model tiny:llama --batch-size 4 --max-length 32 --r 4"
@@ -51,7 +52,7 @@ def test_cell_data_trains_and_the_live_view_follows_every_step(ip, shown):
     assert series.losses == pytest.approx([h["loss"] for h in result.history])
     assert series.eval_steps == [e["step"] for e in result.evals]
     assert view.events == len(result.history) + len(result.evals)
-    assert view.figure.data[0].x == tuple(series.steps)  # the last event was drawn
+    assert list(view.figure.data[0].x) == series.steps  # the last event was drawn
 
 
 def test_compare_from_a_jsonl_file_stores_the_comparison(ip, tmp_path, shown):
@@ -157,3 +158,12 @@ def test_interrupt_keeps_the_run_and_resume_continues_it(ip, shown, monkeypatch,
         run(ip, "%lora --resume stopped")
     run(ip, "%lora --resume stopped --steps 2")
     assert result.steps == 10
+
+
+@pytest.mark.slow
+def test_the_configured_generator_learns_instructions_from_the_cell(ip):
+    cell = "\n".join(json.dumps(r, ensure_ascii=False) for r in RECORDS[:8] + [
+        {"instruction": "把数字相加。", "input": "3 + 4", "output": "7"}])
+    result = run(ip, f"%%lora --steps 2 --batch-size 3 --r 2 --max-length 96 --eval-fraction 0.34\n{cell}")
+    assert "SmolLM2" in result.options["model"] and result.steps == 2
+    assert result.options["eval_examples"] == 3 and result.eval_loss is not None and result.eval_loss > 0
