@@ -51,15 +51,26 @@ CELLS = [
 ]
 
 
+# Records the longest text a streaming view showed while the cells ran (each is removed once its answer is drawn).
+WATCH_STREAM = """window.__nbragStreamed = 0;
+new MutationObserver(() => {
+    for (const box of document.querySelectorAll('.nbrag-stream')) {
+        window.__nbragStreamed = Math.max(window.__nbragStreamed, box.textContent.length);
+    }
+}).observe(document, {childList: true, subtree: true, characterData: true});"""
+
+
 def test_clicking_a_citation_opens_its_source(page, lab, lab_root):
     write_notebook(lab_root / "rag.ipynb", CELLS)
+    page.add_init_script(WATCH_STREAM)
     open_and_run_all(page, lab, "rag.ipynb", timeout_s=400)
+    assert page.evaluate("() => window.__nbragStreamed") > len("Generating…") + 10  # the reply showed as it came
     expected = json.loads(page.locator(".jp-OutputArea-output pre").filter(has_text='"sources"').first.inner_text())
     page.wait_for_function("document.querySelectorAll('.jp-OutputArea-output .nbrag-rag .nbrag-rag-answer')"
                            ".length >= 3", timeout=60_000)
     cells = page.locator(".jp-CodeCell")
     view = cells.nth(2).locator(".nbrag-rag")
-    assert view.count() == 1 and cells.nth(2).locator(".nbrag-stream").count() == 0  # the stream gave way
+    assert view.count() == 1 and page.locator(".nbrag-stream").count() == 0  # the streamed text gave way
     assert view.locator(".nbrag-rag-question").text_content() == f"Question {QUESTION}"
     assert view.locator(".nbrag-rag-source").count() == 4
     save_screenshot(view, "rag-answer.png")
