@@ -461,7 +461,8 @@ class NbragMagics(Magics):
     @argument("--var", default=None, help="Train on the DataFrame, list or str held by this variable.")
     @argument("--save", default=None, metavar="DIR", help="Save the adapter (safetensors) to this folder.")
     @argument("--resume", default=None, metavar="NAME",
-              help="Continue the run held by this variable (an interrupted one, or one that should train longer).")
+              help="Continue the LoraRun held by this variable (interrupted, or to train longer), or the "
+                   "interrupted run of a comparison.")
     @argument("-o", "--output", default=None,
               help="Store the LoraRun (with --compare: the LoraComparison) in this variable (default: lora_run, "
                    "or lora_comparison).")

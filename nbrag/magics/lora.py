@@ -89,10 +89,14 @@ def _resume(magics: Any, args: Any, cell: str | None) -> Any:
     value = magics.shell.user_ns.get(args.resume)
     run = _interrupted_run(value)
     if run is None:
+        if isinstance(getattr(value, "runs", None), dict):
+            first = next(iter(value.runs), "lora")
+            raise UsageError(f"--resume {args.resume}: none of this comparison's runs was interrupted; to train one "
+                             f"longer, store it (run = {args.resume}.runs[{first!r}]) and give --resume run --steps N.")
         held = "no variable of that name" if args.resume not in magics.shell.user_ns else \
             f"it holds a {type(value).__name__}"
         raise UsageError(f"--resume {args.resume}: {held}; give the variable that holds a LoraRun (what %%lora "
-                         "stored with -o NAME, lora_run by default).")
+                         "stored with -o NAME, lora_run by default) or a comparison with an interrupted run.")
     steps = args.steps if args.steps is not None else _steps_left(run)
     if steps < 1:
         raise UsageError(f"--resume {args.resume}: the run has done its {run.options.get('steps')} steps; give "
@@ -155,6 +159,7 @@ def _call_resume(run: Any, steps: int, callbacks: list[Any]) -> Any:
 
 
 def _say_if_interrupted(result: Any, name: str) -> None:
+    """One line per interrupted run: where it is kept and the command that continues it."""
     runs = result.runs.items() if hasattr(result, "runs") else [(getattr(result, "variant", "run"), result)]
     for variant, run in runs:
         if getattr(run, "interrupted", False):
@@ -162,9 +167,8 @@ def _say_if_interrupted(result: Any, name: str) -> None:
             left = _steps_left(run)
             where = name if run is result else f"{name}.runs[{variant!r}]"
             more = f" --steps {left}" if left > 0 else " --steps N"
-            how = f"%lora --resume {name}{more}" if run is result else f"{where}.resume({max(left, 1)})"
             print(f"Interrupted: {variant} stopped after step {done}; the adapter and the loss history are kept in "
-                  f"{where}. Continue with {how}.")
+                  f"{where}. Continue with %lora --resume {name}{more}.")
 
 
 def _interrupted_run(value: Any) -> Any:

@@ -167,3 +167,24 @@ def test_the_configured_generator_learns_instructions_from_the_cell(ip):
     result = run(ip, f"%%lora --steps 2 --batch-size 3 --r 2 --max-length 96 --eval-fraction 0.34\n{cell}")
     assert "SmolLM2" in result.options["model"] and result.steps == 2
     assert result.options["eval_examples"] == 3 and result.eval_loss is not None and result.eval_loss > 0
+
+
+def test_an_interrupted_comparison_resumes_its_stopped_run(ip, monkeypatch, capsys):
+    real = LossView.callback
+
+    def interrupt_vera_at_step_2(self, event):
+        real(self, event)
+        if event["variant"] == "vera" and event["step"] == 2 and event["loss"] is not None:
+            signal.raise_signal(signal.SIGINT)
+
+    monkeypatch.setattr(LossView, "callback", interrupt_vera_at_step_2)
+    result = run(ip, f"%%lora {FAST} --compare lora,vera --steps 4 --eval-fraction 0 -o both\n{CELL}")
+    assert [(r.steps, r.interrupted) for r in result.runs.values()] == [(4, False), (2, True)]
+    assert "Interrupted: vera stopped after step 2; the adapter and the loss history are kept in both.runs['vera']. " \
+           "Continue with %lora --resume both --steps 2." in capsys.readouterr().out
+    monkeypatch.setattr(LossView, "callback", real)
+    again = run(ip, "%lora --resume both")
+    assert again is result and [(r.steps, r.interrupted) for r in result.runs.values()] == [(4, False), (4, False)]
+    with pytest.raises(UsageError, match=r"--resume both: none of this comparison's runs was interrupted; to train "
+                                         r"one longer, store it \(run = both.runs\['lora'\]\)"):
+        run(ip, "%lora --resume both")
