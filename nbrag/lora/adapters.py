@@ -22,6 +22,7 @@ from typing import Any
 from nbrag.lora.base import LoraRun
 
 RUN_FILE = "nbrag_run.json"
+ACTIVE = object()  # Adapters.generate's default: the adapter chosen by use()
 
 
 def generate(model: Any, tokenizer: Any, prompt: str, max_new_tokens: int = 64) -> str:
@@ -117,6 +118,11 @@ class Adapters:
     def names(self) -> list[str]:
         return list(self.variants)
 
+    @property
+    def active(self) -> str | None:
+        """The adapter ``generate`` uses when none is named (None: the base model)."""
+        return self._active
+
     def add(self, name: str, path_or_run: str | Path | LoraRun) -> Adapters:
         """Load an adapter from a saved folder or a trained run, under ``name``."""
         from peft import PeftModel
@@ -147,6 +153,8 @@ class Adapters:
                                  "an Adapters of their own.") from error
         self.model.eval()
         self.variants[name] = variant
+        if self._active is None and len(self.variants) == 1:
+            self._active = name  # peft makes the first adapter active
         return self
 
     def _check(self, name: str | None) -> None:
@@ -162,8 +170,10 @@ class Adapters:
         self._active = name
         return self
 
-    def generate(self, prompt: str, adapter: str | None = None, max_new_tokens: int = 64) -> str:
-        """Generate with ``adapter`` (``None``: the base model, adapters off)."""
+    def generate(self, prompt: str, adapter: Any = ACTIVE, max_new_tokens: int = 64) -> str:
+        """Generate with ``adapter`` (``None``: the base model, adapters off; left out: the one chosen by ``use``)."""
+        if adapter is ACTIVE:
+            adapter = self._active
         self._check(adapter)
         if self.model is None:
             return generate(self._base, self.tokenizer, prompt, max_new_tokens)

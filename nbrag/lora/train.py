@@ -34,6 +34,14 @@ def resolve_model(model: Any) -> tuple[Any, Any]:
                     "local folder, or a (model, tokenizer) pair.")
 
 
+def _model_name(model: Any) -> str:
+    """The model's id, or the last part of its folder (the packaged generator is a converted local folder)."""
+    from pathlib import Path
+
+    name = str(getattr(getattr(model, "config", None), "name_or_path", "") or type(model).__name__)
+    return Path(name).name if Path(name).is_absolute() else name
+
+
 def _check_options(steps: int, grad_accum: int, max_length: int, eval_every: int, lr: float) -> None:
     for name, value in (("steps", steps), ("grad_accum", grad_accum), ("max_length", max_length),
                         ("eval_every", eval_every)):
@@ -122,8 +130,8 @@ class Trainer:
         device = str(next(model.parameters()).device)
         options = {"r": r, "alpha": alpha, "lr": lr, "steps": steps, "batch_size": batch_size,
                    "grad_accum": grad_accum, "max_length": max_length, "eval_fraction": eval_fraction,
-                   "eval_every": eval_every, "seed": seed, "dropout": vr.VARIANT_SPECS[variant].dropout * dropout,
-                   "model": str(getattr(base.config, "name_or_path", "") or type(base).__name__),
+                   "eval_every": eval_every, "seed": seed, "dropout": dropout if vr.VARIANT_SPECS[variant].dropout else 0.0,
+                   "model": _model_name(base),
                    "device": device, "train_examples": len(train_set), "eval_examples": len(eval_set)}
         if variant == "lora-plus":
             options["loraplus_ratio"] = loraplus_ratio

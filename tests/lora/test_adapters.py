@@ -48,6 +48,9 @@ def test_adapters_switch_merge_and_compare(tmp_path, llama, records):
     assert rows[0]["docs"] == docs.generate(TEXT, max_new_tokens=4)
     assert rows[0]["base"] == ad.generate(TEXT, adapter=None, max_new_tokens=4)
     assert ad.side_by_side(TEXT, adapters=["wiki"], max_new_tokens=2)[0].keys() == {"prompt", "base", "wiki"}
+    ad.use("wiki")
+    assert ad.active == "wiki" and ad.generate(TEXT, max_new_tokens=4) == wiki.generate(TEXT, max_new_tokens=4)
+    assert ad.use(None).generate(TEXT, max_new_tokens=4) == rows[0]["base"]
 
     with pytest.raises(ValueError, match=r"No adapter named 'news'\. Loaded: docs, wiki"):
         ad.use("news")

@@ -83,3 +83,17 @@ def test_compare_starts_every_variant_from_the_same_weights(llama, records):
     assert table.to_dict()["runs"]["vera"]["trainable_params"] == table.runs["vera"].trainable_params
     with pytest.raises(ValueError, match=re.escape("Unknown LoRA variant 'lora+'. Available: lora, dora")):
         lora.compare(records, ["lora", "lora+"], model=llama, steps=1, **OPTIONS)
+
+
+def test_a_file_trained_with_a_progress_bar_and_saved(tmp_path, llama, records, capsys):
+    import json
+
+    path = tmp_path / "train.jsonl"
+    path.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in records), encoding="utf-8")
+    run = lora.train(str(path), "lora-plus", model=llama, steps=2, save=str(tmp_path / "out"),
+                     **{**OPTIONS, "progress": True, "loraplus_ratio": 4.0})
+    assert "lora-plus" in capsys.readouterr().err  # tqdm's bar, named after the variant
+    groups = run._trainer.optimizer.param_groups
+    assert {g["lr"] for g in groups if g["params"]} == {run.options["lr"], 4.0 * run.options["lr"]}
+    assert json.loads((tmp_path / "out" / "nbrag_run.json").read_text())["steps"] == 2
+    assert run.options["loraplus_ratio"] == 4.0 and run.options["train_examples"] == 9
