@@ -135,8 +135,12 @@ def _train(call: Any) -> Any:
 
 
 def _remove(view: Any, handle: Any, html: Any) -> None:
+    """Take the live view off the page and close its widgets (the run keeps calling its callback if resumed
+    from Python: a closed view draws nothing)."""
     if handle is not None:
         handle.update(html(""))
+    for child in view.children:
+        child.close()
     view.close()
 
 

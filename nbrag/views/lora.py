@@ -271,6 +271,8 @@ class LossView(WithStaticHTML, ipywidgets.VBox):
         self.events += 1
         self._series_of(str(event["variant"])).add(event)
         self._pending = True
+        if self.figure.comm is None:  # closed: the points are kept, nothing is drawn
+            return
         now = self._clock()
         if event.get("done") or now - self._drawn_at >= self._wait:
             self._draw(now)
@@ -279,7 +281,7 @@ class LossView(WithStaticHTML, ipywidgets.VBox):
 
     def flush(self) -> None:
         """Draw what the throttle held back (the last events of a run stopped before ``done``)."""
-        if self._pending:
+        if self._pending and self.figure.comm is not None:
             self._draw(self._clock())
 
     def _series_of(self, variant: str) -> Series:

@@ -158,6 +158,10 @@ def test_interrupt_keeps_the_run_and_resume_continues_it(ip, shown, monkeypatch,
         run(ip, "%lora --resume stopped")
     run(ip, "%lora --resume stopped --steps 2")
     assert result.steps == 10
+    result.resume(1)  # from Python: the run's own callbacks, those of the first cell's view, closed when it ended
+    first = shown[0]
+    assert first.figure.comm is None and first.series["lora"].steps == [1, 2, 3, 11]  # points kept, nothing drawn
+    assert list(first.figure.data[0].x) == [1, 2, 3]
 
 
 @pytest.mark.slow
