@@ -137,10 +137,12 @@ def _stream(call: Any) -> Any:
     from nbrag.views.rag import StreamView
 
     view = StreamView()
-    display(view.widget)
+    shown = display(view.widget, display_id=True)
     try:
         return call(view)
     except (ValueError, TypeError, ModelUnavailableError, EndpointError, TimeoutError) as error:
         raise _as_usage_error(error) from None
     finally:
         view.close()
+        if shown is not None:  # a saved notebook keeps an empty output, not a closed widget
+            shown.update({"text/html": ""}, raw=True)

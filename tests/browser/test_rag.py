@@ -71,6 +71,9 @@ def test_clicking_a_citation_opens_its_source(page, lab, lab_root):
     cells = page.locator(".jp-CodeCell")
     view = cells.nth(2).locator(".nbrag-rag")
     assert view.count() == 1 and page.locator(".nbrag-stream").count() == 0  # the streamed text gave way
+    streamed, shown = cells.nth(2).locator(".jp-OutputArea-output").all()  # its output emptied, then the answer
+    assert streamed.inner_text().strip() == "" and streamed.bounding_box()["height"] < 5
+    assert shown.locator(".nbrag-rag").count() == 1
     assert view.locator(".nbrag-rag-question").text_content() == f"Question {QUESTION}"
     assert view.locator(".nbrag-rag-source").count() == 4
     save_screenshot(view, "rag-answer.png")
