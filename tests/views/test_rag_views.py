@@ -7,6 +7,7 @@ import time
 
 import pytest
 
+import nbrag
 from nbrag.data import sample_documents
 from nbrag.rag.base import AgentResult, AgentStep, Answer, Source
 from nbrag.rag.support import parse_citations, support_check
@@ -176,3 +177,18 @@ def test_stream_view_draws_at_most_every_interval():
     view.flush()
     assert "The bucket &lt;b&gt;tips&lt;/b&gt;" in view.widget.value and view.draws == 2
     view.close()
+
+
+def test_a_marker_with_several_numbers_links_each(index):
+    answer = make_answer(index, "The bucket tips when full and the logger counts each tip [1, 2].")
+    runs = answer_runs(answer.text, answer.citations, answer.support)
+    assert [(r["text"], r["cite"]["source"]) for r in runs if r["cite"]] == [("1", 0), ("2", 1)]
+    assert "".join(r["text"] for r in runs) == answer.text
+
+
+def test_a_closed_book_answer_has_no_sources_to_show():
+    answer = nbrag.ask(QUESTION, generator=lambda messages: "It tips over by itself [1].")
+    data = answer_data(answer)
+    assert data["sources"] == [] and data["runs"][-2]["cite"]["title"] == "[1] cites no source: the prompt had 0 sources."
+    html = AnswerView(answer).to_html()
+    assert "Sources (" not in html and 'nbrag-cite nbrag-broken' in html
