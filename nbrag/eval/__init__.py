@@ -2,6 +2,10 @@
 
 from nbrag.eval.beir import BeirEval, BeirSet, beir, load_beir
 from nbrag.eval.chunking import ChunkingEval, EvalSet, Question, chunking, load_chroma_csv, load_hotpotqa
+from nbrag.eval.qa import QAEval, evaluate_qa, exact_match, f1_score, load_qa, normalize_answer, supporting_recall
 
-__all__ = ["BeirEval", "BeirSet", "ChunkingEval", "EvalSet", "Question", "beir", "chunking", "load_beir",
-           "load_chroma_csv", "load_hotpotqa"]
+qa = evaluate_qa
+
+__all__ = ["BeirEval", "BeirSet", "ChunkingEval", "EvalSet", "QAEval", "Question", "beir", "chunking", "evaluate_qa",
+           "exact_match", "f1_score", "load_beir", "load_chroma_csv", "load_hotpotqa", "load_qa", "normalize_answer", "qa",
+           "supporting_recall"]

@@ -48,6 +48,7 @@ from nbrag.rag.answer import answer_from_hits, open_index, script_mismatch
 from nbrag.rag.base import AgentResult, AgentStep, Answer
 from nbrag.rag.calculator import calculate
 from nbrag.rag.generators import Generator, LocalGenerator, resolve_generator
+from nbrag.rag.prompt import PromptTemplate
 from nbrag.rag.support import MARKER, check_threshold, support_check
 
 CANNOT = "I cannot answer from the documents"
@@ -117,7 +118,9 @@ def parse_plan(reply: str, question: str) -> list[str] | None:
         line = re.sub(r"^\s*(?:[-*•]|\d+[.)]|sub-?question\s*\d*:?|q\d+:?)\s*", "", line, flags=re.IGNORECASE).strip()
         if len(content_words(line)) >= 2 and line not in lines:
             lines.append(line)
-    if not lines or len(lines) > MAX_SUB_QUESTIONS:
+    if len(lines) < 2 or len(lines) > MAX_SUB_QUESTIONS:
+        return None  # one line is no decomposition; more than four, no plan
+    if not all(looks_like_question(line) for line in lines):
         return None
     asked = set(content_words(question))
     example = set(content_words(PLAN_EXAMPLE[1])) - asked
@@ -129,6 +132,19 @@ def parse_plan(reply: str, question: str) -> list[str] | None:
         if any(int(n) >= i for n in re.findall(r"#(\d+)", line)):
             return None  # a sub-question that needs its own or a later answer
     return lines
+
+
+_QUESTION_START = re.compile(r"^(?:what|which|who|whom|whose|where|when|why|how|in|on|at|from|to|for|by|of|is|are|"
+                             r"was|were|do|does|did|can|could|name)\b", re.IGNORECASE)
+
+
+def looks_like_question(line: str) -> bool:
+    """A short line that asks something and does not repeat itself (a small model's reply often loops)."""
+    words = line.lower().split()
+    if not 3 <= len(words) <= 30 or not (line.rstrip().endswith(("?", "？")) or _QUESTION_START.match(line)):
+        return False
+    trigrams = [tuple(words[i:i + 3]) for i in range(len(words) - 2)]
+    return len(trigrams) == len(set(trigrams))
 
 
 def arithmetic_of(question: str) -> str | None:
@@ -220,12 +236,13 @@ def agent(question: str, index: Any = None, *, max_steps: int = 10, token_budget
           endpoint: str | None = None, model: str | None = None, api_key: str | None = None,
           stream: Callable[[str], Any] | None = None, timeout: float = DEFAULT_TIMEOUT, max_new_tokens: int = 128,
           context_tokens: int = 1024, support_threshold: float | None = None, rewrites: int = 1,
-          **search_options: Any) -> AgentResult:
+          template: PromptTemplate | None = None, **search_options: Any) -> AgentResult:
     """Answer ``question`` by planning sub-questions, retrieving for each, and checking the draft (see the module).
 
     ``graph``: None uses graph search when the index has a knowledge graph, True requires it, False
     never uses it, or ``"ppr"``/``"local"``/``"global"`` picks the graph search. Generator options
-    are those of :func:`nbrag.ask`; ``stream`` receives the draft answer as it is generated.
+    are those of :func:`nbrag.ask`; ``stream`` receives the draft answer as it is generated; ``template``
+    writes the draft's prompt (default :data:`nbrag.rag.DEFAULT_TEMPLATE`).
     """
     if not isinstance(question, str) or not question.strip():
         raise ValueError("The question is empty: write what you want to know.")
@@ -245,9 +262,10 @@ def agent(question: str, index: Any = None, *, max_steps: int = 10, token_budget
     state: dict[str, Any] = {"plan": [question], "answers": [], "evidence": [], "draft": None, "verified": None,
                              "final": None, "warnings": [mismatch] if mismatch else []}
     search = {"k": k, "mode": mode, **search_options}
+    drafting = {"threshold": threshold, "context_tokens": context_tokens, "max_new_tokens": max_new_tokens,
+                "stream": stream, "template": template}
     try:
-        _loop(run, index, search, graph_kind, state, rewrites, verify, threshold, context_tokens, max_new_tokens,
-              stream)
+        _loop(run, index, search, graph_kind, state, rewrites, verify, drafting)
     except _Stop:
         pass
     draft: Answer | None = state["draft"]
@@ -286,8 +304,7 @@ def _graph_kind(index: Any, graph: bool | str | None) -> str | None:
 
 
 def _loop(run: _Run, index: Any, search: dict[str, Any], graph_kind: str | None, state: dict[str, Any],
-          rewrites: int, verify: bool, threshold: float, context_tokens: int, max_new_tokens: int,
-          stream: Callable[[str], Any] | None) -> None:
+          rewrites: int, verify: bool, drafting: dict[str, Any]) -> None:
     question = run.question
     state["plan"] = plan = _plan(run, question)
     per_question: list[list[Any]] = []
@@ -321,12 +338,11 @@ def _loop(run: _Run, index: Any, search: dict[str, Any], graph_kind: str | None,
             step.hits, step.observation = again, _observe(again)
             step.seconds = time.perf_counter() - started
             evidence = _interleave([again, evidence])
-        draft = _draft(run, question, plan, state["answers"], evidence, threshold, context_tokens, max_new_tokens,
-                       stream)
+        draft = _draft(run, question, plan, state["answers"], evidence, drafting)
         state["draft"] = draft
         if not verify:
             return
-        ok, reason = _verify(run, question, draft, threshold)
+        ok, reason = _verify(run, question, draft, drafting["threshold"])
         state["verified"] = ok
         if ok:
             return
@@ -421,8 +437,10 @@ def _rewrite(run: _Run, query: str, hits: list[Any], i: int) -> str:
                                                        "Better query:"}], 32)
     line = next((ln for ln in reply.splitlines() if ln.strip()), "").strip().strip("\"'")
     line = re.sub(r"^(?:better\s+)?query\s*:\s*", "", line, flags=re.IGNORECASE)
-    if not line or len(line) > 200 or line.lower() == query.lower() or not set(content_words(line)) & set(
-            content_words(query)):
+    words = line.lower().split()
+    loops = len({tuple(words[j:j + 3]) for j in range(len(words) - 2)}) < len(words) - 2
+    if (not line or len(words) > 20 or loops or line.lower() == query.lower()
+            or not set(content_words(line)) & set(content_words(query))):
         found = set(content_words(" ".join(h.text for h in hits)))
         missing = [w for w in content_words(query) if w not in found]
         names = re.findall(r"\b[A-Z][\w'-]+(?:\s+[A-Z][\w'-]+)*", query)
@@ -467,14 +485,13 @@ def _merge(first: list[Any], second: list[Any]) -> list[Any]:
     return first + [h for h in second if h.id not in seen]
 
 
-def _draft(run: _Run, question: str, plan: list[str], answers: list[str | None], evidence: list[Any], threshold: float,
-           context_tokens: int, max_new_tokens: int, stream: Callable[[str], Any] | None) -> Answer:
+def _draft(run: _Run, question: str, plan: list[str], answers: list[str | None], evidence: list[Any],
+           drafting: dict[str, Any]) -> Answer:
     step = run.step("answer", "Draft the answer with citations from all the evidence.", passages=len(evidence))
     started = time.perf_counter()
     known = [f"{_substitute(q, answers)} {a}" for q, a in zip(plan, answers) if a]
     asked = question + (f"\n(Found so far: {'; '.join(known)})" if known and len(plan) > 1 else "")
-    draft = answer_from_hits(asked, evidence, run.gen, max_new_tokens=max_new_tokens, context_tokens=context_tokens,
-                             threshold=threshold, stream=stream, params={"agent": True})
+    draft = answer_from_hits(asked, evidence, run.gen, params={"agent": True}, **drafting)
     draft.question = question
     run._count(step, draft.tokens["prompt"], draft.tokens["completion"])
     step.raw = draft.text

@@ -36,6 +36,7 @@ MARKER = re.compile(rf"{_OPEN}\s*(?:source\s*|来源\s*)?({_NUMBER}(?:\s*{_SEP}\
                     re.IGNORECASE)
 _ITEM = re.compile(_NUMBER)
 _SENTENCE_END = re.compile(r"[.!?。！？；…]+[\"'”’」』)）]*(?=\s|$|[^\x00-\x7f])|\n+")
+_LEADING_MARKERS = re.compile(rf"(?:\s*{MARKER.pattern})+[.,;。，；]?", re.IGNORECASE)
 MAX_RANGE = 20  # [1-300] is not a range of citations
 
 
@@ -86,11 +87,42 @@ def split_sentences(text: str) -> list[tuple[int, int]]:
             b -= 1
         if a >= b:
             continue
+        lead = _LEADING_MARKERS.match(text, a, b)
+        if out and lead and lead.end() > a:  # "…sentence. [1] Next": the marker belongs to the sentence before it
+            out[-1] = (out[-1][0], lead.end())
+            a = lead.end()
+            while a < b and text[a].isspace():
+                a += 1
+        if a >= b:
+            continue
         if out and not MARKER.sub("", text[a:b]).strip(" \t.,;:。，；"):
-            out[-1] = (out[-1][0], b)  # "…sentence. [1]": the marker belongs to the sentence before it
+            out[-1] = (out[-1][0], b)
         else:
             out.append((a, b))
     return out
+
+
+def source_similarity(sentences: list[str], sources: list[str], embedder: str | None = None):
+    """``[sentence, source]`` best cosine similarity of each sentence with each source, whole or any of its sentences."""
+    import numpy as np
+
+    from nbrag.models import embed
+
+    pieces: list[str] = []
+    owner: list[int] = []
+    for i, text in enumerate(sources):
+        parts = [text] + [text[a:b] for a, b in split_sentences(text)]
+        for part in dict.fromkeys(p for p in parts if p.strip()):
+            pieces.append(part)
+            owner.append(i)
+    scores = np.full((len(sentences), len(sources)), -1.0, dtype=np.float32)
+    if not sentences or not pieces:
+        return scores
+    vectors = embed(sentences + pieces, name=embedder)
+    similarity = vectors[:len(sentences)] @ vectors[len(sentences):].T
+    for column, i in enumerate(owner):
+        scores[:, i] = np.maximum(scores[:, i], similarity[:, column])
+    return scores
 
 
 def support_check(text: str, sources: list[Source], citations: list[Citation],
@@ -98,32 +130,24 @@ def support_check(text: str, sources: list[Source], citations: list[Citation],
     """Each sentence of ``text`` scored against the sources it cites (or all of them, when it cites none)."""
     import numpy as np
 
-    from nbrag.models import embed
-
     usable = [s for s in sources if not s.dropped and s.text.strip()]
     spans = split_sentences(text)
     if not spans or not usable:
         return [Support(sentence=text[a:b], start=a, end=b, cited=[], score=0.0, supported=False,
                         uncited=True) for a, b in spans]
-    pieces: list[str] = []
-    owner: list[int] = []
-    for s in usable:
-        parts = [s.text] + [s.text[a:b] for a, b in split_sentences(s.text)]
-        for part in dict.fromkeys(p for p in parts if p.strip()):
-            pieces.append(part)
-            owner.append(s.number)
     sentences = [MARKER.sub("", text[a:b]).strip() or text[a:b] for a, b in spans]
-    vectors = embed(sentences + pieces, name=embedder)
-    similarity = vectors[:len(sentences)] @ vectors[len(sentences):].T
-    owner_array = np.array(owner)
+    scores = source_similarity(sentences, [s.text for s in usable], embedder)
+    numbers = np.array([s.number for s in usable])
     checks = []
     for row, (a, b) in enumerate(spans):
         cited = sorted({c.number for c in citations if c.source is not None and a <= c.start < b})
-        mask = np.isin(owner_array, cited) if cited else np.ones(len(owner), dtype=bool)
-        best = int(np.argmax(np.where(mask, similarity[row], -np.inf)))
-        score = float(similarity[row, best])
+        mask = np.isin(numbers, cited) if cited else np.ones(len(usable), dtype=bool)
+        if not mask.any():  # it cites only sources that were left out of the prompt
+            mask = np.ones(len(usable), dtype=bool)
+        best = int(np.argmax(np.where(mask, scores[row], -np.inf)))
+        score = float(scores[row, best])
         checks.append(Support(sentence=text[a:b], start=a, end=b, cited=cited, score=round(score, 4),
-                              supported=score >= threshold, uncited=not cited, best=int(owner[best])))
+                              supported=score >= threshold, uncited=not cited, best=int(numbers[best])))
     return checks
 
 
