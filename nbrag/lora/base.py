@@ -15,6 +15,7 @@ every evaluation::
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypedDict
@@ -109,11 +110,16 @@ class LoraRun:
 
     # ------------------------------------------------------------------ actions
 
-    def resume(self, steps: int) -> LoraRun:
-        """Train ``steps`` more optimizer steps from where the run stopped (same optimizer state and data order)."""
+    def resume(self, steps: int, callbacks: Iterable[Callable[[dict], Any]] | None = None) -> LoraRun:
+        """Train ``steps`` more optimizer steps from where the run stopped (same optimizer state and data order).
+
+        ``callbacks``: new callbacks for this and later calls, in place of the run's (None keeps them).
+        """
         if self._trainer is None:
             raise RuntimeError(f"This {self.variant} run was loaded from disk without its optimizer state, so it "
                                "cannot resume; train a new run with nbrag.lora.train(...) instead.")
+        if callbacks is not None:
+            self._trainer.callbacks = list(callbacks)
         return self._trainer.run(steps)
 
     def save(self, path: str | Path) -> Path:
@@ -160,6 +166,11 @@ class LoraComparison:
     runs: dict[str, LoraRun]
     options: dict[str, Any] = field(default_factory=dict)
 
+    @property
+    def interrupted(self) -> bool:
+        """Ctrl-C stopped a run: the comparison holds the runs up to that one (which can ``resume``)."""
+        return any(run.interrupted for run in self.runs.values())
+
     def rows(self) -> list[dict[str, Any]]:
         """One row per variant: trainable and formula parameters, share, peak memory, s/step, losses."""
         return [{"variant": name, "trainable_params": run.trainable_params, "share": run.share,
@@ -168,7 +179,7 @@ class LoraComparison:
                  "eval_loss": run.eval_loss} for name, run in self.runs.items()]
 
     def to_dict(self) -> dict[str, Any]:
-        return {"options": dict(self.options), "rows": self.rows(),
+        return {"options": dict(self.options), "rows": self.rows(), "interrupted": self.interrupted,
                 "runs": {name: run.to_dict() for name, run in self.runs.items()}}
 
     def __repr__(self) -> str:

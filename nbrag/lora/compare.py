@@ -19,7 +19,8 @@ def compare(data: Any, variants: Iterable[str] | str = DEFAULT_COMPARE, *,
 
     ``variants`` may be a comma-separated string (``"lora,vera"``). ``save``: a folder that gets one
     sub-folder per variant. ``lr`` given here applies to every variant; left out, each variant
-    takes its own default.
+    takes its own default. Ctrl-C stops the comparison: it holds the runs trained so far, the
+    interrupted one last (``comparison.interrupted``; that run can ``resume``).
     """
     from pathlib import Path
 
@@ -37,4 +38,6 @@ def compare(data: Any, variants: Iterable[str] | str = DEFAULT_COMPARE, *,
     for variant in variants:
         runs[variant] = train(data, variant, model=pair, callbacks=callbacks,
                               save=str(Path(save) / variant) if save else None, **options)
+        if runs[variant].interrupted:  # Ctrl-C stops the comparison, not only the variant being trained
+            break
     return LoraComparison(runs=runs, options={"variants": variants, **options})

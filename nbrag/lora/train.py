@@ -13,6 +13,7 @@ generator) is never changed; Delta-LoRA moves only the copy's weights.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import time
 import warnings
@@ -164,7 +165,6 @@ class Trainer:
     # ------------------------------------------------------------------ pieces
 
     def _autocast(self):
-        import contextlib
 
         import torch
 
@@ -274,7 +274,8 @@ class Trainer:
             self.optimizer.zero_grad(set_to_none=True)
             run.interrupted = True
             if self.eval_set and (not run.evals or run.evals[-1]["step"] != run.steps) and run.steps:
-                self._evaluate_and_emit(total, True)
+                with contextlib.suppress(KeyboardInterrupt):  # a second Ctrl-C skips the closing evaluation
+                    self._evaluate_and_emit(total, True)
         finally:
             self.rng_state = (torch.get_rng_state(), torch.cuda.get_rng_state(torch.device(self.device)) if cuda else None)
             rng.__exit__(None, None, None)

@@ -97,3 +97,18 @@ def test_a_file_trained_with_a_progress_bar_and_saved(tmp_path, llama, records, 
     assert {g["lr"] for g in groups if g["params"]} == {run.options["lr"], 4.0 * run.options["lr"]}
     assert json.loads((tmp_path / "out" / "nbrag_run.json").read_text())["steps"] == 2
     assert run.options["loraplus_ratio"] == 4.0 and run.options["train_examples"] == 9
+
+
+def test_ctrl_c_stops_a_comparison_and_resume_takes_new_callbacks(llama, records):
+    def interrupt(event):
+        if event["variant"] == "lora-plus" and event["step"] == 1 and event["loss"] is not None:
+            raise KeyboardInterrupt
+
+    table = lora.compare(records, ["lora", "lora-plus", "vera"], model=llama, steps=2, callbacks=[interrupt],
+                         **OPTIONS)
+    assert list(table.runs) == ["lora", "lora-plus"] and table.interrupted and table.to_dict()["interrupted"]
+    stopped = table.runs["lora-plus"]
+    seen: list[dict] = []
+    stopped.resume(1, callbacks=[seen.append])
+    assert stopped.steps == 2 and not table.interrupted
+    assert [e["step"] for e in seen if e["loss"] is not None] == [2]
