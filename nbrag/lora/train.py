@@ -165,7 +165,6 @@ class Trainer:
     # ------------------------------------------------------------------ pieces
 
     def _autocast(self):
-
         import torch
 
         if self.device.startswith("cuda") and torch.cuda.is_bf16_supported():
