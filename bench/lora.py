@@ -154,7 +154,7 @@ def variants(shared: Path, steps: int = DEFAULT_STEPS) -> dict:
         table = lora.compare(data, lora.VARIANTS, model=pair, **options)
         seconds = time.perf_counter() - t
     rows = []
-    for name, run in table.runs.items():
+    for run in table.runs.values():
         rows.append({**{k: v for k, v in run.to_dict().items() if k in (
             "variant", "trainable_params", "share", "formula_params", "formula", "memory", "seconds_per_step",
             "train_loss", "eval_loss", "target_modules")}, "lr": run.options["lr"],
@@ -172,9 +172,9 @@ def table_rows(results: dict) -> list[tuple]:
     rows = []
     ov = results.get("lora_overhead")
     if ov:
-        rows.append(("LoRA train step (s)", ov["nbrag_median_s"], ov["bare_median_s"], "bare peft",
-                     f"{ov['model']}, batch {ov['batch_size']}, {ov['threads']} thread, median of {ov['rounds']}x"
-                     f"{ov['steps_per_round']} steps; goal <= {ov['goal']}: {'met' if ov['met'] else 'MISSED'}"))
+        note = (f"{ov['model']}, batch {ov['batch_size']}, {ov['threads']} thread, median of {ov['rounds']}x"
+                f"{ov['steps_per_round']} steps; goal <= {ov['goal']}: {'met' if ov['met'] else 'MISSED'}")
+        rows.append(("LoRA train step (s)", ov["nbrag_median_s"], ov["bare_median_s"], "bare peft", note))
     return rows
 
 

@@ -30,7 +30,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from nbrag.data import sample_multihop, sample_multihop_questions, sample_questions, samples_dir  # noqa: E402
+from nbrag.data import sample_multihop, sample_multihop_questions, sample_questions, samples_dir
 
 OUT = samples_dir() / "instructions"
 MAX_PASSAGE = 600  # characters: keeps every example within 256 SmolLM2 tokens with the chat template
@@ -101,7 +101,7 @@ def musique() -> list[dict]:
     for item in sample_multihop_questions():
         answers: list[str] = []
         for hop in item["decomposition"]:
-            question = re.sub(r"#(\d)", lambda m: answers[int(m.group(1)) - 1], hop["question"])
+            question = re.sub(r"#(\d)", lambda m, known=answers: known[int(m.group(1)) - 1], hop["question"])
             answers.append(hop["answer"])
             if (question, hop["answer"]) in seen:
                 continue
@@ -117,8 +117,7 @@ def main() -> int:
     sets = {"documents": documents(), "musique": musique()}
     for name, records in sets.items():
         with open(OUT / f"{name}.jsonl", "w", encoding="utf-8", newline="\n") as f:
-            for record in records:
-                f.write(json.dumps(record, ensure_ascii=False) + "\n")
+            f.writelines(json.dumps(record, ensure_ascii=False) + "\n" for record in records)
     (OUT / "README.md").write_text(README.format(documents=len(sets["documents"]), musique=len(sets["musique"]),
                                                  max_passage=MAX_PASSAGE), encoding="utf-8")
     print(", ".join(f"{name}: {len(r)} records" for name, r in sets.items()), f"written to {OUT}")

@@ -13,10 +13,10 @@ Every variant is a preset over Hugging Face peft where peft has the method (``lo
 (:mod:`nbrag.lora.delta_lora`). torch, transformers and peft load on first use.
 """
 
-from nbrag.lora.base import DEFAULT_COMPARE, VARIANTS, Event, LoraComparison, LoraRun
-from nbrag.lora.train import train
-from nbrag.lora.compare import compare
 from nbrag.lora.adapters import Adapters, load
+from nbrag.lora.base import DEFAULT_COMPARE, VARIANTS, Event, LoraComparison, LoraRun
+from nbrag.lora.compare import compare
+from nbrag.lora.train import train
 
 __all__ = ["DEFAULT_COMPARE", "VARIANTS", "Adapters", "Event", "LoraComparison", "LoraRun", "compare", "load",
            "train"]

@@ -67,7 +67,7 @@ def test_vera_adapters_share_their_projections_and_do_not_mix_with_lora(tmp_path
     one = lora.train(records, "vera", model=llama, **OPTIONS)
     two = lora.train(records, "vera", model=llama, **{**OPTIONS, "seed": 1})
     ad = lora.Adapters(model=llama).add("first", one).add("second", two)  # one projection key for every seed
-    model, tokenizer = llama
+    _, tokenizer = llama
     ad.use("second")
     torch.testing.assert_close(_logits(ad.model, tokenizer), _logits(two.model, tokenizer))
     with pytest.raises(ValueError, match=r"Adapter 'plain' \(lora\) cannot join the loaded ones \(first \(vera\), "

@@ -54,7 +54,7 @@ def test_ctrl_c_keeps_the_run_and_resume_continues_as_if_never_stopped(llama, re
 
 
 def test_grad_accum_and_the_callers_model_untouched(llama, records):
-    model, tokenizer = llama
+    model, _ = llama
     before = {n: p.detach().clone() for n, p in model.named_parameters()}
     run = lora.train(records, "dora", model=llama, steps=2, grad_accum=2, **OPTIONS)
     assert run.steps == 2 and run._trainer.batches.position == 8  # 2 steps × 2 micro-batches × 2 examples
