@@ -173,6 +173,12 @@ def _say_if_interrupted(result: Any, name: str) -> None:
             more = f" --steps {left}" if left > 0 else " --steps N"
             print(f"Interrupted: {variant} stopped after step {done}; the adapter and the loss history are kept in "
                   f"{where}. Continue with %lora --resume {name}{more}.")
+    wanted = list((getattr(result, "options", None) or {}).get("variants") or []) if hasattr(result, "runs") else []
+    untrained = [v for v in wanted if v not in result.runs]
+    if untrained:
+        how = f"--variant {untrained[0]}" if len(untrained) == 1 else f"--compare {','.join(untrained)}"
+        print(f"Not trained (the comparison stopped before them): {', '.join(untrained)}; train them with "
+              f"%%lora {how} on the same data.")
 
 
 def _interrupted_run(value: Any) -> Any:
