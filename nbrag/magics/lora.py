@@ -145,21 +145,9 @@ def _remove(view: Any, handle: Any, html: Any) -> None:
 
 
 def _call_resume(run: Any, steps: int, callbacks: list[Any]) -> Any:
-    """``run.resume(steps)`` with the live view's callback in place of the callbacks of the run's first cell
-    (whose view has given way to the result's)."""
-    import inspect
-
-    if "callbacks" in inspect.signature(run.resume).parameters:
-        return run.resume(steps, callbacks=callbacks)
-    trainer = getattr(run, "_trainer", None)  # the engine keeps a run's callbacks on its trainer
-    if trainer is None or not isinstance(getattr(trainer, "callbacks", None), list):
-        return run.resume(steps)  # the result still shows; only the live curves are missing
-    kept = trainer.callbacks
-    trainer.callbacks = list(callbacks)
-    try:
-        return run.resume(steps)
-    finally:
-        trainer.callbacks = kept
+    """``run.resume(steps)`` with the live view's callback in place of the run's (its first cell's view has given
+    way to the result's)."""
+    return run.resume(steps, callbacks=callbacks)
 
 
 def _say_if_interrupted(result: Any, name: str) -> None:
