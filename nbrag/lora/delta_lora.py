@@ -1,15 +1,21 @@
 """Delta-LoRA (Zi et al., 2023, arXiv:2309.02411): the frozen weight follows the adapter's delta.
 
-After every optimizer step t → t+1, for each adapted weight W:
+The paper's Algorithm 1 counts iterations t from 0 and moves W at iteration t only when t > K
+(the update start step): after the optimizer has computed A₍ₜ₊₁₎, B₍ₜ₊₁₎,
 
-    W ← W + λ·(ΔW₍ₜ₊₁₎ − ΔW₍ₜ₎),   ΔW = scaling·B·A as peft applies it (scaling = α/r),
+    W₍ₜ₊₁₎ ← W₍ₜ₎ + λ·(α/r)·(A₍ₜ₊₁₎B₍ₜ₊₁₎ − A₍ₜ₎B₍ₜ₎)
 
-so after k steps (counted from ``start``, the paper's update start step K)
-W_k = W_start + λ·(ΔW_k − ΔW_start). W gets no gradient and no optimizer state: the update is
-computed from A and B alone, which is why the method costs about what LoRA costs. The paper
-removes LoRA's dropout so that the gradient of A·B matches the gradient W would get; nbrag
-turns dropout off for this variant (the run's options say ``dropout: 0.0``). Batches before
-``start`` train A and B only, as plain LoRA.
+(the paper writes the product A·B with A of shape d_in×r; peft's ΔW = scaling·B·A, scaling = α/r,
+is the same update in W's layout). With optimizer steps numbered from 1 (step k gives A_k, B_k),
+W stays put for steps 1 … K+1 and moves from step K+2 on, so after k > K+1 steps
+
+    W_k = W_0 + λ·(ΔW_k − ΔW_{K+1}).
+
+``delta_start`` is the paper's K (0: W moves from the second step on). W gets no gradient and no
+optimizer state: the update is computed from A and B alone, which is why the method costs about
+what LoRA costs. The paper removes LoRA's dropout so that the gradient of A·B matches the
+gradient W would get; nbrag turns dropout off for this variant (the run's options say
+``dropout: 0.0``).
 
 Because W moves, the adapter's A and B alone do not reproduce the trained model: a saved
 delta-lora run holds the adapter and the moved weights of the adapted layers
@@ -48,10 +54,8 @@ class DeltaLoRA:
             raise ValueError(f"delta_start={start}: the update start step must be 0 or more.")
         self.lam, self.start, self.adapter = float(lam), int(start), adapter
         self.layers = lora_layers(model, adapter)
-        self.steps = 0
+        self.steps = 0  # optimizer steps seen
         self._previous: dict[str, tuple[Any, Any]] = {}
-        if self.start == 0:
-            self._snapshot()
 
     def _snapshot(self) -> None:
         self._previous = {name: (m.lora_A[self.adapter].weight.detach().clone(),
@@ -61,10 +65,11 @@ class DeltaLoRA:
         """Call once after each ``optimizer.step()``."""
         import torch
 
+        t = self.steps  # the paper's iteration index, from 0
         self.steps += 1
-        if self.steps < self.start:
+        if t < self.start:
             return
-        if self.steps == self.start:  # the reference point ΔW_start: W moves from the next step on
+        if t == self.start:  # A₍K+1₎, B₍K+1₎: the reference the first move starts from
             self._snapshot()
             return
         with torch.no_grad():

@@ -64,7 +64,8 @@ def train(data: Any, variant: str = "lora", *, model: Any = None, r: int = 8, al
     (the configured generator), a Hugging Face id or local folder, or a ``(model, tokenizer)`` pair;
     it is copied, never changed. ``lr=None`` takes the variant's default
     (:data:`nbrag.lora.variants.DEFAULT_LR`). ``delta_lambda`` and ``delta_start`` are Delta-LoRA's
-    update ratio λ and the step from which W moves; ``loraplus_ratio`` is LoRA+'s ηB/ηA.
+    update ratio λ and update start step K (the paper's "if t > K", t counted from 0: W moves from
+    optimizer step K+2 on; see :mod:`nbrag.lora.delta_lora`); ``loraplus_ratio`` is LoRA+'s ηB/ηA.
     ``callbacks`` receive a dict per step and per evaluation (:class:`nbrag.lora.Event`);
     ``save`` a folder to save the adapter to at the end.
     """

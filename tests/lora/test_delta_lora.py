@@ -23,14 +23,16 @@ def _base_weight(model, name: str):
 @pytest.mark.parametrize("family", ["llama", "gpt2"])
 @pytest.mark.parametrize("start", [0, 2])
 def test_each_adapted_weight_follows_the_rule(family, start, records):
-    """After k steps W_k = W_start + λ·(ΔW_k − ΔW_start), ΔW = scaling·B·A as peft applies it."""
+    """The paper's "if t > K" (t from 0): after k steps W_k = W_0 + λ·(ΔW_k − ΔW_{K+1}), ΔW = scaling·B·A as peft
+    applies it; W does not move during the first K+1 steps."""
     base, tokenizer = tiny(family)
     before = {n: p.detach().clone() for n, p in base.named_parameters()}
-    run = lora.train(records, "delta-lora", model=(base, tokenizer), steps=start, delta_lambda=0.7,
+    run = lora.train(records, "delta-lora", model=(base, tokenizer), steps=start + 1, delta_lambda=0.7,
                      delta_start=start, **OPTIONS)
-    # ΔW at the start step, from peft's own get_delta_weight (zero at step 0: B starts at zero)
+    # ΔW after step K+1, from peft's own get_delta_weight; W has not moved yet
     at_start = {n: m.get_delta_weight("default").detach().clone() for n, m in lora_layers(run.model).items()}
-    run.resume(5 - start)
+    assert all(torch.equal(m.get_base_layer().weight, _base_weight(base, n)) for n, m in lora_layers(run.model).items())
+    run.resume(5 - start - 1)
     layers = lora_layers(run.model)
     assert layers and run.options["dropout"] == 0.0 and "dropout off" in run.options["note"]
     for name, module in layers.items():
@@ -38,7 +40,7 @@ def test_each_adapted_weight_follows_the_rule(family, start, records):
         delta_k = module.get_delta_weight("default").detach()
         expected = w0 + 0.7 * (delta_k - at_start[name])
         moved = module.get_base_layer().weight.detach()
-        assert delta_k.abs().max() > 0 and (start == 0) == (at_start[name].abs().max() == 0)
+        assert at_start[name].abs().max() > 0 and not torch.equal(delta_k, at_start[name])
         torch.testing.assert_close(moved, expected, rtol=1e-5, atol=1e-6)
         assert not torch.equal(moved, w0)
         torch.testing.assert_close(delta_weight(module, "default"), delta_k)
