@@ -27,14 +27,11 @@ import math
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import ipywidgets
 
 from nbrag.views.base import WithStaticHTML, static
-
-if TYPE_CHECKING:  # pragma: no cover
-    import plotly.graph_objects as go
 
 REDRAWS_PER_SECOND = 5.0
 EVENT_KEYS = ("variant", "step", "steps")  # what an event must carry; the rest of the contract's keys may be missing
@@ -183,8 +180,9 @@ def loss_svg(series: Iterable[Series], width: int = 560, height: int = 240) -> s
         sy = top + (y1 - y) / ((y1 - y0) or 1) * (height - top - 2 * pad)
         return f"{sx:.1f},{sy:.1f}"
 
-    out = [f'<svg class="nbrag-lora-svg" xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
-           f'viewBox="0 0 {width} {height}" style="background:#fff;border:1px solid #d0d7de" font-family="sans-serif">']
+    out = [(f'<svg class="nbrag-lora-svg" xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+            f'viewBox="0 0 {width} {height}" style="background:#fff;border:1px solid #d0d7de" '
+            'font-family="sans-serif">')]
     for s in series:
         for steps, losses, dash in ((s.steps, s.losses, ""), (s.eval_steps, s.eval_losses, ' stroke-dasharray="5,4"')):
             points = " ".join(at(x, y) for x, y in zip(steps, losses) if math.isfinite(y))

@@ -91,8 +91,8 @@ def test_var_dataframe(ip):
 
 
 @pytest.mark.parametrize("source, message", [
-    ("%%lora --model tiny:llama --variant lorra\nsome text", "--variant lorra: unknown LoRA variant. Available: lora, "
-                                                             "dora, vera, lora-plus, lora-fa, delta-lora."),
+    ("%%lora --model tiny:llama --variant lorra\nsome text",
+     "--variant lorra: unknown LoRA variant. Available: lora, dora, vera, lora-plus, lora-fa, delta-lora."),
     ("%%lora --model tiny:llama --compare lora,vra\nx", "--compare lora,vra: unknown variant vra. Available:"),
     ("%%lora --model tiny:llama --compare lora\nx", "--compare lora: name at least two variants"),
     ("%%lora --model tiny:llama --compare lora,lora\nx", "--compare lora,lora: lora named twice"),

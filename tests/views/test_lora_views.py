@@ -42,7 +42,7 @@ class Clock:
 
 
 def text_of(markup: str) -> str:
-    return html.unescape(re.sub(r"<[^>]+>", "", re.sub(r"<style>.*?</style>", "", markup, flags=re.S)))
+    return html.unescape(re.sub(r"<[^>]+>", "", re.sub(r"<style>.*?</style>", "", markup, flags=re.DOTALL)))
 
 
 # ---------------------------------------------------------------------- LossView from events
