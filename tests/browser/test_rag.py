@@ -27,7 +27,8 @@ TRAP = f"A trap for views. {EVIL} The bucket tips when it is full."
 def cite_sources(messages):
     """Quotes a sentence of sources [2] and [1], citing them; then a claim no source makes,
     a number that cites nothing, and markup that must show as text."""
-    found = dict(re.findall(r"^\[(\d+)\] (.+?)(?=^\[\d+\] |\Z)", messages[-1]["content"], flags=re.MULTILINE | re.DOTALL))
+    prompt = messages[-1]["content"]
+    found = dict(re.findall(r"^\[(\d+)\] (.+?)(?=^\[\d+\] |\Z)", prompt, flags=re.MULTILINE | re.DOTALL))
 
     def first(n):  # its first sentence of five words or more, headings skipped
         sentences = re.split(r"(?<=[.!?])\s+|\n+", found[n])

@@ -189,6 +189,7 @@ def test_a_marker_with_several_numbers_links_each(index):
 def test_a_closed_book_answer_has_no_sources_to_show():
     answer = nbrag.ask(QUESTION, generator=lambda messages: "It tips over by itself [1].")
     data = answer_data(answer)
-    assert data["sources"] == [] and data["runs"][-2]["cite"]["title"] == "[1] cites no source: the prompt had 0 sources."
+    assert data["sources"] == []
+    assert data["runs"][-2]["cite"]["title"] == "[1] cites no source: the prompt had 0 sources."
     html = AnswerView(answer).to_html()
     assert "Sources (" not in html and 'nbrag-cite nbrag-broken' in html
