@@ -241,3 +241,18 @@ def test_sizes_and_shares_keep_small_numbers_readable():
 
     assert mib(14_336) == "0.0137 MiB" and mib(3 * 2 ** 20) == "3.0 MiB" and mib(0) == "0.0 MiB" and mib(None) == "—"
     assert share(3_584, 2_031_040) == "0.176%" and share(1, 1) == "100%" and share(1, 0) == "—"
+
+
+def test_generations_of_real_adapters(runs):
+    from nbrag.lora import Adapters
+
+    comparison, _ = runs
+    adapters = Adapters(model=tiny("llama")).add("sums", comparison.runs["lora"])
+    prompts = ["Question 3: what is 3 plus 3?", "问题：三加三等于几？"]
+    rows = adapters.side_by_side(prompts, max_new_tokens=4)
+    view = GenerationsView(rows)
+    text = text_of(view.to_html())
+    assert re.findall(r"<th[^>]*>(.*?)</th>", view.to_html()) == ["prompt", "base", "sums"]
+    for row in rows:
+        assert html.escape(row["prompt"]) in view.to_html() and html.escape(row["sums"]) in view.to_html()
+    assert "问题：三加三等于几？" in text
