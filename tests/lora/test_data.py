@@ -102,3 +102,23 @@ def test_bad_data_gets_one_clear_error(llama, records):
     with pytest.raises(ValueError, match=r"Example 3 .* is 30\d tokens, longer than max_length=256; it is refused "
                                          r"rather than truncated\. Raise max_length to at least 30\d"):
         encode_all(read_examples(long), tokenizer, 256)
+
+
+def test_the_instruction_sample_is_what_its_tool_writes():
+    import importlib.util
+    from pathlib import Path
+
+    from nbrag.data import sample_instructions
+
+    tool = Path(__file__).resolve().parents[2] / "tools" / "make_instruction_sample.py"
+    spec = importlib.util.spec_from_file_location("make_instruction_sample", tool)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    assert sample_instructions("documents") == module.documents()
+    assert sample_instructions("musique") == module.musique()
+    records = sample_instructions()
+    assert len(records) == 73 and all(set(r) == {"instruction", "input", "output"} for r in records)
+    assert sum(any("\u4e00" <= ch <= "\u9fff" for ch in r["instruction"]) for r in records) >= 5  # the tea guide
+    assert all(r["output"] in r["input"] for r in records[34:] if r["output"] != "an American")
+    with pytest.raises(ValueError, match="Unknown instruction sample 'alpaca'. Available: documents, musique"):
+        sample_instructions("alpaca")

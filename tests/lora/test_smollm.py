@@ -18,3 +18,12 @@ def test_a_few_lora_steps_lower_the_eval_loss_of_smollm2(smollm):
     assert run.eval_loss < before - 0.05, (before, run.evals)
     assert run.target_modules == ["q_proj", "v_proj"] and run.trainable_params == run.formula_params == 460_800
     assert run.options["model"] and run.memory["weights"] > 500e6  # 135M float32 parameters
+
+
+@pytest.mark.slow
+def test_every_shipped_instruction_fits_the_default_max_length(smollm):
+    from nbrag.data import sample_instructions
+    from nbrag.lora.data import encode_all, read_examples
+
+    items = encode_all(read_examples(sample_instructions()), smollm[1], 256)  # raises on one that does not fit
+    assert len(items) == 73 and max(len(t) for t in items) > 150
