@@ -26,6 +26,7 @@ from pathlib import Path
 SETS = ("hotpotqa", "musique")
 NAMES = {"hotpotqa": "HotpotQA", "musique": "MuSiQue"}
 METHODS = ("none", "rag", "agent")
+DEFAULT_QUESTIONS = 20
 
 
 def _load_average() -> list[float]:
@@ -63,7 +64,7 @@ def calibrate(shared: Path, questions: int | None = None) -> dict:
             "rows": rows, "best": best, "seconds": time.perf_counter() - started}
 
 
-def quality(shared: Path, questions: int = 20, methods: tuple[str, ...] = METHODS, k: int = 4) -> dict:
+def quality(shared: Path, questions: int = DEFAULT_QUESTIONS, methods: tuple[str, ...] = METHODS, k: int = 4) -> dict:
     """EM, F1, contains, supporting recall, seconds and tokens per question of each method on each set."""
     import torch
 

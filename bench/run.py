@@ -87,6 +87,13 @@ Entries (names for --only):
   nbrag.lora.compare on SmolLM2 with ../shared/data/alpaca's demo set for --lora-steps steps
   (default 20): trainable parameters against each method's formula, memory by part, seconds per
   step and eval loss (skipped by --no-models). About 15 minutes on 2 cores at 20 steps.
+- rag-quality: the first --rag-questions (default 20) HotpotQA and MuSiQue questions answered by
+  SmolLM2 alone (no retrieval), by nbrag.ask (hybrid, k=4) and by nbrag.agent: exact match, token
+  F1, answers containing the gold answer, recall of the supporting passages among everything
+  retrieved, seconds and tokens per question (skipped by --no-models). Roughly 2 minutes per
+  question and set on 2 busy cores, most of it the agent's;
+- rag-calibrate: the support check's threshold measured on HotpotQA (answer-like sentences against
+  supporting and non-supporting passages of the same question). About 10 minutes on 2 cores.
 """
 
 from __future__ import annotations
@@ -105,6 +112,7 @@ from pathlib import Path
 import graphrag as graphrag_bench  # bench/graphrag.py
 import inspectors as inspectors_bench  # bench/inspectors.py
 import lora as lora_bench  # bench/lora.py
+import rag as rag_bench  # bench/rag.py
 import retrieval as retrieval_bench  # bench/retrieval.py
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -114,7 +122,7 @@ HOTPOTQA = SHARED / "hotpotqa" / "hotpotqa_200.jsonl"
 GOAL_EXT_LOAD_S = 0.3
 ENTRIES = ("ext", "first", "throughput", "semantic", "quality", "generator", "retrieval-quality", "retrieval-speed",
            "graph-quality", "graph-build", "graph-extractors",
-           "inspect-kv-speedup", "inspect-overhead", "lora-overhead", "lora-variants")
+           "inspect-kv-speedup", "inspect-overhead", "lora-overhead", "lora-variants", "rag-quality", "rag-calibrate")
 
 EXT_LOAD = """
 import time
@@ -440,11 +448,13 @@ def main(argv: list[str] | None = None) -> int:
                         help="MuSiQue questions whose passages graph-extractors reads with each extractor")
     parser.add_argument("--lora-steps", type=int, default=lora_bench.DEFAULT_STEPS,
                         help="training steps per variant in lora-variants")
+    parser.add_argument("--rag-questions", type=int, default=rag_bench.DEFAULT_QUESTIONS,
+                        help="questions per set in rag-quality (no retrieval, RAG and the agent each answer them)")
     args = parser.parse_args(argv)
     n = args.repeat
     entries = [e for e in ENTRIES if (args.only is None or e in args.only)
                and not (e in ("generator", "graph-extractors", "inspect-kv-speedup", "lora-overhead",
-                              "lora-variants") and args.no_models)]
+                              "lora-variants", "rag-quality") and args.no_models)]
     if not (SHARED / "alpaca" / "alpaca_en_demo.json").exists() and any(e.startswith("lora") for e in entries):
         print(f"{SHARED / 'alpaca'} is not here: skipping the LoRA entries")
         entries = [e for e in entries if not e.startswith("lora")]
@@ -501,6 +511,10 @@ def main(argv: list[str] | None = None) -> int:
         results["lora_overhead"] = lora_bench.overhead(n, SHARED)
     if "lora-variants" in entries:
         results["lora_variants"] = lora_bench.variants(SHARED, args.lora_steps)
+    if "rag-quality" in entries:
+        results["rag_quality"] = rag_bench.quality(SHARED, args.rag_questions)
+    if "rag-calibrate" in entries:
+        results["rag_calibrate"] = rag_bench.calibrate(SHARED)
 
     report(results)
     RESULTS.mkdir(parents=True, exist_ok=True)
@@ -548,6 +562,7 @@ def report(results: dict) -> None:
     rows += graphrag_bench.table_rows(results)
     rows += inspectors_bench.table_rows(results)
     rows += lora_bench.table_rows(results)
+    rows += rag_bench.table_rows(results)
     print("nbrag/peer below 1 means nbrag is faster for times (s), above 1 for rates (MB/s, queries/s, chunks/s)\n")
     print(f"{'measurement':<28}{'nbrag':>11}{'peer':>11}  {'peer name':<10}{'nbrag/peer':>11}  note")
 
@@ -585,6 +600,7 @@ def report(results: dict) -> None:
 
     inspectors_bench.report(results)
     lora_bench.report(results)
+    rag_bench.report(results)
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -1,0 +1,168 @@
+"""nbrag.agent: the plan, retrieval per sub-question with #n answers put in, rewrites, the calculator, the draft,
+the check, and the limits that stop it; each step recorded."""
+
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+import nbrag
+from nbrag.rag import ACTIONS, AgentResult
+from nbrag.rag.agent import CANNOT, heuristic_plan, parse_plan
+
+from .conftest import extractive
+
+BRIDGE = "What is the mouth of the estuary where the first lighthouse lens of Fresnel's design was installed?"
+
+
+@pytest.mark.parametrize("question, plan", [
+    ("What is the seat of the county where Van Hook Township is located?",
+     ["What is the county where Van Hook Township is located?", "What is the seat of #1?"]),
+    ("Who is the spouse of the father of the director of Titanic?",
+     ["What is the director of Titanic?", "What is the father of #1?", "Who is the spouse of #2?"]),
+    ("When was the Fresnel lens installed?", ["When was the Fresnel lens installed?"]),
+])
+def test_the_heuristic_plan_splits_bridge_questions(question, plan):
+    assert heuristic_plan(question) == plan
+
+
+def test_a_model_plan_is_read_only_when_it_is_one():
+    question = "What is the capital of the country where the Cordouan lighthouse stands?"
+    assert parse_plan("1. In which country does the Cordouan lighthouse stand?\n2. What is the capital of #1?",
+                      question) == ["In which country does the Cordouan lighthouse stand?", "What is the capital of #1?"]
+    looping = "The lighthouse stands in the country where the lighthouse stands in the country where the lighthouse"
+    assert parse_plan(looping, question) is None  # repeats itself
+    assert parse_plan("In which country does the Cordouan lighthouse stand?", question) is None  # one line: no split
+    assert parse_plan("In which country does the Eiffel Tower stand?\nWhat is the capital of #1?", question) is None
+    assert parse_plan("What is the capital of #2?\nWhere does the Cordouan lighthouse stand?", question) is None
+
+
+def test_a_two_hop_question_retrieves_per_sub_question_with_the_first_answer_put_in(english_index):
+    result = nbrag.agent(BRIDGE, english_index, generator=extractive, k=3, graph=False)
+    assert isinstance(result, AgentResult) and result.stopped is None
+    actions = [s.action for s in result.steps]
+    assert actions[0] == "plan" and set(actions) <= set(ACTIONS)
+    plan = result.steps[0]
+    assert "not a usable list" in plan.note and plan.raw is not None
+    assert result.sub_questions == ["What is the estuary where the first lighthouse lens of Fresnel's design was "
+                                    "installed?", "What is the mouth of #1?"]
+    first_answer = result.sub_answers[0]
+    (short,) = [s for s in result.steps if s.action == "answer" and s.arguments.get("sub_question") == 1]
+    assert short.observation == f"#1 = {first_answer}" and short.raw.split()[:10] == first_answer.split()
+    queries = [s.arguments["query"] for s in result.steps if s.action == "retrieve"]
+    assert queries[0] == result.sub_questions[0]
+    assert f"What is the mouth of {first_answer}?" in queries  # #1 replaced by the first answer
+    for step in result.steps:
+        assert step.number == result.steps.index(step) + 1 and step.seconds >= 0 and step.thought
+        if step.action == "retrieve":
+            assert step.hits and step.observation.startswith(step.hits[0].document)
+    judged = [s for s in result.steps if s.action == "verify" and s.arguments.get("target") == "evidence"]
+    assert judged and all("lexical overlap" in s.note for s in judged)  # the extractive replies are not yes/no
+    assert "Cordouan" in result.answer or "Gironde" in result.answer
+    assert result.citations and all(c.source is not None for c in result.citations)
+    assert result.verified is True and result.steps[-1].action == "verify"
+    assert result.tokens["prompt"] == sum(s.prompt_tokens for s in result.steps) > 0
+    data = json.loads(json.dumps(result.to_dict()))
+    assert data["steps"][0]["action"] == "plan" and data["sub_answers"][0] == first_answer
+
+
+def test_an_arithmetic_sub_question_goes_to_the_calculator(english_index):
+    result = nbrag.agent("What is (1912 - 1869) * 2?", english_index, generator=extractive)
+    calc = [s for s in result.steps if s.action == "calculate"]
+    assert calc[0].arguments == {"expression": "(1912 - 1869) * 2"} and calc[0].observation.endswith("= 86")
+    assert result.answer == "86" and result.verified is True and result.steps[-1].action == "finish"
+
+
+def test_an_answer_that_fails_the_check_twice_says_it_cannot_answer(english_index):
+    result = nbrag.agent("Where was the first lens of Fresnel's design installed?", english_index,
+                         generator=extractive, support_threshold=0.99, rewrites=0)
+    assert result.answer.startswith(f"{CANNOT}: the answer is not close enough")
+    assert result.verified is False and result.steps[-1].action == "finish"
+    retries = [s for s in result.steps if s.action == "retrieve" and s.arguments.get("k") == 8]
+    assert len(retries) == 1  # one retry with twice k
+    assert result.citations == [] and result.draft is not None
+
+
+def test_max_steps_stops_the_loop_with_a_clear_message(english_index):
+    result = nbrag.agent(BRIDGE, english_index, generator=extractive, max_steps=3)
+    assert len(result.steps) == 3 and result.stopped.startswith("max_steps=3 reached before the step")
+    assert result.answer.startswith(CANNOT) and any(w.startswith("Stopped: max_steps=3") for w in result.warnings)
+
+
+def test_the_token_budget_stops_the_loop(english_index):
+    result = nbrag.agent(BRIDGE, english_index, generator=extractive, token_budget=60)
+    assert result.stopped.startswith("token_budget=60 spent") and result.tokens["prompt"] >= 60
+    assert "raise token_budget" in result.stopped
+
+
+def test_graph_search_joins_when_the_index_has_a_graph():
+    from nbrag.data import sample_documents
+
+    index = nbrag.Index("rag-tests-graph", memory=True)
+    index.add({"lighthouses": sample_documents()["lighthouses"]}, chunker="recursive", size=128, progress=False)
+    with pytest.raises(ValueError, match="has no knowledge graph: build it with index.build_graph()"):
+        nbrag.agent(BRIDGE, index, generator=extractive, graph=True)
+    index.build_graph(progress=False)
+    result = nbrag.agent("Where was the first lens of Fresnel's design installed?", index, generator=extractive)
+    (graph_step,) = [s for s in result.steps if s.action == "graph_search"]
+    assert graph_step.arguments["graph"] == "ppr" and graph_step.hits
+    off = nbrag.agent("Where was the first lens of Fresnel's design installed?", index, generator=extractive,
+                      graph=False)
+    assert not any(s.action == "graph_search" for s in off.steps)
+
+
+class ExtractiveServer(ThreadingHTTPServer):
+    """An OpenAI-compatible server on 127.0.0.1 whose model is the extractive generator."""
+
+    daemon_threads = True
+
+    def __init__(self):
+        super().__init__(("127.0.0.1", 0), ExtractiveHandler)
+        self.url, self.requests = f"http://127.0.0.1:{self.server_address[1]}/v1", []
+
+
+class ExtractiveHandler(BaseHTTPRequestHandler):
+    def do_POST(self):
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        self.server.requests.append(body)
+        reply = json.dumps({"choices": [{"message": {"role": "assistant", "content": extractive(body["messages"])}}]})
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(reply)))
+        self.end_headers()
+        self.wfile.write(reply.encode())
+
+    def log_message(self, *args):
+        pass
+
+
+def test_the_agent_works_through_an_endpoint(english_index, monkeypatch):
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+    server = ExtractiveServer()
+    threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
+    try:
+        result = nbrag.agent(BRIDGE, english_index, endpoint=server.url, model="extractive", k=3, graph=False)
+    finally:
+        server.shutdown()
+        server.server_close()
+    local = nbrag.agent(BRIDGE, english_index, generator=extractive, k=3, graph=False)
+    assert result.answer == local.answer and result.sub_questions == local.sub_questions
+    assert [s.action for s in result.steps] == [s.action for s in local.steps]
+    asked = [s for s in result.steps if s.raw is not None]
+    assert len(server.requests) == len(asked) and all(r["model"] == "extractive" for r in server.requests)
+    assert result.generator == f"extractive at {server.url}"
+
+
+@pytest.mark.parametrize("options, message", [
+    ({"max_steps": 0}, "max_steps=0"), ({"token_budget": -1}, "token_budget=-1"), ({"rewrites": -1}, "rewrites=-1"),
+    ({"graph": "pagerank"}, "graph='pagerank'"),
+])
+def test_bad_options_are_named(english_index, options, message):
+    with pytest.raises(ValueError, match=message):
+        nbrag.agent(BRIDGE, english_index, generator=extractive, **options)
+
+
+def test_the_agent_needs_an_index():
+    with pytest.raises(ValueError, match="give index="):
+        nbrag.agent(BRIDGE, generator=extractive)

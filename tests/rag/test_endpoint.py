@@ -1,0 +1,96 @@
+"""ask through an OpenAI-compatible server on 127.0.0.1 that the test starts, with SmolLM2 behind it.
+
+The server runs the offline generator through ``nbrag.models.generate`` (greedy, the chat template
+applied), so an answer through the endpoint must be the answer the same model gives locally.
+It speaks both forms of the protocol: one JSON reply, and server-sent events with ``"stream": true``.
+"""
+
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+import nbrag
+
+from .test_ask import QUESTION
+
+
+class ModelServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self):
+        super().__init__(("127.0.0.1", 0), ModelHandler)
+        self.requests = []
+        self.url = f"http://127.0.0.1:{self.server_address[1]}/v1"
+
+
+class ModelHandler(BaseHTTPRequestHandler):
+    def do_POST(self):
+        from nbrag.models import generate, load_generator
+
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        self.server.requests.append(body)
+        if self.path != "/v1/chat/completions":
+            self.send_error(404)
+            return
+        text = generate(body["messages"], max_new_tokens=body.get("max_tokens", 64))
+        tokenizer = load_generator()[1]
+        prompt = tokenizer.apply_chat_template(body["messages"], add_generation_prompt=True, tokenize=False)
+        usage = {"prompt_tokens": len(tokenizer(prompt, add_special_tokens=False)["input_ids"]),
+                 "completion_tokens": len(tokenizer(text, add_special_tokens=False)["input_ids"])}
+        if body.get("stream"):
+            self.send_response(200)
+            self.send_header("Content-Type", "text/event-stream")
+            self.end_headers()
+            for word in text.split(" "):
+                piece = word if word is text.split(" ")[0] else " " + word
+                event = {"choices": [{"index": 0, "delta": {"content": piece}}]}
+                self.wfile.write(f"data: {json.dumps(event)}\n\n".encode())
+            self.wfile.write(f"data: {json.dumps({'choices': [], 'usage': usage})}\n\ndata: [DONE]\n\n".encode())
+            return
+        reply = json.dumps({"object": "chat.completion", "model": body["model"], "usage": usage, "choices": [
+            {"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}]}).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(reply)))
+        self.end_headers()
+        self.wfile.write(reply)
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def model_server(monkeypatch):
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+    server = ModelServer()
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
+    thread.start()
+    yield server
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.mark.slow
+def test_the_endpoint_answers_as_the_same_model_does_locally(english_index, model_server):
+    local = nbrag.ask(QUESTION, english_index, k=2, max_new_tokens=24)
+    remote = nbrag.ask(QUESTION, english_index, k=2, max_new_tokens=24, endpoint=model_server.url,
+                       model="SmolLM2-135M-Instruct", timeout=120)
+    (request,) = model_server.requests
+    assert request["messages"] == remote.messages == local.messages and request["max_tokens"] == 24
+    assert request["temperature"] == 0 and "stream" not in request
+    assert remote.text == local.text and remote.text
+    assert remote.generator == f"SmolLM2-135M-Instruct at {model_server.url}"
+    # the server's usage: the same tokenizer and chat template (locally a final end-of-text token counts too)
+    assert remote.tokens["prompt"] == local.tokens["prompt"]
+    assert 0 <= local.tokens["completion"] - remote.tokens["completion"] <= 1
+    assert remote.prompt.startswith("<system>\n") and local.prompt.startswith("<|im_start|>system\n")
+
+    pieces = []
+    streamed = nbrag.ask(QUESTION, english_index, k=2, max_new_tokens=24, endpoint=model_server.url,
+                         model="SmolLM2-135M-Instruct", timeout=120, stream=pieces.append)
+    assert model_server.requests[-1]["stream"] is True
+    assert len(pieces) > 1 and "".join(pieces).strip() == streamed.text == local.text
+    assert streamed.tokens == remote.tokens
