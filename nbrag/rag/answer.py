@@ -21,7 +21,7 @@ from nbrag.endpoints import DEFAULT_TIMEOUT
 from nbrag.rag.base import Answer
 from nbrag.rag.generators import Generator, resolve_generator
 from nbrag.rag.prompt import CLOSED_BOOK_TEMPLATE, DEFAULT_TEMPLATE, PromptTemplate, assemble
-from nbrag.rag.support import check_threshold, parse_citations, support_check, support_warning
+from nbrag.rag.support import SUPPORT_THRESHOLD, check_threshold, parse_citations, support_check, support_warning
 
 
 def open_index(index: Any):
@@ -122,7 +122,7 @@ def ask(question: str, index: Any = None, *, mode: str = "hybrid", k: int = 4, t
 
 
 def answer_from_hits(question: str, hits: list[Any], gen: Generator, *, template: PromptTemplate | None = None,
-                     max_new_tokens: int = 200, context_tokens: int = 1024, threshold: float = 0.55,
+                     max_new_tokens: int = 200, context_tokens: int = 1024, threshold: float = SUPPORT_THRESHOLD,
                      stream: Callable[[str], Any] | None = None, retrieval: Any = None,
                      seconds: dict[str, float] | None = None, warnings: list[str] | None = None,
                      params: dict[str, Any] | None = None, embedder: str | None = None) -> Answer:
