@@ -2,8 +2,6 @@
 the check, and the limits that stop it; each step recorded."""
 
 import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
@@ -12,6 +10,7 @@ from nbrag.rag import ACTIONS, AgentResult
 from nbrag.rag.agent import CANNOT, heuristic_plan, parse_plan
 
 from .conftest import extractive
+from .servers import serving
 
 BRIDGE = "What is the mouth of the estuary where the first lighthouse lens of Fresnel's design was installed?"
 
@@ -112,40 +111,10 @@ def test_graph_search_joins_when_the_index_has_a_graph():
     assert not any(s.action == "graph_search" for s in off.steps)
 
 
-class ExtractiveServer(ThreadingHTTPServer):
-    """An OpenAI-compatible server on 127.0.0.1 whose model is the extractive generator."""
-
-    daemon_threads = True
-
-    def __init__(self):
-        super().__init__(("127.0.0.1", 0), ExtractiveHandler)
-        self.url, self.requests = f"http://127.0.0.1:{self.server_address[1]}/v1", []
-
-
-class ExtractiveHandler(BaseHTTPRequestHandler):
-    def do_POST(self):
-        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-        self.server.requests.append(body)
-        reply = json.dumps({"choices": [{"message": {"role": "assistant", "content": extractive(body["messages"])}}]})
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(reply)))
-        self.end_headers()
-        self.wfile.write(reply.encode())
-
-    def log_message(self, *args):
-        pass
-
-
 def test_the_agent_works_through_an_endpoint(english_index, monkeypatch):
     monkeypatch.setenv("NO_PROXY", "127.0.0.1")
-    server = ExtractiveServer()
-    threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
-    try:
+    with serving(lambda body: (extractive(body["messages"]), {})) as server:
         result = nbrag.agent(BRIDGE, english_index, endpoint=server.url, model="extractive", k=3, graph=False)
-    finally:
-        server.shutdown()
-        server.server_close()
     local = nbrag.agent(BRIDGE, english_index, generator=extractive, k=3, graph=False)
     assert result.answer == local.answer and result.sub_questions == local.sub_questions
     assert [s.action for s in result.steps] == [s.action for s in local.steps]

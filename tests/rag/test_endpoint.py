@@ -5,72 +5,31 @@ applied), so an answer through the endpoint must be the answer the same model gi
 It speaks both forms of the protocol: one JSON reply, and server-sent events with ``"stream": true``.
 """
 
-import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-
 import pytest
 
 import nbrag
 
+from .servers import serving
 from .test_ask import QUESTION
 
 
-class ModelServer(ThreadingHTTPServer):
-    daemon_threads = True
+def smollm2(body):
+    """The offline generator, greedy, its chat template applied; usage counted with its tokenizer."""
+    from nbrag.models import generate, load_generator
 
-    def __init__(self):
-        super().__init__(("127.0.0.1", 0), ModelHandler)
-        self.requests = []
-        self.url = f"http://127.0.0.1:{self.server_address[1]}/v1"
-
-
-class ModelHandler(BaseHTTPRequestHandler):
-    def do_POST(self):
-        from nbrag.models import generate, load_generator
-
-        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-        self.server.requests.append(body)
-        if self.path != "/v1/chat/completions":
-            self.send_error(404)
-            return
-        text = generate(body["messages"], max_new_tokens=body.get("max_tokens", 64))
-        tokenizer = load_generator()[1]
-        prompt = tokenizer.apply_chat_template(body["messages"], add_generation_prompt=True, tokenize=False)
-        usage = {"prompt_tokens": len(tokenizer(prompt, add_special_tokens=False)["input_ids"]),
-                 "completion_tokens": len(tokenizer(text, add_special_tokens=False)["input_ids"])}
-        if body.get("stream"):
-            self.send_response(200)
-            self.send_header("Content-Type", "text/event-stream")
-            self.end_headers()
-            for word in text.split(" "):
-                piece = word if word is text.split(" ")[0] else " " + word
-                event = {"choices": [{"index": 0, "delta": {"content": piece}}]}
-                self.wfile.write(f"data: {json.dumps(event)}\n\n".encode())
-            self.wfile.write(f"data: {json.dumps({'choices': [], 'usage': usage})}\n\ndata: [DONE]\n\n".encode())
-            return
-        reply = json.dumps({"object": "chat.completion", "model": body["model"], "usage": usage, "choices": [
-            {"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}]}).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(reply)))
-        self.end_headers()
-        self.wfile.write(reply)
-
-    def log_message(self, *args):
-        pass
+    text = generate(body["messages"], max_new_tokens=body.get("max_tokens", 64))
+    tokenizer = load_generator()[1]
+    prompt = tokenizer.apply_chat_template(body["messages"], add_generation_prompt=True, tokenize=False)
+    return text, {"prompt_tokens": len(tokenizer(prompt, add_special_tokens=False)["input_ids"]),
+                  "completion_tokens": len(tokenizer(text, add_special_tokens=False)["input_ids"])}
 
 
 @pytest.fixture
 def model_server(monkeypatch):
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
     monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
-    server = ModelServer()
-    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
-    yield server
-    server.shutdown()
-    server.server_close()
+    with serving(smollm2) as server:
+        yield server
 
 
 @pytest.mark.slow
