@@ -136,6 +136,11 @@ def answer_from_hits(question: str, hits: list[Any], gen: Generator, *, template
         raise ValueError(f"The question and the template take {alone} tokens, and {max_new_tokens} more are kept for "
                          f"the answer: more than the {gen.context_length} tokens {gen.name} reads. Shorten the "
                          "question or the template, or lower max_new_tokens.")
+    if gen.context_length is not None and context_tokens + max_new_tokens > gen.context_length:
+        warnings.append(f"context_tokens={context_tokens} and max_new_tokens={max_new_tokens} exceed the "
+                        f"{gen.context_length} tokens {gen.name} reads: the prompt was held to "
+                        f"{gen.context_length - max_new_tokens} tokens.")
+        context_tokens = gen.context_length - max_new_tokens
     messages, sources, cut = assemble(template, question, hits if template.has_sources else [], gen, context_tokens)
     warnings += cut
     if hits and not template.has_sources:

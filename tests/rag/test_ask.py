@@ -102,6 +102,14 @@ def test_a_local_model_streams_through_a_thread_and_records_its_exact_prompt(eng
     assert answer.tokens["prompt"] == len(tokenizer(answer.prompt)["input_ids"]) <= 400
 
 
+def test_a_budget_beyond_the_model_context_is_held_to_it(english_index, one_thread):
+    model, tokenizer = tiny("llama")  # random weights: 512 positions
+    answer = nbrag.ask(QUESTION, english_index, k=8, generator=(model, tokenizer), max_new_tokens=12,
+                       context_tokens=4096)
+    assert any("the prompt was held to 500 tokens" in w for w in answer.warnings)
+    assert answer.tokens["prompt"] <= 500 and any(s.dropped or s.truncated for s in answer.sources)
+
+
 @pytest.fixture
 def silent_port():
     """A port on 127.0.0.1 that accepts connections and never answers."""
