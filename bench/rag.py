@@ -4,7 +4,7 @@
   BEIR corpus indexed one passage per chunk, and the questions of ``*_200.jsonl`` with their gold
   answers), the first N questions (``--rag-questions``, default 20) are answered three ways with the
   same generator (the offline SmolLM2-135M by default): the generator alone (no retrieval),
-  ``nbrag.ask`` (hybrid search, k=4) and ``nbrag.agent`` (k=4). Exact match, token F1, whether the
+  ``nbrag.ask`` (hybrid search, k=4) and ``nbrag.agent`` (k=4, max_steps=16). Exact match, token F1, whether the
   answer contains the gold answer, recall of the supporting passages among everything retrieved,
   seconds and tokens per question (``nbrag.eval.qa``);
 - ``calibrate`` (entry ``rag-calibrate``): the support check's default threshold. For each HotpotQA
@@ -27,6 +27,7 @@ SETS = ("hotpotqa", "musique")
 NAMES = {"hotpotqa": "HotpotQA", "musique": "MuSiQue"}
 METHODS = ("none", "rag", "agent")
 DEFAULT_QUESTIONS = 20
+AGENT_MAX_STEPS = 16  # a two-hop plan with a rewrite per hop takes 14 steps; the default 10 stops before the check
 
 
 def _load_average() -> list[float]:
@@ -71,7 +72,8 @@ def quality(shared: Path, questions: int = DEFAULT_QUESTIONS, methods: tuple[str
     from nbrag.config import settings
     from nbrag.eval import load_beir, load_qa, qa
 
-    out: dict = {"questions": questions, "k": k, "generator": settings.generator, "torch_threads": torch.get_num_threads(),
+    out: dict = {"questions": questions, "k": k, "agent_max_steps": AGENT_MAX_STEPS, "generator": settings.generator,
+                 "torch_threads": torch.get_num_threads(),
                  "load_average": {"start": _load_average()}, "sets": {}}
     for name in SETS:
         folder = shared / name
@@ -79,7 +81,8 @@ def quality(shared: Path, questions: int = DEFAULT_QUESTIONS, methods: tuple[str
         index = load_beir(folder).index()
         per_method = {}
         for method in methods:
-            scores = qa(items, index, method=method, k=k, progress=False)
+            options = {"max_steps": AGENT_MAX_STEPS} if method == "agent" else {}
+            scores = qa(items, index, method=method, k=k, progress=False, **options)
             per_method[method] = {"means": scores.means, "rows": scores.rows}
             means = scores.means
             print(f"  {NAMES[name]:<9} {method:<6} EM {means.get('em', 0):.3f}  F1 {means.get('f1', 0):.3f}  "
@@ -108,7 +111,8 @@ def table_rows(results: dict) -> list[tuple]:
 def report(results: dict) -> None:
     q = results.get("rag_quality")
     if q:
-        print(f"\nQA on the first {q['questions']} questions of each set, {q['generator']}, k={q['k']}, "
+        print(f"\nQA on the first {q['questions']} questions of each set, {q['generator']}, k={q['k']} "
+              f"(agent max_steps {q.get('agent_max_steps', 10)}), "
               f"torch threads {q['torch_threads']}; load average (1 min) {q['load_average']['start'][0]:.2f} at the "
               f"start, {q['load_average']['end'][0]:.2f} at the end, on {os.cpu_count()} cores:")
         print(f"  {'set':<10}{'method':<8}{'EM':>7}{'F1':>7}{'contains':>10}{'recall':>8}{'s/question':>12}"
