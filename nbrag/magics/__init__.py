@@ -453,6 +453,8 @@ class NbragMagics(Magics):
               help="The modules to adapt (default: found for the architecture, e.g. q_proj,v_proj).")
     @argument("--eval-fraction", type=float, default=None,
               help="The share of examples held out for the eval loss (default 0.1; 0: none).")
+    @argument("--eval-every", type=int, default=None,
+              help="Evaluate every N optimizer steps, and at the end (default 10).")
     @argument("--model", default=None, metavar="NAME",
               help="The model: tiny:<family> (random weights, e.g. tiny:llama), a packaged or Hugging Face model's "
                    "name, or a variable holding (model, tokenizer) (default: the configured generator).")

@@ -239,7 +239,8 @@ def _check_numbers(args: Any) -> None:
               ("steps", args.steps, 1, "at least one optimizer step (e.g. --steps 30)"),
               ("batch_size", args.batch_size, 1, "at least one example per batch (e.g. --batch-size 4)"),
               ("grad_accum", args.grad_accum, 1, "at least 1 (1: no accumulation)"),
-              ("max_length", args.max_length, 2, "room for at least two tokens (e.g. --max-length 256)")]
+              ("max_length", args.max_length, 2, "room for at least two tokens (e.g. --max-length 256)"),
+              ("eval_every", args.eval_every, 1, "an evaluation every N >= 1 steps (e.g. --eval-every 10)")]
     for key, value, least, fix in checks:
         if value is not None and value < least:
             raise UsageError(f"{FLAGS[key]} {value}: give {fix}.")
@@ -262,7 +263,7 @@ def _options(args: Any) -> dict[str, Any]:
     save = str(Path(_unquote(args.save)).expanduser()) if args.save else None
     given = {"r": args.r, "alpha": args.alpha, "lr": args.lr, "steps": args.steps, "batch_size": args.batch_size,
              "grad_accum": args.grad_accum, "max_length": args.max_length, "target_modules": targets,
-             "eval_fraction": args.eval_fraction, "save": save}
+             "eval_fraction": args.eval_fraction, "eval_every": args.eval_every, "save": save}
     return {k: v for k, v in given.items() if v is not None}
 
 

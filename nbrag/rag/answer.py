@@ -148,10 +148,12 @@ def answer_from_hits(question: str, hits: list[Any], gen: Generator, *, template
                         "model.")
     if retrieval is not None and not hits:
         warnings.append("The search found no passage for this question: the answer comes from the model alone.")
+    if stream is not None and template.answer_prefix:
+        stream(template.answer_prefix)
     completion = gen.complete(messages, max_new_tokens=max_new_tokens, stream=stream)
     seconds["generate"] = completion.seconds
-    text = completion.text.strip()
-    if not text:
+    text = (template.answer_prefix + completion.text).strip()
+    if not completion.text.strip():
         warnings.append(f"{gen.name} returned an empty answer.")
     citations, said = parse_citations(text, sources)
     warnings += said

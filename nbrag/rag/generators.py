@@ -96,8 +96,11 @@ class LocalGenerator(Generator):
         return text[:offsets[tokens - 1][1]] if tokens > 0 else ""
 
     def render(self, messages: Messages) -> str:
+        """The prompt text; a final assistant message (a prefilled answer start) is continued, not closed."""
+        prefilled = bool(messages) and messages[-1]["role"] == "assistant"
         if getattr(self.tokenizer, "chat_template", None):
-            return self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+            return self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=not prefilled,
+                                                      continue_final_message=prefilled)
         return "\n".join(m["content"] for m in messages)
 
     def count_messages(self, messages: Messages) -> int:

@@ -33,14 +33,22 @@ class PromptTemplate:
     ``user`` must hold ``{question}``, and ``{sources}`` unless the template is for answering
     without retrieval; ``source`` may use ``{number}``, ``{title}`` (the document's title or
     id) and ``{text}``. Write literal braces as ``{{`` and ``}}``.
+
+    ``answer_prefix`` starts the model's reply for it (prefilling): the words are placed at the
+    start of the assistant's turn and the model continues them, and the answer begins with them.
+    ``"According to source ["`` makes small models that ignore the citation instruction name a
+    source. Local models continue the turn through the chat template; OpenAI-compatible servers
+    receive it as a final assistant message, which some continue (llama.cpp, Ollama) and others
+    answer anew.
     """
 
     system: str
     user: str
     source: str = "[{number}] {text}"
+    answer_prefix: str = ""
 
     def __post_init__(self) -> None:
-        for name in ("system", "user", "source"):
+        for name in ("system", "user", "source", "answer_prefix"):
             if not isinstance(getattr(self, name), str):
                 raise TypeError(f"PromptTemplate.{name} must be text, not {type(getattr(self, name)).__name__}.")
         if "{question}" not in self.user:
@@ -66,6 +74,8 @@ class PromptTemplate:
         messages = [{"role": "user", "content": self.user.format(question=question, sources=sources)}]
         if self.system.strip():
             messages.insert(0, {"role": "system", "content": self.system.format()})
+        if self.answer_prefix:
+            messages.append({"role": "assistant", "content": self.answer_prefix})
         return messages
 
     def to_dict(self) -> dict[str, Any]:

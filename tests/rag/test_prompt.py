@@ -60,3 +60,26 @@ def test_the_template_is_editable_and_checked():
     with pytest.raises(ValueError, match="cannot fill"):
         PromptTemplate(system="", user="{question} {context}")
     assert DEFAULT_TEMPLATE.to_dict()["source"] == "[{number}] {text}"
+
+
+def test_an_answer_prefix_ends_the_messages_as_the_assistant_turn_and_starts_the_answer(english_index):
+    import dataclasses
+
+    import nbrag
+    from nbrag.rag import DEFAULT_TEMPLATE
+
+    template = dataclasses.replace(DEFAULT_TEMPLATE, answer_prefix="According to source [")
+    messages = template.messages("Why?", "[1] Because.")
+    assert [m["role"] for m in messages] == ["system", "user", "assistant"]
+    seen = []
+
+    def complete(messages):
+        seen.append(messages)
+        return "1] the lamp was lit."
+
+    answer = nbrag.ask("Who lit the lamp?", english_index, k=2, generator=complete, template=template)
+    assert seen[0][-1] == {"role": "assistant", "content": "According to source ["}
+    assert answer.text == "According to source [1] the lamp was lit."
+    assert [c.number for c in answer.citations] == [1]
+    with pytest.raises(TypeError, match="answer_prefix"):
+        dataclasses.replace(DEFAULT_TEMPLATE, answer_prefix=None)

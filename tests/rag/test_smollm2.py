@@ -39,3 +39,21 @@ def test_smollm2_runs_the_agent_and_every_step_is_recorded(english_index):
     assert all(s.prompt_tokens > 0 for s in asked)
     assert result.tokens["prompt"] == sum(s.prompt_tokens for s in result.steps)
     assert result.answer and (result.stopped is None or result.stopped.startswith("max_steps=8"))
+
+
+@pytest.mark.slow
+def test_an_answer_prefix_makes_smollm2_cite_and_the_prompt_shows_it(english_index):
+    import dataclasses
+
+    template = dataclasses.replace(nbrag.rag.DEFAULT_TEMPLATE, answer_prefix="According to source [")
+    pieces = []
+    answer = nbrag.ask(QUESTION, english_index, k=3, max_new_tokens=48, template=template, stream=pieces.append)
+    assert answer.messages[-1] == {"role": "assistant", "content": "According to source ["}
+    tokenizer = load_generator()[1]
+    assert answer.prompt == tokenizer.apply_chat_template(answer.messages, tokenize=False,
+                                                          continue_final_message=True)
+    assert answer.prompt.endswith("<|im_start|>assistant\nAccording to source [")
+    assert answer.text.startswith("According to source [") and "".join(pieces).strip() == answer.text
+    # the number is the model's own choice, and it names a source that was given
+    assert answer.citations and all(c.source is not None for c in answer.citations)
+    assert "Cordouan" in answer.sources[answer.citations[0].source].text
