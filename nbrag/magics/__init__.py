@@ -332,7 +332,7 @@ class NbragMagics(Magics):
     @argument("--generator", default=None, metavar="NAME",
               help="A Hugging Face chat model's id, or a variable holding (model, tokenizer) or a "
                    "complete(messages) -> str function (default: the configured generator).")
-    @argument("--template", default=None, metavar="VAR", help="A variable holding the PromptTemplate to use.")
+    @argument("--template", default=None, metavar="VAR", help="A variable holding the PromptTemplate to use (with --agent: for its final draft).")
     @argument("--max-new-tokens", type=int, default=None,
               help="The longest answer, in tokens (default 200; the agent: 128 per reply).")
     @argument("--context-tokens", type=int, default=None,

@@ -114,13 +114,11 @@ def ask(magics: Any, line: str, cell: str | None) -> Any:
     if args.agent:
         from nbrag.rag import agent as run
 
-        if args.template:
-            raise UsageError("--template: the agent writes its own prompts; drop --template or --agent.")
         options.update({"max_steps": args.max_steps, "token_budget": args.budget})
     else:
         from nbrag.rag import ask as run
 
-        options["template"] = _template(magics, args.template)
+    options["template"] = _template(magics, args.template)  # with --agent: the template of its final draft
     options.update({"graph": args.graph, "context_tokens": args.context_tokens, "support_threshold": args.threshold,
                     "max_new_tokens": args.max_new_tokens})
     options = {k: v for k, v in options.items() if v is not None}

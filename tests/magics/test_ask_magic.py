@@ -136,3 +136,19 @@ def test_the_agent_form_returns_its_trace(ip, samples, one_thread):
     assert result.stopped is None or "step" in result.stopped or "token" in result.stopped
     bundle, _ = result._repr_mimebundle_()
     assert "nbrag-trace" in bundle["text/html"]
+
+
+def test_the_agent_drafts_its_final_answer_with_the_template_given(ip, samples):
+    seen = []
+
+    def judge_then_quote(messages):
+        seen.append(messages)
+        asks_yes_no = any("Yes or No" in m["content"] for m in messages)
+        return "Yes" if asks_yes_no else quote_first_source(messages)
+
+    ip.user_ns.update(judge_then_quote=judge_then_quote,
+                      terse=PromptTemplate(system="Cite sources as [n].", user="{sources}\n\nQ: {question}"))
+    result = run(ip, f"%%ask --agent --index samples -k 2 --max-steps 12 --generator judge_then_quote "
+                     f"--template terse -o tr2\n{QUESTION}")
+    drafts = [m for m in seen if m[0]["content"] == "Cite sources as [n]."]
+    assert drafts and result.draft is not None and result.draft.template.system == "Cite sources as [n]."
