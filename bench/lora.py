@@ -20,13 +20,14 @@
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import json
 import os
 import statistics
 import time
 from pathlib import Path
+
+from inspectors import threads  # bench/inspectors.py: torch and the native pools at n threads
 
 THREADS = 1
 GOAL_OVERHEAD = 1.05
@@ -35,21 +36,6 @@ BATCH = 4
 MAX_LENGTH = 256
 EXAMPLES = 200
 DEFAULT_STEPS = 20
-
-
-@contextlib.contextmanager
-def threads(n: int):
-    """torch and the native thread pools at ``n`` threads for the block; restored after."""
-    import torch
-    from threadpoolctl import threadpool_limits
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(n)
-    try:
-        with threadpool_limits(n):
-            yield
-    finally:
-        torch.set_num_threads(before)
 
 
 def alpaca(shared: Path, tokenizer, limit: int = EXAMPLES) -> list[dict]:
