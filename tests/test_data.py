@@ -85,7 +85,8 @@ def test_structure_chunks_carry_heading_paths(documents, doc):
 def test_samples_dir_holds_only_what_the_accessor_reads():
     names = sorted(p.relative_to(samples_dir()).as_posix() for p in samples_dir().rglob("*") if p.is_file())
     multihop = [f"musique/{n}" for n in ("README.md", "corpus.jsonl", "qrels.tsv", "queries.jsonl", "questions.jsonl")]
-    assert names == [f"corpus/{d}.md" for d in DOCS] + multihop + ["questions.csv"]
+    instructions = [f"instructions/{n}" for n in ("README.md", "documents.jsonl", "musique.jsonl")]
+    assert names == [f"corpus/{d}.md" for d in DOCS] + instructions + multihop + ["questions.csv"]
 
 
 def test_sample_beir_layout(tmp_path):

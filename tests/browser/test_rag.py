@@ -15,6 +15,7 @@ import time
 
 import pytest
 
+from nbrag.rag.support import SUPPORT_THRESHOLD
 from tests.browser.conftest import open_and_run_all, save_screenshot
 from tests.browser.test_lab import write_notebook
 
@@ -103,8 +104,9 @@ def test_clicking_a_citation_opens_its_source(page, lab, lab_root):
     assert unsupported.count() == expected["supported"].count(False) >= 1
     cheese = view.locator(".nbrag-sentence", has_text="green cheese")
     assert "nbrag-unsupported" in cheese.get_attribute("class")
-    assert "threshold 0.55" in cheese.get_attribute("title")
-    assert "threshold 0.55" in view.locator(".nbrag-rag-legend").inner_text()
+    threshold = f"threshold {SUPPORT_THRESHOLD:.2f}"
+    assert threshold in cheese.get_attribute("title")
+    assert threshold in view.locator(".nbrag-rag-legend").inner_text()
 
     # Markup in the answer and in a document shows as text and never runs.
     assert "<script>window.__nbragXss" in view.locator(".nbrag-rag-answer").inner_text()
