@@ -35,6 +35,25 @@ class EndpointError(ConnectionError):
     """An endpoint could not be reached or refused the request; the message names the URL and the fix."""
 
 
+def check_endpoint_options(endpoint: Any, model: Any, api_key: Any, timeout: Any) -> None:
+    """The options that name an OpenAI-compatible endpoint, checked before any request: ``model`` and
+    ``api_key`` only with an ``endpoint``; an endpoint needs an http(s) URL, a model name and a positive timeout."""
+    if endpoint is None:
+        for name, value in (("model", model), ("api_key", api_key)):
+            if value is not None:
+                raise ValueError(f"{name}= is for an OpenAI-compatible endpoint: give endpoint='http://…/v1' too, "
+                                 "or use generator= for a local Hugging Face model.")
+        return
+    if not isinstance(endpoint, str) or not endpoint.strip().lower().startswith(("http://", "https://")):
+        raise ValueError(f"endpoint={endpoint!r} is not a URL: give one that starts with http:// or https://, "
+                         "e.g. 'http://localhost:8000/v1'.")
+    if not isinstance(model, str) or not model.strip():
+        raise ValueError(f"endpoint={endpoint!r} needs model=: the name of a model that server serves (its "
+                         "/v1/models lists them).")
+    if not isinstance(timeout, (int, float)) or timeout <= 0:
+        raise ValueError(f"timeout={timeout!r} must be a positive number of seconds.")
+
+
 def chat_completions_url(base_url: str) -> str:
     """The URL to POST to: ``{base_url}/chat/completions``, with ``/v1`` added where the URL has no path."""
     if not isinstance(base_url, str) or not base_url.strip().lower().startswith(("http://", "https://")):

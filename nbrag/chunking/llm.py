@@ -30,7 +30,7 @@ from nbrag.chunking.base import (Chunk, Chunker, ChunkResult, check_size_and_uni
 from nbrag.chunking.semantic import SemanticChunker, SemanticConfig, sentence_units
 from nbrag.chunking.text import token_counter
 from nbrag.config import settings
-from nbrag.endpoints import DEFAULT_TIMEOUT, openai_complete
+from nbrag.endpoints import DEFAULT_TIMEOUT, check_endpoint_options, openai_complete
 
 SYSTEM = ("You split documents into sections. Reply with only the numbers of the sentences that start a new "
           "topic, separated by commas.")
@@ -61,22 +61,9 @@ class LLMConfig:
         check_size_and_unit("max_size", self.max_size, self.unit)
         if not isinstance(self.window, int) or self.window < 2:
             raise ValueError(f"window={self.window!r} must be a whole number of at least 2 sentences.")
-        if self.endpoint is None:
-            for name in ("model", "api_key"):
-                if getattr(self, name) is not None:
-                    raise ValueError(f"{name}= is for an OpenAI-compatible endpoint: give endpoint='http://…/v1' "
-                                     "too, or use generator= for a local Hugging Face model.")
-            return
-        if not isinstance(self.endpoint, str) or not self.endpoint.strip().lower().startswith(("http://", "https://")):
-            raise ValueError(f"endpoint={self.endpoint!r} is not a URL: give one that starts with http:// or "
-                             "https://, e.g. 'http://localhost:8000/v1'.")
-        if not isinstance(self.model, str) or not self.model.strip():
-            raise ValueError(f"endpoint={self.endpoint!r} needs model=: the name of a model that server serves "
-                             "(its /v1/models lists them).")
-        if self.complete is not None:
+        check_endpoint_options(self.endpoint, self.model, self.api_key, self.timeout)
+        if self.endpoint is not None and self.complete is not None:
             raise ValueError("Give endpoint= or complete=, not both: each says how to ask the model.")
-        if not isinstance(self.timeout, (int, float)) or self.timeout <= 0:
-            raise ValueError(f"timeout={self.timeout!r} must be a positive number of seconds.")
 
 
 def numbered(sentences: list[str]) -> str:

@@ -22,7 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from nbrag.endpoints import DEFAULT_TIMEOUT, chat_completions_url, openai_chat
+from nbrag.endpoints import DEFAULT_TIMEOUT, chat_completions_url, check_endpoint_options, openai_chat
 
 Messages = list[dict[str, str]]
 MESSAGE_OVERHEAD = 4  # tokens a chat format adds per message (role markers), where the template is unknown
@@ -219,22 +219,10 @@ def resolve_generator(generator: Any = None, *, endpoint: str | None = None, mod
     """The generator that ``generator`` / ``endpoint`` / ``model`` name (see the module's docstring)."""
     if isinstance(generator, Generator):
         return generator
-    if endpoint is None:
-        for name, value in (("model", model), ("api_key", api_key)):
-            if value is not None:
-                raise ValueError(f"{name}= is for an OpenAI-compatible endpoint: give endpoint='http://…/v1' too, "
-                                 "or use generator= for a local Hugging Face model.")
-    else:
+    check_endpoint_options(endpoint, model, api_key, timeout)
+    if endpoint is not None:
         if generator is not None:
             raise ValueError("Give endpoint= or generator=, not both: each says which model answers.")
-        if not isinstance(endpoint, str) or not endpoint.strip().lower().startswith(("http://", "https://")):
-            raise ValueError(f"endpoint={endpoint!r} is not a URL: give one that starts with http:// or https://, "
-                             "e.g. 'http://localhost:8000/v1'.")
-        if not isinstance(model, str) or not model.strip():
-            raise ValueError(f"endpoint={endpoint!r} needs model=: the name of a model that server serves (its "
-                             "/v1/models lists them).")
-        if not isinstance(timeout, (int, float)) or timeout <= 0:
-            raise ValueError(f"timeout={timeout!r} must be a positive number of seconds.")
         return EndpointGenerator(endpoint, model, api_key, float(timeout))
     if generator is None or isinstance(generator, str):
         from nbrag.config import settings
