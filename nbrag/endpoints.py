@@ -12,9 +12,9 @@ that already ends in ``/chat/completions`` is used as it is. A trailing slash ne
 
 The key goes in an ``Authorization: Bearer`` header: ``api_key=``, else the
 ``OPENAI_API_KEY`` environment variable when it is set, else no header. It is never
-shown in an error. A server that cannot be reached or that refuses the request raises
-:class:`EndpointError`; a reply that is not a chat completion raises ``ValueError``.
-Both name the URL and the likely fix.
+shown in an error. A server that cannot be reached, that refuses the request or whose reply
+is not a chat completion raises :class:`~nbrag.errors.EndpointError` (an ``NbragError``),
+which names the URL and the likely fix.
 """
 
 from __future__ import annotations
@@ -28,11 +28,11 @@ import urllib.request
 from collections.abc import Callable
 from typing import Any
 
+from nbrag.errors import EndpointError, NbragError
+
 DEFAULT_TIMEOUT = 60.0
-
-
-class EndpointError(ConnectionError):
-    """An endpoint could not be reached or refused the request; the message names the URL and the fix."""
+__all__ = ["DEFAULT_TIMEOUT", "EndpointError", "chat_completions_url", "check_endpoint_options", "openai_chat",
+           "openai_complete"]
 
 
 def check_endpoint_options(endpoint: Any, model: Any, api_key: Any, timeout: Any) -> None:
@@ -41,23 +41,24 @@ def check_endpoint_options(endpoint: Any, model: Any, api_key: Any, timeout: Any
     if endpoint is None:
         for name, value in (("model", model), ("api_key", api_key)):
             if value is not None:
-                raise ValueError(f"{name}= is for an OpenAI-compatible endpoint: give endpoint='http://…/v1' too, "
-                                 "or use generator= for a local Hugging Face model.")
+                raise NbragError("an option of OpenAI-compatible endpoints: give endpoint='http://…/v1' too, or use "
+                                 "generator= for a local Hugging Face model.", option=name)
         return
     if not isinstance(endpoint, str) or not endpoint.strip().lower().startswith(("http://", "https://")):
-        raise ValueError(f"endpoint={endpoint!r} is not a URL: give one that starts with http:// or https://, "
-                         "e.g. 'http://localhost:8000/v1'.")
+        raise NbragError("not a URL: give one that starts with http:// or https://, e.g. "
+                         "'http://localhost:8000/v1'.", option="endpoint", value=endpoint)
     if not isinstance(model, str) or not model.strip():
-        raise ValueError(f"endpoint={endpoint!r} needs model=: the name of a model that server serves (its "
-                         "/v1/models lists them).")
+        raise NbragError(f"the endpoint {endpoint} needs the name of a model that server serves (its /v1/models "
+                         "lists them).", option="model", value=model)
     if not isinstance(timeout, (int, float)) or timeout <= 0:
-        raise ValueError(f"timeout={timeout!r} must be a positive number of seconds.")
+        raise NbragError("must be a positive number of seconds.", option="timeout", value=timeout)
 
 
 def chat_completions_url(base_url: str) -> str:
     """The URL to POST to: ``{base_url}/chat/completions``, with ``/v1`` added where the URL has no path."""
     if not isinstance(base_url, str) or not base_url.strip().lower().startswith(("http://", "https://")):
-        raise ValueError(f"base_url={base_url!r} is not an http(s) URL: give one like 'http://localhost:8000/v1'.")
+        raise NbragError("not an http(s) URL: give one like 'http://localhost:8000/v1'.", option="base_url",
+                         value=base_url)
     url = base_url.strip().rstrip("/")
     if url.endswith("/chat/completions"):
         return url
@@ -130,7 +131,7 @@ def _events(url: str, response: Any, stream: Callable[[str], Any], key: str | No
         try:
             event = json.loads(data)
         except ValueError:
-            raise ValueError(f"{url} sent an event that is not JSON ({_excerpt(data.encode(), key)!r}).") from None
+            raise EndpointError(f"{url} sent an event that is not JSON ({_excerpt(data.encode(), key)!r}).") from None
         usage = _usage(event) or usage
         for choice in event.get("choices") or []:
             piece = (choice.get("delta") or {}).get("content")
@@ -179,14 +180,14 @@ def _content(url: str, raw: bytes, key: str | None) -> str:
     try:
         reply = json.loads(raw)
     except ValueError:
-        raise ValueError(f"{url} answered with something that is not JSON ({_excerpt(raw, key)!r}): is it an "
+        raise EndpointError(f"{url} answered with something that is not JSON ({_excerpt(raw, key)!r}): is it an "
                          "OpenAI-compatible server? Its base URL usually ends in /v1.") from None
     try:
         content = reply["choices"][0]["message"]["content"]
     except (KeyError, IndexError, TypeError):
-        raise ValueError(f"The reply from {url} has no choices[0].message.content "
+        raise EndpointError(f"The reply from {url} has no choices[0].message.content "
                          f"({_excerpt(raw, key)!r}): is it an OpenAI-compatible chat-completions server?") from None
     if content is not None and not isinstance(content, str):
-        raise ValueError(f"The reply from {url} has a choices[0].message.content that is not text "
+        raise EndpointError(f"The reply from {url} has a choices[0].message.content that is not text "
                          f"({_excerpt(raw, key)!r}).")
     return content or ""

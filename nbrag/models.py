@@ -11,7 +11,8 @@ Two defaults work with no network:
 
 Anything else is a Hugging Face model id or a local folder, loaded by
 transformers wherever a hub or a local copy is reachable. A model that cannot
-be had raises :class:`ModelUnavailableError`, which names the model and the fix.
+be had raises :class:`~nbrag.errors.ModelUnavailableError` (an ``NbragError``), which names
+the model and the fix. Text generation goes through :mod:`nbrag.llm`.
 
 Heavy libraries (torch, transformers, sentence-transformers) are imported inside
 the functions that need them.
@@ -32,14 +33,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from nbrag.config import settings
+from nbrag.errors import ModelUnavailableError, NbragError
 
 if TYPE_CHECKING:  # pragma: no cover
     import tokenizers
     import torch
 
-
-class ModelUnavailableError(RuntimeError):
-    """A model could not be found locally or fetched; the message says how to get it."""
+__all__ = ["EMBEDDERS", "GENERATORS", "ModelUnavailableError", "Packaged", "clear_cache", "converted_gguf", "embed",
+           "embedder_max_tokens", "load_embedder", "load_generator", "load_tokenizer", "loaded", "model_name",
+           "model_source", "resolve_device", "resolve_dtype"]
 
 
 @dataclass(frozen=True)
@@ -107,7 +109,8 @@ def resolve_device(preference: str | None = None) -> str:
             return "mps"
         return "cpu"
     if preference == "cuda" and not torch.cuda.is_available():
-        raise ModelUnavailableError("device='cuda' was asked for, but torch sees no CUDA device; use device='auto' or 'cpu'.")
+        raise ModelUnavailableError("was asked for, but torch sees no CUDA device; use device='auto' or 'cpu'.",
+                                    option="device", value=preference)
     return preference
 
 
@@ -230,8 +233,9 @@ def _load_tokenizer(name: str) -> "tokenizers.Tokenizer":
         except (OSError, ValueError) as error:
             raise _unavailable("tokenizer", name, None, error) from error
         if not getattr(hf, "is_fast", False):
-            raise ValueError(f"The tokenizer of {name!r} has no fast (Rust) version, so it gives no character "
-                             "offsets; choose another tokenizer or count characters (unit='char').")
+            raise NbragError(f"the tokenizer of {name!r} has no fast (Rust) version, so it gives no character "
+                             "offsets; choose another tokenizer or count characters (unit='char').", option="tokenizer",
+                             value=name)
         tok = hf.backend_tokenizer
     tok = tokenizers.Tokenizer.from_str(tok.to_str())  # a private copy we may reconfigure
     tok.no_truncation()
@@ -370,26 +374,10 @@ def converted_gguf(gguf: Path, name: str) -> Path:
     return folder
 
 
-def generate(prompt: str | list[dict[str, str]], max_new_tokens: int = 64, name: str | None = None,
-             **options: Any) -> str:
-    """Greedy generation with the configured generator; the chat template is applied when it has one.
-
-    ``prompt`` is a user message or a list of ``{"role", "content"}`` messages.
-    ``options`` go to ``model.generate`` (e.g. ``do_sample=True, temperature=0.7``).
-    """
-    import torch
-
-    model, tokenizer = load_generator(name)
-    messages = [{"role": "user", "content": prompt}] if isinstance(prompt, str) else prompt
-    if getattr(tokenizer, "chat_template", None):
-        inputs = tokenizer.apply_chat_template(messages, add_generation_prompt=True, return_tensors="pt",
-                                               return_dict=True)
-    else:
-        inputs = tokenizer("\n".join(m["content"] for m in messages), return_tensors="pt")
-    inputs = {k: v.to(model.device) for k, v in inputs.items()}
-    options.setdefault("do_sample", False)
-    if tokenizer.pad_token_id is None:
-        options.setdefault("pad_token_id", tokenizer.eos_token_id)
-    with torch.no_grad():
-        out = model.generate(**inputs, max_new_tokens=max_new_tokens, **options)
-    return tokenizer.decode(out[0, inputs["input_ids"].shape[1]:], skip_special_tokens=True)
+def model_name(model: Any) -> str:
+    """What to call a loaded model: its Hugging Face id, the name of its local folder, else its class."""
+    name = str(getattr(model, "name_or_path", "") or getattr(getattr(model, "config", None), "_name_or_path", "")
+               or getattr(getattr(model, "config", None), "name_or_path", "")).rstrip("/")
+    if not name:
+        return type(model).__name__
+    return Path(name).name if Path(name).is_absolute() or Path(name).exists() else name

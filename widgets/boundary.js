@@ -5,13 +5,6 @@
 const PALETTE_SIZE = 10;
 const color = (i) => `var(--nbrag-c${i % PALETTE_SIZE})`;
 
-function el(tag, className, text) {
-  const node = document.createElement(tag);
-  if (className) node.className = className;
-  if (text !== undefined) node.textContent = text;
-  return node;
-}
-
 function describe(chunk) {
   const level = chunk.level ? ` · ${chunk.level}` : "";
   return `chunk ${chunk.index} · ${chunk.tokens} ${chunk.unit} · chars ${chunk.start}–${chunk.end}${level}`;

@@ -1,13 +1,6 @@
 // CompareView: one bar per chunker over the same text; each chunk is a box placed
 // by its character offsets, so boundaries line up across chunkers.
 
-function el(tag, className, text) {
-  const node = document.createElement(tag);
-  if (className) node.className = className;
-  if (text !== undefined) node.textContent = text;
-  return node;
-}
-
 function draw(model, root) {
   root.replaceChildren();
   const length = Math.max(model.get("length"), 1);

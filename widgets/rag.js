@@ -2,13 +2,6 @@
 // only builds the DOM and sets all document and model text with textContent, so markup inside a
 // passage or an answer shows as text and never runs.
 
-function el(tag, className, text) {
-  const node = document.createElement(tag);
-  if (className) node.className = className;
-  if (text !== undefined && text !== null) node.textContent = text;
-  return node;
-}
-
 function labelled(label, text, className) {
   const box = el("div", className);
   box.append(el("span", "", label), document.createTextNode(` ${text}`));

@@ -2,13 +2,6 @@
 // (marked spans, bar segments, rank changes); this file only builds the DOM, and sets
 // document text with textContent only, so markup inside a passage shows as text.
 
-function el(tag, className, text) {
-  const node = document.createElement(tag);
-  if (className) node.className = className;
-  if (text !== undefined) node.textContent = text;
-  return node;
-}
-
 function passage(hit) {
   const box = el("div", "nbrag-passage");
   let at = 0;

@@ -8,13 +8,6 @@
 // mode "routing": each token has the colour and the hover text Python gave it (its experts);
 //   tokens outside `marked` fade when `marked` is not empty.
 
-function el(tag, className, text) {
-  const node = document.createElement(tag);
-  if (className) node.className = className;
-  if (text !== undefined) node.textContent = text;
-  return node;
-}
-
 // The weights arrive as bytes (float32, row-major): a DataView in anywidget, maybe an ArrayBuffer.
 function floats(value) {
   if (!value) return new Float32Array(0);

@@ -6,7 +6,7 @@ from typing import Any
 
 from nbrag.chunking import fixed, llm, recursive, semantic, structure  # noqa: F401  (register the strategies)
 from nbrag.chunking.base import Chunk, Chunker, ChunkResult, available, check_offsets, chunker, get_chunker
-from nbrag.chunking.compare import Comparison, compare
+from nbrag.chunking.comparison import Comparison, compare
 
 __all__ = ["Chunk", "ChunkResult", "Chunker", "Comparison", "available", "chunk", "chunker", "compare", "get_chunker"]
 

@@ -17,6 +17,7 @@ from nbrag.chunking.base import (Chunk, Chunker, ChunkResult, check_size_and_uni
                                  tokenizer_field, unit_field)
 from nbrag.chunking.recursive import split_span
 from nbrag.chunking.text import TokenCounter, strip_span, token_counter
+import itertools
 
 FORMATS = ("auto", "markdown", "html")
 _HTML_HINT = re.compile(r"<(?:!doctype|html|body|h[1-6]|p|div|section|article)\b", re.IGNORECASE)
@@ -130,7 +131,7 @@ _BLANK_LINE = re.compile(r"\n[ \t]*\n")
 def _text_blocks(text: str, start: int, end: int) -> list[Block]:
     """The text between marked HTML elements, cut at blank lines."""
     cuts = [start, *(m.end() for m in _BLANK_LINE.finditer(text, start, end)), end]
-    return [Block(a, b, "text") for a, b in zip(cuts, cuts[1:]) if text[a:b].strip()]
+    return [Block(a, b, "text") for a, b in itertools.pairwise(cuts) if text[a:b].strip()]
 
 
 def detect_format(text: str) -> str:

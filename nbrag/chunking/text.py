@@ -12,6 +12,7 @@ import os
 import re
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
+import itertools
 
 if TYPE_CHECKING:  # pragma: no cover
     import tokenizers
@@ -48,7 +49,7 @@ def _ends_sentence(text: str, match: re.Match[str]) -> bool:
 def tile(start: int, end: int, cuts: Sequence[int]) -> list[tuple[int, int]]:
     """Cut ``[start, end)`` at ``cuts`` into consecutive non-empty spans."""
     points = [start, *sorted(c for c in set(cuts) if start < c < end), end]
-    return [(a, b) for a, b in zip(points, points[1:]) if b > a]
+    return [(a, b) for a, b in itertools.pairwise(points) if b > a]
 
 
 def sentence_spans(text: str, start: int = 0, end: int | None = None) -> list[tuple[int, int]]:
@@ -174,7 +175,7 @@ def token_offsets(tok: tokenizers.Tokenizer, text: str) -> list[tuple[int, int]]
     while (m := _PIECE_CUT.search(text, cuts[-1] + PIECE_CHARS)) is not None and m.end() < len(text):
         cuts.append(m.end())
     cuts.append(len(text))
-    encodings = tok.encode_batch([text[a:b] for a, b in zip(cuts, cuts[1:])], add_special_tokens=False)
+    encodings = tok.encode_batch([text[a:b] for a, b in itertools.pairwise(cuts)], add_special_tokens=False)
     offsets = encodings[0].offsets
     for base, encoding in zip(cuts[1:], encodings[1:]):
         offsets += [(s + base, e + base) for s, e in encoding.offsets]

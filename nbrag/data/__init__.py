@@ -39,7 +39,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from nbrag.eval.chunking import EvalSet
+    from nbrag.eval.chunk_quality import EvalSet
 
 __all__ = ["sample_beir", "sample_documents", "sample_instructions", "sample_multihop", "sample_multihop_questions",
            "sample_questions", "samples_dir"]
@@ -63,7 +63,7 @@ def sample_documents() -> dict[str, str]:
 
 def sample_questions() -> EvalSet:
     """The sample questions, each answered by 1 to 3 exact spans of the sample documents."""
-    from nbrag.eval.chunking import load_chroma_csv
+    from nbrag.eval.chunk_quality import load_chroma_csv
 
     root = samples_dir()
     data = load_chroma_csv(root / "questions.csv", root / "corpus")
@@ -76,7 +76,7 @@ def sample_multihop() -> Path:
 
     A BEIR-layout folder (``corpus.jsonl`` with ``_id``, ``title``, ``text``; ``queries.jsonl``;
     ``qrels.tsv``, the supporting passages of each question with score 1), to pass to
-    :func:`nbrag.eval.load_beir` or :func:`nbrag.eval.beir`. Passage and query ids are those of
+    :func:`nbrag.eval.load_beir` or :func:`nbrag.eval.retrieval`. Passage and query ids are those of
     the full MuSiQue retrieval set the sample was drawn from; ``README.md`` there tells the
     source and licence (MuSiQue, CC BY 4.0).
     """

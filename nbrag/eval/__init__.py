@@ -1,8 +1,8 @@
 """Evaluation: measure a choice (chunking, retrieval, …) on questions with known answers."""
 
-from nbrag.eval.beir import BeirEval, BeirSet, beir, load_beir
-from nbrag.eval.chunking import ChunkingEval, EvalSet, Question, chunking, load_chroma_csv, load_hotpotqa
-from nbrag.eval.qa import QAEval, evaluate_qa, exact_match, f1_score, load_qa, normalize_answer, supporting_recall
+from nbrag.eval.retrieval import BeirEval, BeirSet, beir, load_beir
+from nbrag.eval.chunk_quality import ChunkingEval, EvalSet, Question, chunking, load_chroma_csv, load_hotpotqa
+from nbrag.eval.answers import QAEval, evaluate_qa, exact_match, f1_score, load_qa, normalize_answer, supporting_recall
 
 qa = evaluate_qa
 

@@ -31,6 +31,7 @@ import numpy as np
 import regex
 
 from nbrag.graphrag.graph import KnowledgeGraph
+import itertools
 
 Ranked = list[tuple[str, float]]
 SEARCHES: dict[str, Callable[..., tuple[Ranked, dict[str, Any]]]] = {}
@@ -96,7 +97,7 @@ def _query_extractor():
 
 def _useful(kg: KnowledgeGraph, node: str) -> bool:
     """Not a stop word, and not named by half the chunks or more (such an entity points nowhere)."""
-    from nbrag.retrieval.bm25 import STOP_WORDS
+    from nbrag.ranking.bm25 import STOP_WORDS
 
     if node in STOP_WORDS or len(node) < 2:
         return False
@@ -245,7 +246,7 @@ def _paths(kg: KnowledgeGraph, sources: list[str], chunks: list[str]) -> dict[st
     for chunk_id in chunks:
         named = [reach[e] for e in kg.chunks[chunk_id]["entities"] if e in reach]
         if named:
-            out[chunk_id] = min(named, key=lambda path: (sum(cost(a, b, None) for a, b in zip(path, path[1:])), path))
+            out[chunk_id] = min(named, key=lambda path: (sum(cost(a, b, None) for a, b in itertools.pairwise(path)), path))
     return out
 
 
@@ -255,8 +256,8 @@ def _paths(kg: KnowledgeGraph, sources: list[str], chunks: list[str]) -> dict[st
 @search("global")
 def global_(kg: KnowledgeGraph, query: str, n: int, *, vector: Any = None, level: int = 1, reports: int = 3,
             embedder: str | None = None, **_: Any) -> tuple[Ranked, dict[str, Any]]:
-    from nbrag.retrieval.bm25 import BM25, terms
-    from nbrag.retrieval.fusion import fuse
+    from nbrag.ranking.bm25 import BM25, terms
+    from nbrag.ranking.fusion import fuse
 
     if isinstance(level, bool) or not isinstance(level, int) or level < 0:
         raise ValueError(f"level={level!r} must be a whole number of at least 0 (0: the largest communities).")

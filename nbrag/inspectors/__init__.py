@@ -10,7 +10,7 @@
 Each returns a small dataclass with ``to_dict()``; torch and transformers load on first use.
 """
 
-from nbrag.inspectors.attention import AttentionMap, attention
+from nbrag.inspectors.attention_map import AttentionMap, attention
 from nbrag.inspectors.base import NoAttentionWeightsError, NoExpertsError
 from nbrag.inspectors.kvcache import CacheReport, Geometry, SpeedReport, kv_cache, speed
 from nbrag.inspectors.moe import RoutingTrace, routing

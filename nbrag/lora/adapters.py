@@ -80,7 +80,7 @@ def load(path: str | Path, model: Any = None) -> LoraRun:
     """
     from peft import PeftModel
 
-    from nbrag.lora.train import resolve_model
+    from nbrag.lora.training import resolve_model
 
     folder = Path(path).expanduser()
     _check_folder(folder)
@@ -105,7 +105,7 @@ class Adapters:
     """Several adapters on one copy of a base model, switched by name (``None``: the base model)."""
 
     def __init__(self, model: Any = None):
-        from nbrag.lora.train import resolve_model
+        from nbrag.lora.training import resolve_model
 
         base, self.tokenizer = resolve_model(model)
         self._base = copy.deepcopy(base)  # the caller's (or the cached) model stays as it was

@@ -1,9 +1,9 @@
 """LoRA types: the variants' names, a training run, a comparison of runs, and the callback event.
 
-A :class:`LoraRun` is what :func:`nbrag.lora.train` returns: the adapted model (a peft
+A :class:`LoraRun` is what :func:`nbrag.lora.training` returns: the adapted model (a peft
 ``PeftModel``), its loss history, its parameter counts (counted, and from the method's
 formula) and the memory training held. :class:`LoraComparison` holds one run per variant,
-trained by :func:`nbrag.lora.compare` from the same base weights, seed and data.
+trained by :func:`nbrag.lora.comparison` from the same base weights, seed and data.
 
 Each callback receives one :data:`Event`-shaped dict after every optimizer step and after
 every evaluation::
@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypedDict
 
 if TYPE_CHECKING:  # pragma: no cover
-    from nbrag.lora.train import Trainer
+    from nbrag.lora.training import Trainer
 
 VARIANTS = ("lora", "dora", "vera", "lora-plus", "lora-fa", "delta-lora")
 DEFAULT_COMPARE = ("lora", "lora-fa", "vera", "delta-lora", "lora-plus")
@@ -117,7 +117,7 @@ class LoraRun:
         """
         if self._trainer is None:
             raise RuntimeError(f"This {self.variant} run was loaded from disk without its optimizer state, so it "
-                               "cannot resume; train a new run with nbrag.lora.train(...) instead.")
+                               "cannot resume; train a new run with nbrag.lora.training(...) instead.")
         if callbacks is not None:
             self._trainer.callbacks = list(callbacks)
         return self._trainer.run(steps)

@@ -1,10 +1,5 @@
-"""``%%ask``: a question answered from an index with citations (``nbrag.ask``), or by the agent (``nbrag.agent``).
-
-The arguments are declared on :class:`nbrag.magics.NbragMagics` (so that ``%%ask?`` and
-``%nbrag help`` show them); the work is done here: the question, the index, the generator and
-the template resolved from the notebook's variables, the options checked, one call to the
-engine with a ``stream`` callback that shows the reply as the model writes it, and the result
-(an ``Answer`` or an ``AgentResult``) returned, which the notebook shows as its view.
+"""``%%ask``: a question answered from an index with citations (``nbrag.ask``), or by the agent
+(``nbrag.agent``), the reply shown as the model writes it.
 
 The question is the cell, the rest of the line after ``--query``, or the words of the line
 after its options (``%ask --index docs -k 3 Who built the first lens``: IPython reads a line that
@@ -13,20 +8,120 @@ ends in ``?`` as a request for help, so the line form ends without one).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from IPython.core.error import UsageError
-from IPython.core.magic_arguments import parse_argstring
+from IPython.core.magic import line_cell_magic, magics_class
+from IPython.core.magic_arguments import argument, magic_arguments
 
-from nbrag.magics import _as_usage_error, _check_name, _split_query, _unquote
+from nbrag.magics.base import AreaMagics, split_query, unquote
 
-AGENT_ONLY = ("max_steps", "budget")
+
+@magics_class
+class AskMagics(AreaMagics):
+    """``%%ask`` / ``%ask``."""
+
+    @magic_arguments()
+    @argument("--index", default=None, metavar="NAME",
+              help="The index: a variable holding an nbrag.Index, or an index's name (default: the current one).")
+    @argument("--mode", default="hybrid", choices=["bm25", "dense", "hybrid", "graph", "hybrid+graph"],
+              help="How sources are retrieved (default hybrid).")
+    @argument("-k", "--top-k", dest="k", type=int, default=None,
+              help="Sources to retrieve (default: NbragMagics.top_k).")
+    @argument("--agent", action="store_true",
+              help="Let the agent answer: plan sub-questions, retrieve per sub-question, rewrite, verify; shows its "
+                   "trace.")
+    @argument("--max-steps", type=int, default=None, help="--agent: the most steps before it stops (default 10).")
+    @argument("--budget", dest="token_budget", type=int, default=None,
+              help="--agent: the most tokens it may spend (default 6000).")
+    @argument("--graph", default=None, choices=["ppr", "local", "global"],
+              help="The knowledge-graph search: of --mode graph or hybrid+graph; --agent: its graph_search tool "
+                   "(default: ppr where the index has a graph). The index needs a graph (%%graphrag --build).")
+    @argument("--endpoint", default=None, metavar="URL",
+              help="Ask an OpenAI-compatible server at this base URL (e.g. http://localhost:8000/v1); needs --model.")
+    @argument("--model", default=None, metavar="NAME", help="--endpoint: the model's name at the server.")
+    @argument("--generator", default=None, metavar="NAME",
+              help="A Hugging Face chat model's id, or a variable holding (model, tokenizer) or a "
+                   "complete(messages) -> str function (default: the configured generator).")
+    @argument("--template", default=None, metavar="VAR",
+              help="A variable holding the PromptTemplate to use (with --agent: for its final draft).")
+    @argument("--max-new-tokens", type=int, default=None,
+              help="The longest answer, in tokens (default 200; the agent: 128 per reply).")
+    @argument("--context-tokens", type=int, default=None,
+              help="Token budget of the sources in the prompt (default 1024); sources beyond it are cut, and "
+                   "the view says so.")
+    @argument("--threshold", dest="support_threshold", type=float, default=None,
+              help="Support check: the least similarity of a sentence to its cited sources (default 0.60).")
+    @argument("-o", "--output", default=None, help="Store the Answer (or AgentResult) in this variable.")
+    @argument("--query", default=None, metavar="TEXT", help="Line form: the question, the rest of the line.")
+    @line_cell_magic
+    def ask(self, line: str, cell: str | None = None) -> Any:
+        """Answer a question from an index, citing its sources; --agent lets the agent plan, retrieve and verify.
+
+        %%ask --index docs -k 4              (the question in the cell below)
+        %%ask --agent --max-steps 8          (the agent, with its trace)
+        %ask --index docs How is the rain gauge emptied
+        (a line that ends in ? asks IPython for help: end the line form without one, or use the cell form)
+        """
+        options_line, from_line = split_line(self.ask.parser, line)
+        args = self.parse(self.ask, options_line)
+        body = (cell or "").strip()
+        if body and from_line:
+            raise UsageError("Question given twice (the cell and the line): keep one of them.")
+        question = body or from_line
+        if not question:
+            raise UsageError("No question: write it in the cell under %%ask, or after the options of %ask "
+                             "(e.g. %ask --index docs Who built the first lens).")
+        _check(args)
+        index = self.index(args.index)
+        from nbrag import rag
+        from nbrag.config import settings
+
+        options: dict[str, Any] = {
+            "mode": args.mode, "k": args.k or settings.top_k, "generator": self.generator_value(args.generator),
+            "endpoint": args.endpoint, "model": args.model, "template": self._template(args.template),
+            "graph": args.graph, "context_tokens": args.context_tokens,
+            "support_threshold": args.support_threshold, "max_new_tokens": args.max_new_tokens}
+        if args.agent:
+            options.update({"max_steps": args.max_steps, "token_budget": args.token_budget})
+        options = {k: v for k, v in options.items() if v is not None}
+        run = rag.agent if args.agent else rag.ask
+        result = self._streamed(lambda stream: run(question, index, stream=stream, **options))
+        return self.store(args.output, result)
+
+    def _template(self, name: str | None) -> Any:
+        if name is None:
+            return None
+        from nbrag.rag import PromptTemplate
+
+        value = self.variable(name, "--template")
+        if not isinstance(value, PromptTemplate):
+            raise UsageError(f"--template {name} holds a {type(value).__name__}, not an nbrag PromptTemplate: make "
+                             "one with PromptTemplate(system=..., user='... {sources} ... {question}').")
+        return value
+
+    def _streamed(self, call: Callable[[Any], Any]) -> Any:
+        """Run ``call(stream)`` with the reply shown as it arrives; the streamed text is removed when it returns."""
+        from IPython.display import display
+
+        from nbrag.views.rag import StreamView
+
+        view = StreamView()
+        shown = display(view.widget, display_id=True)
+        try:
+            with self.engine(self.ask):
+                return call(view)
+        finally:
+            view.close()
+            if shown is not None:  # a saved notebook keeps an empty output, not a closed widget
+                shown.update({"text/html": ""}, raw=True)
 
 
 def split_line(parser: Any, line: str) -> tuple[str, str]:
     """The options of a line and the question after them: the question starts at the first word that is
     neither an option nor an option's value."""
-    options_line, query = _split_query(line)
+    options_line, query = split_query(line)
     if query is not None:
         return options_line, query
     takes_value = {flag: action.nargs != 0 for action in parser._actions for flag in action.option_strings}
@@ -41,47 +136,18 @@ def split_line(parser: Any, line: str) -> tuple[str, str]:
     at = 0
     for word in words[:i]:
         at = line.index(word, at) + len(word)
-    return line[:at], _unquote(line[at:].strip())
-
-
-def _variable(magics: Any, name: str, option: str) -> Any:
-    if name not in magics.shell.user_ns:
-        raise UsageError(f"{option} {name}: no variable of that name in this notebook.")
-    return magics.shell.user_ns[name]
-
-
-def _generator(magics: Any, name: str | None) -> Any:
-    """``--generator``: a variable holding ``(model, tokenizer)`` or a ``complete(messages)`` callable, else a
-    Hugging Face model id as given."""
-    if name is None:
-        return None
-    value = magics.shell.user_ns.get(name)
-    if value is not None and (callable(value) or isinstance(value, tuple)):
-        return value
-    return name
-
-
-def _template(magics: Any, name: str | None) -> Any:
-    if name is None:
-        return None
-    from nbrag.rag.prompt import PromptTemplate
-
-    value = _variable(magics, name, "--template")
-    if not isinstance(value, PromptTemplate):
-        raise UsageError(f"--template {name} holds a {type(value).__name__}, not an nbrag PromptTemplate: make one "
-                         "with PromptTemplate(system=..., user='... {sources} ... {question}').")
-    return value
+    return line[:at], unquote(line[at:].strip())
 
 
 def _check(args: Any) -> None:
-    for option, value, low in (("-k", args.k, 1), ("--max-steps", args.max_steps, 1), ("--budget", args.budget, 1),
-                               ("--max-new-tokens", args.max_new_tokens, 1),
-                               ("--context-tokens", args.context_tokens, 1)):
-        if value is not None and value < low:
-            raise UsageError(f"{option} {value}: give a whole number of at least {low}.")
-    if args.threshold is not None and not 0.0 <= args.threshold <= 1.0:
-        raise UsageError(f"--threshold {args.threshold}: the support threshold is a cosine similarity between 0 "
-                         "and 1 (e.g. --threshold 0.55).")
+    """What the magic itself can tell before any model loads."""
+    for option, value in (("-k", args.k), ("--max-steps", args.max_steps), ("--budget", args.token_budget),
+                          ("--max-new-tokens", args.max_new_tokens), ("--context-tokens", args.context_tokens)):
+        if value is not None and value < 1:
+            raise UsageError(f"{option} {value}: give a whole number of at least 1.")
+    if args.support_threshold is not None and not 0.0 <= args.support_threshold <= 1.0:
+        raise UsageError(f"--threshold {args.support_threshold}: the support threshold is a cosine similarity "
+                         "between 0 and 1 (e.g. --threshold 0.6).")
     if bool(args.endpoint) != bool(args.model):
         given, missing = ("--endpoint", "--model NAME") if args.endpoint else ("--model", "--endpoint URL")
         raise UsageError(f"{given} needs {missing} too: an OpenAI-compatible server is named by its base URL and "
@@ -89,58 +155,7 @@ def _check(args: Any) -> None:
     if args.endpoint and args.generator:
         raise UsageError("Give --generator or --endpoint/--model, not both.")
     if not args.agent:
-        used = [f"--{name.replace('_', '-')}" for name in AGENT_ONLY if getattr(args, name) is not None]
+        used = [flag for flag, value in (("--max-steps", args.max_steps), ("--budget", args.token_budget))
+                if value is not None]
         if used:
             raise UsageError(f"{', '.join(used)}: option(s) of the agent; add --agent.")
-
-
-def ask(magics: Any, line: str, cell: str | None) -> Any:
-    options_line, from_line = split_line(magics.ask.parser, line)
-    args = parse_argstring(magics.ask, options_line)
-    _check_name(args.output)
-    body = (cell or "").strip()
-    if body and from_line:
-        raise UsageError("Question given twice (the cell and the line): keep one of them.")
-    question = body or from_line
-    if not question:
-        raise UsageError("No question: write it in the cell under %%ask, or after the options of %ask "
-                         "(e.g. %ask --index docs Who built the first lens).")
-    _check(args)
-    index = magics._index(args.index)
-    options: dict[str, Any] = {
-        "mode": args.mode, "k": args.k if args.k is not None else magics.top_k,
-        "generator": _generator(magics, args.generator), "endpoint": args.endpoint, "model": args.model,
-    }
-    if args.agent:
-        from nbrag.rag import agent as run
-
-        options.update({"max_steps": args.max_steps, "token_budget": args.budget})
-    else:
-        from nbrag.rag import ask as run
-
-    options["template"] = _template(magics, args.template)  # with --agent: the template of its final draft
-    options.update({"graph": args.graph, "context_tokens": args.context_tokens, "support_threshold": args.threshold,
-                    "max_new_tokens": args.max_new_tokens})
-    options = {k: v for k, v in options.items() if v is not None}
-    result = _stream(lambda stream: run(question, index, stream=stream, **options))
-    return magics._store(args.output, result)
-
-
-def _stream(call: Any) -> Any:
-    """Run ``call(stream)`` with the reply shown as it arrives; the streamed text is removed when it returns."""
-    from IPython.display import display
-
-    from nbrag.endpoints import EndpointError
-    from nbrag.models import ModelUnavailableError
-    from nbrag.views.rag import StreamView
-
-    view = StreamView()
-    shown = display(view.widget, display_id=True)
-    try:
-        return call(view)
-    except (ValueError, TypeError, ModelUnavailableError, EndpointError, TimeoutError) as error:
-        raise _as_usage_error(error) from None
-    finally:
-        view.close()
-        if shown is not None:  # a saved notebook keeps an empty output, not a closed widget
-            shown.update({"text/html": ""}, raw=True)

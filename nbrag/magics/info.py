@@ -6,6 +6,7 @@ import dataclasses
 from typing import Any
 
 from nbrag.config import Settings, settings
+from nbrag.errors import NbragError
 
 
 def config() -> str:
@@ -15,17 +16,18 @@ def config() -> str:
 
 
 def info() -> str:
-    import nbrag
+    from importlib.metadata import PackageNotFoundError, version
+
     from nbrag import models
     from nbrag.chunking import available
 
     try:
         device = models.resolve_device()
         dtype = str(models.resolve_dtype(device)).replace("torch.", "")
-    except models.ModelUnavailableError as error:
+    except NbragError as error:
         device, dtype = f"unavailable ({error})", "?"
     lines = [
-        f"nbrag {nbrag.__version__}",
+        f"nbrag {_version(version, PackageNotFoundError)}",
         f"device: {device} (setting {settings.device!r}), dtype: {dtype} (setting {settings.dtype!r})",
         f"embedder:  {settings.embedder}  <- {models.model_source('embedder', settings.embedder)}",
         f"generator: {settings.generator}  <- {models.model_source('generator', settings.generator)}",
@@ -42,11 +44,24 @@ def info() -> str:
     return "\n".join(lines)
 
 
-def usage(magics: Any) -> str:
+def usage(shell: Any) -> str:
+    """Every nbrag magic with its docstring, the cell form where there is one."""
     parts = ["nbrag magics (add ? for full help, e.g. %%chunk?):"]
-    for kind, table in magics.magics.items():
+    seen = set()
+    for kind in ("cell", "line"):
         prefix = "%%" if kind == "cell" else "%"
-        for name, method in sorted(table.items()):
+        for name, method in sorted(shell.magics_manager.magics[kind].items()):
+            owner = getattr(method, "__self__", None)
+            if not type(owner).__module__.startswith("nbrag.magics") or name in seen:
+                continue
+            seen.add(name)
             doc = (method.__doc__ or "").strip()
             parts.append(f"\n{prefix}{name}\n{doc}")
     return "\n".join(parts)
+
+
+def _version(version: Any, missing: type[Exception]) -> str:
+    try:
+        return version("nbrag")
+    except missing:  # run from a source folder that was never installed
+        return "(not installed)"

@@ -1,9 +1,8 @@
 """``%%lora``: train a LoRA variant (or compare several) from a cell, with live loss curves.
 
-Its arguments are declared on :class:`nbrag.magics.NbragMagics` (so that ``%%lora?`` and
-``%nbrag help`` show them); the work is done here: the training data, the model, the checks of
-the options, one call to :func:`nbrag.lora.train`, :func:`nbrag.lora.compare` or
-``run.resume``, the result stored and returned.
+The magic reads the training data, the model and the options, checks them, and makes one call
+to :func:`nbrag.lora.training`, :func:`nbrag.lora.comparison` or ``run.resume``; the result is
+stored and returned.
 
 The data is the cell (one example per line, or JSONL), a file (``--data PATH``: JSON/JSONL in
 instruction format, plain text, CSV) or a variable (``--var NAME``: a DataFrame, a list or a str).
@@ -30,108 +29,189 @@ from pathlib import Path
 from typing import Any
 
 from IPython.core.error import UsageError
-from IPython.core.magic_arguments import parse_argstring
+from IPython.core.magic import line_cell_magic, magics_class
+from IPython.core.magic_arguments import argument, magic_arguments
 
-from nbrag.magics import _check_name, _unquote
+from nbrag.errors import NbragError
+from nbrag.magics.base import AreaMagics, unquote, usage
 
 DEFAULT_NAMES = {"run": "lora_run", "comparison": "lora_comparison"}
-# The engine's keyword arguments as the magic's flags, for its messages.
-FLAGS = {"batch_size": "--batch-size", "grad_accum": "--grad-accum", "max_length": "--max-length",
-         "target_modules": "--target-modules", "eval_fraction": "--eval-fraction", "eval_every": "--eval-every",
-         "r": "--r", "alpha": "--alpha", "lr": "--lr", "steps": "--steps", "variant": "--variant"}
 
+@magics_class
+class LoraMagics(AreaMagics):
+    """``%%lora`` / ``%lora``."""
 
-def lora(magics: Any, line: str, cell: str | None) -> Any:
-    args = parse_argstring(magics.lora, line)
-    _check_name(args.output)
-    from nbrag.lora import VARIANTS
+    @magic_arguments()
+    @argument("--variant", default="lora", metavar="NAME",
+              help="lora (default), dora, vera, lora-plus, lora-fa or delta-lora.")
+    @argument("--compare", default=None, metavar="A,B,...",
+              help="Train these variants on the same data and model, side by side (e.g. lora,lora-fa,vera,"
+                   "delta-lora,lora-plus).")
+    @argument("--r", type=int, default=None, help="The adapters' rank (default 8).")
+    @argument("--alpha", type=float, default=None, help="The scaling numerator: updates are scaled by alpha / r "
+                                                         "(default 16).")
+    @argument("--lr", type=float, default=None, help="The learning rate (default: the variant's own).")
+    @argument("--steps", type=int, default=None,
+              help="Optimizer steps (default 30); with --resume, the steps to add (default: those left).")
+    @argument("--batch-size", type=int, default=None, help="Examples per forward pass (default 4).")
+    @argument("--grad-accum", type=int, default=None, help="Forward passes per optimizer step (default 1).")
+    @argument("--max-length", type=int, default=None, help="The longest example in tokens (default 256).")
+    @argument("--target-modules", default=None, metavar="A,B,...",
+              help="The modules to adapt (default: found for the architecture, e.g. q_proj,v_proj).")
+    @argument("--eval-fraction", type=float, default=None,
+              help="The share of examples held out for the eval loss (default 0.1; 0: none).")
+    @argument("--eval-every", type=int, default=None,
+              help="Evaluate every N optimizer steps, and at the end (default 10).")
+    @argument("--model", default=None, metavar="NAME",
+              help="The model: tiny:<family> (random weights, e.g. tiny:llama), a packaged or Hugging Face model's "
+                   "name, or a variable holding (model, tokenizer) (default: the configured generator).")
+    @argument("--data", default=None, metavar="PATH",
+              help="Train on this file (JSON/JSONL of {instruction, input, output}, CSV, or one example per line).")
+    @argument("--var", default=None, help="Train on the DataFrame, list or str held by this variable.")
+    @argument("--save", default=None, metavar="DIR", help="Save the adapter (safetensors) to this folder.")
+    @argument("--resume", default=None, metavar="NAME",
+              help="Continue the LoraRun held by this variable (interrupted, or to train longer), or the "
+                   "interrupted run of a comparison.")
+    @argument("-o", "--output", default=None,
+              help="Store the LoraRun (with --compare: the LoraComparison) in this variable (default: lora_run, "
+                   "or lora_comparison).")
+    @line_cell_magic
+    def lora(self, line: str, cell: str | None = None) -> Any:
+        """Fine-tune with a LoRA variant, or compare several, with live loss curves.
 
-    _check_numbers(args)
-    if args.resume:
-        return _resume(magics, args, cell)
-    if args.variant not in VARIANTS:
-        raise UsageError(f"--variant {args.variant}: unknown LoRA variant. Available: {', '.join(VARIANTS)}.")
-    variants = _compare(args.compare, VARIANTS) if args.compare is not None else None
-    data = _data(magics, cell or "", args.data, args.var)
-    options = _options(args)
-    model = _model(magics, args.model)
-    from nbrag import lora as engine
+        %%lora --model tiny:llama --steps 20 -o run      (training examples in the cell, one per line or JSONL)
+        %lora --data train.jsonl --compare lora,vera,lora-fa
+        %lora --resume run --steps 20                     (continue a stored run)
+        """
+        args = self.parse(self.lora, line)
+        from nbrag.lora import VARIANTS
 
-    if variants is not None:
+        _check_numbers(args)
+        if args.resume:
+            return self._resume(args, cell)
+        if args.variant not in VARIANTS:
+            raise UsageError(f"--variant {args.variant}: unknown LoRA variant. Available: {', '.join(VARIANTS)}.")
+        variants = _compare(args.compare, VARIANTS) if args.compare is not None else None
+        data = self._data(cell or "", args.data, args.var)
+        options = _options(args)
+        model = self._model(args.model)
+        from nbrag import lora as engine
+
+        if variants is not None:
+            if args.variant != "lora":
+                raise UsageError("--variant and --compare both name what to train: keep --compare A,B,... alone.")
+            result = self._train(lambda callbacks: engine.compare(data, variants, model=model, callbacks=callbacks,
+                                                             progress=False, **options))
+        else:
+            result = self._train(lambda callbacks: engine.train(data, args.variant, model=model, callbacks=callbacks,
+                                                           progress=False, **options))
+        name = args.output or self._free_name(DEFAULT_NAMES["comparison" if variants is not None else "run"])
+        self.store(name, result)
+        _say_if_interrupted(result, name)
+        return result
+
+    def _resume(self, args: Any, cell: str | None) -> Any:
+        """``--resume NAME --steps N``: continue the stored run (its data, model and options) for N more steps."""
+        given = [flag for flag, value in (("training data in the cell", (cell or "").strip()), ("--data", args.data),
+                                          ("--var", args.var), ("--compare", args.compare), ("--model", args.model))
+                 if value]
+        given += [_flag(k) for k in ("r", "alpha", "lr", "batch_size", "grad_accum", "max_length", "target_modules",
+                                     "eval_fraction") if getattr(args, k) is not None]
         if args.variant != "lora":
-            raise UsageError("--variant and --compare both name what to train: keep --compare A,B,... alone.")
-        result = _train(lambda callbacks: engine.compare(data, variants, model=model, callbacks=callbacks,
-                                                         progress=False, **options))
-    else:
-        result = _train(lambda callbacks: engine.train(data, args.variant, model=model, callbacks=callbacks,
-                                                       progress=False, **options))
-    name = args.output or _free_name(magics, DEFAULT_NAMES["comparison" if variants is not None else "run"])
-    magics._store(name, result)
-    _say_if_interrupted(result, name)
-    return result
+            given.append("--variant")
+        if given:
+            raise UsageError(f"--resume {args.resume} continues that run with its own data, model and options: leave out "
+                             f"{', '.join(given)} (give --steps N for the number of steps to add).")
+        value = self.shell.user_ns.get(args.resume)
+        run = _interrupted_run(value)
+        if run is None:
+            if isinstance(getattr(value, "runs", None), dict):
+                first = next(iter(value.runs), "lora")
+                raise UsageError(f"--resume {args.resume}: none of this comparison's runs was interrupted; to train one "
+                                 f"longer, store it (run = {args.resume}.runs[{first!r}]) and give --resume run --steps N.")
+            held = "no variable of that name" if args.resume not in self.shell.user_ns else \
+                f"it holds a {type(value).__name__}"
+            raise UsageError(f"--resume {args.resume}: {held}; give the variable that holds a LoraRun (what %%lora "
+                             "stored with -o NAME, lora_run by default) or a comparison with an interrupted run.")
+        steps = args.steps if args.steps is not None else _steps_left(run)
+        if steps < 1:
+            raise UsageError(f"--resume {args.resume}: the run has done its {run.options.get('steps')} steps; give "
+                             "--steps N to train N more.")
+        result = self._train(lambda callbacks: _call_resume(run, steps, callbacks))
+        if result is None or result is run:
+            result = value  # resume() continues the run in place: the stored object is the result
+        name = args.output or args.resume
+        self.store(name, result)
+        _say_if_interrupted(result, name)
+        return result
 
+    def _train(self, call: Any) -> Any:
+        """Show a live :class:`LossView`, run ``call(callbacks)``; the view gives way to the result's view after.
 
+        What the engine refuses becomes a one-line UsageError, and the live view is taken away.
+        """
+        from IPython.display import HTML, display
+
+        from nbrag.views.lora import LossView
+
+        view = LossView()
+        handle = display(view, display_id=True)
+        try:
+            result = call([view.callback])
+        except NbragError as error:
+            _remove(view, handle, HTML)
+            raise usage(error, self.lora) from None
+        except BaseException:  # KeyboardInterrupt outside the training loop, or a failure of the engine's own
+            view.flush()
+            raise
+        _remove(view, handle, HTML)  # the result shows its own view (curves and table) below
+        return result
+
+    def _data(self, cell: str, path: str | None, var: str | None) -> Any:
+        """The training data: the cell's text, a file's :class:`Path`, or a variable's value."""
+        given = [what for what, value in (("the cell", cell.strip()), ("--data", path), ("--var", var)) if value]
+        if len(given) > 1:
+            raise UsageError(f"Training data given twice ({' and '.join(given)}): keep one of them.")
+        if path:
+            file = Path(unquote(path)).expanduser()
+            if not file.is_file():
+                what = "a folder" if file.is_dir() else "no such file"
+                raise UsageError(f"--data {path}: {what}. Give a JSON/JSONL file of {{instruction, input, output}} "
+                                 "records, a CSV or a plain-text file (one example per line).")
+            return file
+        if var:
+            if var not in self.shell.user_ns:
+                raise UsageError(f"--var {var}: no variable of that name in this notebook.")
+            value = self.shell.user_ns[var]
+            if not (isinstance(value, str | list | tuple) or type(value).__name__ == "DataFrame"):
+                raise UsageError(f"--var {var} holds a {type(value).__name__}: give a DataFrame, a list of str or dicts "
+                                 "({instruction, input, output}), or a str.")
+            return list(value) if isinstance(value, tuple) else value
+        if not cell.strip():
+            raise UsageError("No training data: write examples in the cell under %%lora (one per line, or JSONL), or "
+                             "give --data PATH or --var NAME.")
+        return cell
+
+    def _model(self, name: str | None) -> Any:
+        """``--model`` resolved as for the inspector magics (``tiny:<family>``, a variable's ``(model, tokenizer)``,
+        a packaged or Hugging Face name; none: the configured generator), as the pair the engine takes. The
+        engine trains a copy: the model given, or the cached generator, is never changed."""
+        from nbrag.inspectors import load
+
+        with self.engine(self.lora, prefix=f"--model {name}: " if name else "The configured generator: "):
+            loaded = load(self.model_value(name))
+        return loaded.model, loaded.tokenizer
+
+    def _free_name(self, base: str) -> str:
+        """``base``, or the first ``base_2``, ``base_3``, ... that holds nothing or a result of %%lora."""
+        name, n = base, 1
+        while name in self.shell.user_ns and not _is_lora_result(self.shell.user_ns[name]):
+            n += 1
+            name = f"{base}_{n}"
+        return name
 # --------------------------------------------------------------------------- steps of the magic
 
 
-def _resume(magics: Any, args: Any, cell: str | None) -> Any:
-    """``--resume NAME --steps N``: continue the stored run (its data, model and options) for N more steps."""
-    given = [flag for flag, value in (("training data in the cell", (cell or "").strip()), ("--data", args.data),
-                                      ("--var", args.var), ("--compare", args.compare), ("--model", args.model))
-             if value]
-    given += [FLAGS[k] for k in ("r", "alpha", "lr", "batch_size", "grad_accum", "max_length", "target_modules",
-                                 "eval_fraction") if getattr(args, k) is not None]
-    if args.variant != "lora":
-        given.append("--variant")
-    if given:
-        raise UsageError(f"--resume {args.resume} continues that run with its own data, model and options: leave out "
-                         f"{', '.join(given)} (give --steps N for the number of steps to add).")
-    value = magics.shell.user_ns.get(args.resume)
-    run = _interrupted_run(value)
-    if run is None:
-        if isinstance(getattr(value, "runs", None), dict):
-            first = next(iter(value.runs), "lora")
-            raise UsageError(f"--resume {args.resume}: none of this comparison's runs was interrupted; to train one "
-                             f"longer, store it (run = {args.resume}.runs[{first!r}]) and give --resume run --steps N.")
-        held = "no variable of that name" if args.resume not in magics.shell.user_ns else \
-            f"it holds a {type(value).__name__}"
-        raise UsageError(f"--resume {args.resume}: {held}; give the variable that holds a LoraRun (what %%lora "
-                         "stored with -o NAME, lora_run by default) or a comparison with an interrupted run.")
-    steps = args.steps if args.steps is not None else _steps_left(run)
-    if steps < 1:
-        raise UsageError(f"--resume {args.resume}: the run has done its {run.options.get('steps')} steps; give "
-                         "--steps N to train N more.")
-    result = _train(lambda callbacks: _call_resume(run, steps, callbacks))
-    if result is None or result is run:
-        result = value  # resume() continues the run in place: the stored object is the result
-    name = args.output or args.resume
-    magics._store(name, result)
-    _say_if_interrupted(result, name)
-    return result
-
-
-def _train(call: Any) -> Any:
-    """Show a live :class:`LossView`, run ``call(callbacks)``; the view gives way to the result's view after.
-
-    What the engine refuses becomes a one-line UsageError, and the live view is taken away.
-    """
-    from IPython.display import HTML, display
-
-    from nbrag.models import ModelUnavailableError
-    from nbrag.views.lora import LossView
-
-    view = LossView()
-    handle = display(view, display_id=True)
-    try:
-        result = call([view.callback])
-    except (ValueError, TypeError, FileNotFoundError, ModelUnavailableError) as error:
-        _remove(view, handle, HTML)
-        raise UsageError(_flags(str(error).strip() or type(error).__name__)) from None
-    except BaseException:  # KeyboardInterrupt outside the training loop, or a failure of the engine's own
-        view.flush()
-        raise
-    _remove(view, handle, HTML)  # the result shows its own view (curves and table) below
-    return result
 
 
 def _remove(view: Any, handle: Any, html: Any) -> None:
@@ -191,31 +271,6 @@ def _steps_left(run: Any) -> int:
 # --------------------------------------------------------------------------- arguments
 
 
-def _data(magics: Any, cell: str, path: str | None, var: str | None) -> Any:
-    """The training data: the cell's text, a file's :class:`Path`, or a variable's value."""
-    given = [what for what, value in (("the cell", cell.strip()), ("--data", path), ("--var", var)) if value]
-    if len(given) > 1:
-        raise UsageError(f"Training data given twice ({' and '.join(given)}): keep one of them.")
-    if path:
-        file = Path(_unquote(path)).expanduser()
-        if not file.is_file():
-            what = "a folder" if file.is_dir() else "no such file"
-            raise UsageError(f"--data {path}: {what}. Give a JSON/JSONL file of {{instruction, input, output}} "
-                             "records, a CSV or a plain-text file (one example per line).")
-        return file
-    if var:
-        if var not in magics.shell.user_ns:
-            raise UsageError(f"--var {var}: no variable of that name in this notebook.")
-        value = magics.shell.user_ns[var]
-        if not (isinstance(value, str | list | tuple) or type(value).__name__ == "DataFrame"):
-            raise UsageError(f"--var {var} holds a {type(value).__name__}: give a DataFrame, a list of str or dicts "
-                             "({instruction, input, output}), or a str.")
-        return list(value) if isinstance(value, tuple) else value
-    if not cell.strip():
-        raise UsageError("No training data: write examples in the cell under %%lora (one per line, or JSONL), or "
-                         "give --data PATH or --var NAME.")
-    return cell
-
 
 def _compare(value: str, known: tuple[str, ...]) -> list[str]:
     """``--compare lora,vera``: the variants, each known and named once."""
@@ -243,10 +298,10 @@ def _check_numbers(args: Any) -> None:
               ("eval_every", args.eval_every, 1, "an evaluation every N >= 1 steps (e.g. --eval-every 10)")]
     for key, value, least, fix in checks:
         if value is not None and value < least:
-            raise UsageError(f"{FLAGS[key]} {value}: give {fix}.")
+            raise UsageError(f"{_flag(key)} {value}: give {fix}.")
     for key, value in (("alpha", args.alpha), ("lr", args.lr)):
         if value is not None and not (math.isfinite(value) and value > 0):
-            raise UsageError(f"{FLAGS[key]} {value}: give a positive number (e.g. {FLAGS[key]} "
+            raise UsageError(f"{_flag(key)} {value}: give a positive number (e.g. {_flag(key)} "
                              f"{'16' if key == 'alpha' else '2e-4'}).")
     if args.eval_fraction is not None and not 0 <= args.eval_fraction < 1:
         raise UsageError(f"--eval-fraction {args.eval_fraction}: give a share from 0 (no evaluation) up to, not "
@@ -260,38 +315,19 @@ def _options(args: Any) -> dict[str, Any]:
         targets = [t.strip() for t in args.target_modules.split(",") if t.strip()]
         if not targets:
             raise UsageError("--target-modules: name modules separated by commas (e.g. --target-modules q_proj,v_proj).")
-    save = str(Path(_unquote(args.save)).expanduser()) if args.save else None
+    save = str(Path(unquote(args.save)).expanduser()) if args.save else None
     given = {"r": args.r, "alpha": args.alpha, "lr": args.lr, "steps": args.steps, "batch_size": args.batch_size,
              "grad_accum": args.grad_accum, "max_length": args.max_length, "target_modules": targets,
              "eval_fraction": args.eval_fraction, "eval_every": args.eval_every, "save": save}
     return {k: v for k, v in given.items() if v is not None}
 
 
-def _model(magics: Any, name: str | None) -> Any:
-    """``--model`` resolved as for the inspector magics (``tiny:<family>``, a variable's ``(model, tokenizer)``,
-    a packaged or Hugging Face name; none: the configured generator), as the pair the engine takes. The
-    engine trains a copy: the model given, or the cached generator, is never changed."""
-    from nbrag.magics.inspect import _model as resolve
-
-    loaded = resolve(magics, name)
-    return loaded.model, loaded.tokenizer
-
-
-def _flags(message: str) -> str:
-    """An engine message in the magic's words: ``batch_size=`` becomes ``--batch-size``."""
-    import re
-
-    return re.sub(r"(?<![\w-])(" + "|".join(FLAGS) + r")=", lambda m: FLAGS[m.group(1)] + " ", message)
-
-
-def _free_name(magics: Any, base: str) -> str:
-    """``base``, or the first ``base_2``, ``base_3``, ... that holds nothing or a result of %%lora."""
-    name, n = base, 1
-    while name in magics.shell.user_ns and not _is_lora_result(magics.shell.user_ns[name]):
-        n += 1
-        name = f"{base}_{n}"
-    return name
 
 
 def _is_lora_result(value: Any) -> bool:
     return type(value).__module__.startswith("nbrag.lora")
+
+
+def _flag(key: str) -> str:
+    """The magic's flag for an engine keyword: ``batch_size`` -> ``--batch-size``."""
+    return "--" + key.replace("_", "-")

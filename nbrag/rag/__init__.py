@@ -4,12 +4,12 @@
     result = nbrag.agent(question, index="docs")            # AgentResult: answer and every step of its trace
     nbrag.rag.calculate("(1912 - 1869) * 2")                # the agent's safe calculator
 
-See :mod:`nbrag.rag.answer` (ask), :mod:`nbrag.rag.agent`, :mod:`nbrag.rag.prompt` (the template and
+See :mod:`nbrag.rag.answer` (ask), :mod:`nbrag.rag.agentic`, :mod:`nbrag.rag.prompt` (the template and
 the token budget), :mod:`nbrag.rag.support` (citations and the support check) and
 :mod:`nbrag.rag.generators` (local models, endpoints and callables).
 """
 
-from nbrag.rag.agent import agent
+from nbrag.rag.agentic import agent
 from nbrag.rag.answer import ask
 from nbrag.rag.base import ACTIONS, AgentResult, AgentStep, Answer, Citation, Source, Support
 from nbrag.rag.calculator import calculate

@@ -27,8 +27,8 @@ from typing import Any
 
 from nbrag.config import settings
 from nbrag.retrieval.base import GRAPH_SEARCHES, MODES, RETRIEVERS, Hit, RetrievalResult
-from nbrag.retrieval.bm25 import BM25
-from nbrag.retrieval.fusion import FUSIONS, fuse
+from nbrag.ranking.bm25 import BM25
+from nbrag.ranking.fusion import FUSIONS, fuse
 
 _NAME = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9._-]{1,510}[a-zA-Z0-9]")
 TEXT_SUFFIXES = (".txt", ".md", ".markdown", ".rst")

@@ -1,4 +1,4 @@
-"""A view of a retrieval-quality evaluation (``nbrag.eval.beir``): each mode's metrics side by side."""
+"""A view of a retrieval-quality evaluation (``nbrag.eval.retrieval``): each mode's metrics side by side."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:  # pragma: no cover
     import plotly.graph_objects as go
 
-    from nbrag.eval.beir import BeirEval
+    from nbrag.eval.retrieval import BeirEval
 
 COLOURS = ("#6e9bd1", "#2da44e", "#e0a800", "#d1495b", "#8e6cc9")
 

@@ -19,7 +19,8 @@ from typing import TYPE_CHECKING, Any
 import anywidget
 import traitlets
 
-from nbrag.views.base import WithStaticHTML, static
+from nbrag.views.html import WithStaticHTML, static
+import itertools
 
 if TYPE_CHECKING:  # pragma: no cover
     from nbrag.chunking.base import Chunk, ChunkResult
@@ -66,7 +67,7 @@ def segments(text: str, spans: Sequence[Span], references: Sequence[Span] = (),
     active: set[int] = set()
     in_refs, page, pieces = 0, -1, []
     page_set = set(pages)
-    for a, b in zip(cuts, cuts[1:]):
+    for a, b in itertools.pairwise(cuts):
         active.difference_update(closing.get(a, ()))
         active.update(opening.get(a, ()))
         in_refs += ref_delta.get(a, 0)

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import ipywidgets
 
-from nbrag.views.base import WithStaticHTML
+from nbrag.views.html import WithStaticHTML
 from nbrag.views.boundary import BoundaryView
 
 if TYPE_CHECKING:  # pragma: no cover

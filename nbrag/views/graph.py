@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 import ipywidgets
 import networkx as nx
 
-from nbrag.views.base import WithStaticHTML
+from nbrag.views.html import WithStaticHTML
 
 if TYPE_CHECKING:  # pragma: no cover
     import plotly.graph_objects as go

@@ -33,13 +33,13 @@ import ipywidgets
 import numpy as np
 import traitlets
 
-from nbrag.views.base import WithStaticHTML, static
+from nbrag.views.html import WithStaticHTML, static
 from nbrag.views.chunks import figure_bundle
 
 if TYPE_CHECKING:  # pragma: no cover
     import plotly.graph_objects as go
 
-    from nbrag.inspectors.attention import AttentionMap
+    from nbrag.inspectors.attention_map import AttentionMap
     from nbrag.inspectors.kvcache import CacheReport, Geometry, SpeedReport
     from nbrag.inspectors.moe import RoutingTrace
 

@@ -3,7 +3,7 @@
 * :class:`LossView`: a plotly ``FigureWidget`` with one training-loss curve per variant (its
   evaluation losses dashed, in the same colour) and a status line (step, steps per second,
   memory, the final losses). ``view.callback`` takes the training events of
-  :func:`nbrag.lora.train` and :func:`nbrag.lora.compare` (``callbacks=[view.callback]``); show the
+  :func:`nbrag.lora.training` and :func:`nbrag.lora.comparison` (``callbacks=[view.callback]``); show the
   view before training starts and it follows the run while the cell runs. It redraws at most
   :data:`REDRAWS_PER_SECOND` times a second (less often when long curves make a redraw slow: drawing
   takes under 1% of the time), and always on a ``done`` event; :meth:`LossView.flush` draws what is
@@ -31,7 +31,7 @@ from typing import Any
 
 import ipywidgets
 
-from nbrag.views.base import WithStaticHTML, static
+from nbrag.views.html import WithStaticHTML, static
 
 REDRAWS_PER_SECOND = 5.0
 EVENT_KEYS = ("variant", "step", "steps")  # what an event must carry; the rest of the contract's keys may be missing
@@ -206,7 +206,7 @@ def loss_svg(series: Iterable[Series], width: int = 560, height: int = 240) -> s
 class LossView(WithStaticHTML, ipywidgets.VBox):
     """Live loss curves, one per variant, and a status line; ``view.callback`` takes the training events.
 
-    ``view = LossView(); display(view); nbrag.lora.train(data, callbacks=[view.callback])``.
+    ``view = LossView(); display(view); nbrag.lora.training(data, callbacks=[view.callback])``.
     """
 
     def __init__(self, *, title: str | None = None, redraws_per_second: float = REDRAWS_PER_SECOND,
@@ -264,7 +264,7 @@ class LossView(WithStaticHTML, ipywidgets.VBox):
     # ------------------------------------------------------------------ events
 
     def callback(self, event: Mapping[str, Any]) -> None:
-        """Take one training event (see :func:`nbrag.lora.train`); redraw if the last redraw is old enough."""
+        """Take one training event (see :func:`nbrag.lora.training`); redraw if the last redraw is old enough."""
         check_event(event)
         self.events += 1
         self._series_of(str(event["variant"])).add(event)

@@ -24,7 +24,7 @@ import anywidget
 import ipywidgets
 import traitlets
 
-from nbrag.views.base import WithStaticHTML, static
+from nbrag.views.html import WithStaticHTML, static
 
 CITE_HINT = "Click a citation [n] to see its source; hover a sentence for its support score."
 ACTION_HINTS = {

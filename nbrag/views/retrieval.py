@@ -26,13 +26,13 @@ import anywidget
 import ipywidgets
 import traitlets
 
-from nbrag.views.base import WithStaticHTML, static
+from nbrag.views.html import WithStaticHTML, static
 from nbrag.views.boundary import LEGEND, BoundaryView
 
 if TYPE_CHECKING:  # pragma: no cover
     from nbrag.chunking.base import Chunk
     from nbrag.retrieval.base import Hit, RetrievalResult
-    from nbrag.retrieval.compare import RetrievalComparison
+    from nbrag.retrieval.comparison import RetrievalComparison
 
 LEGENDS = {
     "rrf": "each retriever's share of the fused score, weight / (rrf_k + its rank)",
@@ -66,7 +66,7 @@ def highlight_spans(text: str, terms: Mapping[str, float]) -> list[dict[str, Any
     ``Lighthouse`` for ``lighthouse``, 储存 inside 绿茶储存, never ``light`` inside ``lighthouse``.
     Each span says which terms it holds and their share of the score.
     """
-    from nbrag.retrieval.bm25 import term_spans
+    from nbrag.ranking.bm25 import term_spans
 
     wanted = dict(terms)
     if not wanted:
@@ -88,7 +88,7 @@ def score_parts(result: RetrievalResult) -> dict[str, dict[str, float]]:
     """Per hit id, each retriever's part of the score that ranked it; in hybrid mode the parts sum to the
     fused score. A retriever that did not return a hit gives it its lowest candidate's part (0 in RRF), as
     the fusion did."""
-    from nbrag.retrieval.fusion import FUSIONS, check_weights
+    from nbrag.ranking.fusion import FUSIONS, check_weights
 
     names = list(result.candidates)
     if len(names) < 2:
@@ -167,7 +167,7 @@ def describe(result: RetrievalResult) -> str:
             w = bm25_weight(result)
             parts.append(f"bm25 {w:.2f} / dense {1 - w:.2f}")
         else:
-            from nbrag.retrieval.fusion import check_weights
+            from nbrag.ranking.fusion import check_weights
 
             names = list(result.candidates)
             weights = check_weights(p.get("weights") or dict.fromkeys(names, 1.0), names)
@@ -414,7 +414,7 @@ class ScoreView(_HitsView):
     and a fusion menu that fuse the same candidates again."""
 
     def __init__(self, result: RetrievalResult, **kwargs: Any) -> None:
-        from nbrag.retrieval.fusion import FUSIONS
+        from nbrag.ranking.fusion import FUSIONS
 
         super().__init__(**kwargs)
         self.result = result

@@ -10,7 +10,7 @@ if TYPE_CHECKING:  # pragma: no cover
     import plotly.graph_objects as go
 
     from nbrag.chunking.base import ChunkResult
-    from nbrag.eval.chunking import ChunkingEval
+    from nbrag.eval.chunk_quality import ChunkingEval
 
 METRICS = {"recall": "#6e9bd1", "precision": "#e0a800", "iou": "#2da44e"}
 

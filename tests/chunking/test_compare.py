@@ -2,8 +2,8 @@ import pytest
 
 import nbrag
 from nbrag.chunking import compare
-from nbrag.chunking.compare import options_for
-from nbrag.views.compare import CompareView
+from nbrag.chunking.comparison import options_for
+from nbrag.views.chunk_comparison import CompareView
 
 
 def test_each_chunker_takes_the_options_it_has(python_doc):

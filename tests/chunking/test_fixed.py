@@ -4,6 +4,7 @@ import nbrag
 from nbrag.chunking import available, get_chunker
 from nbrag.chunking.fixed import windows
 from nbrag.models import load_tokenizer
+import itertools
 
 
 def token_offsets(text):
@@ -22,7 +23,7 @@ def check_invariants(text, result, size, overlap):
     # Together the chunks cover every token of the text.
     offsets = token_offsets(text)
     assert result[0].start == offsets[0][0] and result[-1].end == offsets[-1][1]
-    for a, b in zip(result, result[1:]):
+    for a, b in itertools.pairwise(result):
         assert b.start <= a.end or overlap == 0
         assert text[a.end:b.start].strip() == "" if overlap == 0 else True
 
@@ -41,8 +42,8 @@ def test_neighbours_share_exactly_overlap_tokens(python_doc):
     offsets = token_offsets(python_doc)
     starts = {s: i for i, (s, _) in enumerate(offsets)}
     first_token = [starts[c.start] for c in result]
-    assert all(b - a == 30 for a, b in zip(first_token, first_token[1:]))
-    for a, b in zip(result, result[1:]):
+    assert all(b - a == 30 for a, b in itertools.pairwise(first_token))
+    for a, b in itertools.pairwise(result):
         shared = [o for o in offsets if a.start <= o[0] and o[1] <= a.end and b.start <= o[0] and o[1] <= b.end]
         assert len(shared) == 10
 

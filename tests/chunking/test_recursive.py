@@ -3,6 +3,7 @@ import pytest
 import nbrag
 from nbrag.chunking.text import sentence_spans
 from nbrag.models import load_tokenizer
+import itertools
 
 MARKDOWN = """Guide
 =====
@@ -27,7 +28,7 @@ def check(text, result, size):
         parent = c.meta["parent"]
         if parent is not None:
             assert parent["start"] <= c.start and c.end <= parent["end"]
-    for a, b in zip(result, result[1:]):
+    for a, b in itertools.pairwise(result):
         assert a.end <= b.start, "recursive chunks do not overlap"
         assert text[a.end:b.start].strip() == "", "nothing between two chunks but whitespace"
 

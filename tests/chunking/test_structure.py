@@ -2,6 +2,7 @@ import pytest
 
 import nbrag
 from nbrag.chunking.structure import detect_format, markdown_blocks
+import itertools
 
 GUIDE_MD = """Guide
 =====
@@ -50,7 +51,7 @@ make demo</code></pre>
 def check(text, result, size):
     for i, c in enumerate(result):
         assert c.index == i and text[c.start:c.end] == c.text and 1 <= c.tokens <= size
-    for a, b in zip(result, result[1:]):
+    for a, b in itertools.pairwise(result):
         assert a.end <= b.start
 
 

@@ -7,7 +7,7 @@ import pytest
 import nbrag
 from nbrag.data import sample_documents
 from nbrag.eval import BeirEval, beir, load_beir
-from nbrag.eval.beir import _ranking
+from nbrag.eval.retrieval import _ranking
 from tests.conftest import SHARED_DATA
 
 HOTPOT = SHARED_DATA / "hotpotqa"

@@ -6,7 +6,7 @@ import pytest
 import nbrag
 from nbrag.chunking import Chunk
 from nbrag.eval import EvalSet, Question, chunking, load_chroma_csv, load_hotpotqa
-from nbrag.eval.chunking import intersection, merge, span_scores
+from nbrag.eval.chunk_quality import intersection, merge, span_scores
 from tests.chunking.test_semantic import TOPICS_EN
 from tests.conftest import SHARED_DATA
 

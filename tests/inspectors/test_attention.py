@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from nbrag.inspectors import NoAttentionWeightsError, attention
-from nbrag.inspectors.attention import head_metrics
+from nbrag.inspectors.attention_map import head_metrics
 
 from .conftest import ALL, TEXT, tiny
 

@@ -7,14 +7,15 @@ from IPython.core.error import UsageError
 
 from nbrag.data import sample_documents, samples_dir
 from nbrag.retrieval import Index, RetrievalResult
-from nbrag.retrieval.compare import RetrievalComparison
+from nbrag.retrieval.comparison import RetrievalComparison
 from tests.magics.test_magics import run
 
 QUERY = "what keeps the light visible far out at sea"
 
 
 def magics(ip):
-    return next(m for m in ip.configurables if type(m).__name__ == "NbragMagics")
+    """What the notebook's magics share: the indexes built with %nbrag index, and the current one."""
+    return ip.magics_manager.registry["RetrieveMagics"].session
 
 
 @pytest.fixture(scope="module")

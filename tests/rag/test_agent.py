@@ -7,7 +7,7 @@ import pytest
 
 import nbrag
 from nbrag.rag import ACTIONS, AgentResult
-from nbrag.rag.agent import CANNOT, heuristic_plan, parse_plan
+from nbrag.rag.agentic import CANNOT, heuristic_plan, parse_plan
 
 from .conftest import extractive
 from .servers import serving

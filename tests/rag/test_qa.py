@@ -5,7 +5,7 @@ import json
 import pytest
 
 from nbrag.eval import evaluate_qa, exact_match, f1_score, load_qa, normalize_answer, supporting_recall
-from nbrag.eval.qa import contains_answer, strip_citations
+from nbrag.eval.answers import contains_answer, strip_citations
 from tests.conftest import SHARED_DATA
 
 from .conftest import extractive

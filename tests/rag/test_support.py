@@ -5,6 +5,7 @@ import pytest
 from nbrag.rag import Source, parse_citations, split_sentences, support_check
 from nbrag.rag.support import SUPPORT_THRESHOLD, check_threshold
 from nbrag.retrieval import Hit
+import itertools
 
 FRESNEL = ("The French physicist Augustin-Jean Fresnel proposed a lens made of many separate pieces of glass. "
            "The first lighthouse lens of his design was installed at the Cordouan lighthouse in 1823.")
@@ -45,7 +46,7 @@ def test_marker_spans_never_overlap_and_a_single_number_spans_its_marker():
     assert text[citations[0].start:citations[0].end] == "[1]"
     assert [text[c.start:c.end] for c in citations[1:]] == ["2", "3"]
     spans = sorted((c.start, c.end) for c in citations)
-    assert all(a[1] <= b[0] for a, b in zip(spans, spans[1:]))
+    assert all(a[1] <= b[0] for a, b in itertools.pairwise(spans))
 
 
 def test_a_number_with_no_source_is_kept_and_warned():

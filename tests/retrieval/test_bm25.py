@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from nbrag.retrieval.bm25 import BM25, STOP_WORDS, terms
+from nbrag.ranking.bm25 import BM25, STOP_WORDS, terms
 
 BACKENDS = BM25.BACKENDS
 

@@ -13,7 +13,7 @@ import pytest
 import nbrag
 from nbrag.data import sample_documents
 from nbrag.retrieval import Index, check_name
-from nbrag.retrieval.fusion import fuse
+from nbrag.ranking.fusion import fuse
 
 _names = itertools.count()
 

@@ -4,7 +4,7 @@ import re
 from pathlib import Path
 
 import nbrag
-from nbrag.views.base import STATIC
+from nbrag.views.html import STATIC
 from nbrag.views.boundary import PAGE_CHARS, BoundaryView, outline, page_starts, segments, title
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -164,7 +164,7 @@ def test_head_summary_metric_and_click():
     (mark,) = view.grid.layout.shapes
     assert (mark.x0, mark.x1, mark.y0, mark.y1) == (2.5, 3.5, 0.5, 1.5)
     assert "layer 1, head 3: entropy" in view.picked.value
-    from nbrag.inspectors.attention import head_metrics
+    from nbrag.inspectors.attention_map import head_metrics
 
     n = a.num_tokens
     even = np.tril(np.ones((n, n), np.float32)) / np.arange(1, n + 1, dtype=np.float32)[:, None]

@@ -8,8 +8,8 @@ import pytest
 
 import nbrag
 from nbrag.retrieval import Hit, Index, RetrievalResult
-from nbrag.retrieval.bm25 import terms
-from nbrag.retrieval.compare import RetrievalComparison, compare
+from nbrag.ranking.bm25 import terms
+from nbrag.retrieval.comparison import RetrievalComparison, compare
 from nbrag.views.retrieval import (
     ComparisonView,
     ScoreView,

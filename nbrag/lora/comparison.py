@@ -15,7 +15,7 @@ from nbrag.lora.base import DEFAULT_COMPARE, LoraComparison, check_variant
 def compare(data: Any, variants: Iterable[str] | str = DEFAULT_COMPARE, *,
             callbacks: Iterable[Callable[[dict], Any]] = (), model: Any = None, save: str | None = None,
             **options: Any) -> LoraComparison:
-    """Train each of ``variants`` with the same options (those of :func:`nbrag.lora.train`) and compare them.
+    """Train each of ``variants`` with the same options (those of :func:`nbrag.lora.training`) and compare them.
 
     ``variants`` may be a comma-separated string (``"lora,vera"``). ``save``: a folder that gets one
     sub-folder per variant. ``lr`` given here applies to every variant; left out, each variant
@@ -24,7 +24,7 @@ def compare(data: Any, variants: Iterable[str] | str = DEFAULT_COMPARE, *,
     """
     from pathlib import Path
 
-    from nbrag.lora.train import resolve_model, train
+    from nbrag.lora.training import resolve_model, train
 
     if isinstance(variants, str):
         variants = [v.strip() for v in variants.split(",") if v.strip()]

@@ -12,7 +12,7 @@ answer in a long sentence that exact match cannot.
 (all the agent's searches together; none without retrieval).
 
     questions = nbrag.eval.load_qa("../shared/data/musique", limit=20)
-    scores = nbrag.eval.qa(questions, index, method="rag")       # or "none", "agent"
+    scores = nbrag.eval.answers(questions, index, method="rag")       # or "none", "agent"
     scores.means, scores.rows[0]
 """
 
@@ -112,7 +112,7 @@ def load_qa(path: str | Path, limit: int | None = None) -> list[dict[str, Any]]:
     is a dict with ``id``, ``question``, ``answers`` (accepted answers) and ``supporting`` (passage ids),
     plus ``decomposition`` where the file has one.
     """
-    from nbrag.eval.beir import load_beir
+    from nbrag.eval.retrieval import load_beir
 
     folder = Path(path)
     data = load_beir(folder)

@@ -8,10 +8,10 @@ from typing import TYPE_CHECKING
 import anywidget
 import traitlets
 
-from nbrag.views.base import WithStaticHTML, static
+from nbrag.views.html import WithStaticHTML, static
 
 if TYPE_CHECKING:  # pragma: no cover
-    from nbrag.chunking.compare import Comparison
+    from nbrag.chunking.comparison import Comparison
 
 
 class CompareView(WithStaticHTML, anywidget.AnyWidget):

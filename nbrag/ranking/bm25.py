@@ -1,8 +1,8 @@
 """BM25 keyword search over a changing set of documents, on bm25s or rank-bm25.
 
-``terms()`` is the analyzer both backends share: NFKC, case-folded words of letters and
-digits, English stop words dropped, and runs of CJK characters (Han, Hiragana, Katakana,
-Hangul) cut into overlapping character bigrams, as Lucene's CJKAnalyzer does.
+:func:`nbrag.text.terms` is the analyzer both backends share: NFKC, case-folded words of
+letters and digits, English stop words dropped, and runs of CJK characters (Han, Hiragana,
+Katakana, Hangul) cut into overlapping character bigrams, as Lucene's CJKAnalyzer does.
 
 ``BM25`` keeps each document's id, text and terms; the backend's index is rebuilt
 lazily, on the first search after a change, so a thousand upserts cost one rebuild.
@@ -16,74 +16,17 @@ import json
 import math
 import os
 import tempfile
-import unicodedata
 from collections import Counter
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import regex
 
 from nbrag.config import BM25_BACKENDS
+from nbrag.text import STOP_WORDS, term_spans, terms
 
-# A short English stop list (pronouns, articles, auxiliaries, prepositions, conjunctions,
-# question words, and the pieces that apostrophes leave: "don't" -> "don", "t").
-STOP_WORDS = frozenset("""
-a about after all also am an and any are as at be because been before being between both but by
-can could d did do does doing don during each for from had has have having he her here hers herself
-him himself his how i if in into is it its itself just ll m me my myself no nor not of on only or
-our ours ourselves re s she should so some such t than that the their theirs them themselves then
-there these they this those through to too very was we were what when where which while who whom why
-will with would you your yours yourself yourselves ve
-""".split())
-
-_CJK_SCRIPTS = r"[\p{scx=Han}\p{scx=Hiragana}\p{scx=Katakana}\p{scx=Hangul}]"
-_LETTERS = r"[\p{L}\p{M}\p{N}]"
-# A CJK run is letters of the CJK scripts (so 。、 split runs); a word is any other run of letters,
-# marks and digits (the marks keep words of scripts such as Devanagari whole).
-_TOKEN = regex.compile(rf"(?P<cjk>[{_LETTERS}&&{_CJK_SCRIPTS}]+)|[{_LETTERS}--{_CJK_SCRIPTS}]+", regex.V1)
-
-
-def terms(text: str) -> list[str]:
-    """The terms BM25 indexes and searches: ``"Python的with语句"`` -> ``["python", "的", "语句"]``.
-
-    Text is NFKC-normalised (full-width ``Ｐｙ３`` becomes ``py3``) and case-folded. Words of
-    letters and digits are kept whole, less English stop words; no stemming. A run of CJK
-    characters becomes its overlapping bigrams (``"绿茶储存"`` -> ``绿茶, 茶储, 储存``), and a
-    run of one character stays a unigram.
-    """
-    if not isinstance(text, str):
-        raise TypeError(f"terms() needs a str, got {type(text).__name__}.")
-    out: list[str] = []
-    for match in _TOKEN.finditer(unicodedata.normalize("NFKC", text).casefold()):
-        word = match.group()
-        if match.lastgroup == "cjk":
-            if len(word) == 1:
-                out.append(word)
-            else:
-                out.extend(word[i:i + 2] for i in range(len(word) - 1))
-        elif word not in STOP_WORDS:
-            out.append(word)
-    return out
-
-
-def term_spans(text: str) -> list[tuple[str, int, int]]:
-    """Each term of ``text`` with where it lies: ``(term, start, end)`` in the text as given.
-
-    The same cut as :func:`terms` (stop words included), each piece normalised on its own, so
-    that offsets stay those of the original text: for marking matched terms in a passage.
-    """
-    out: list[tuple[str, int, int]] = []
-    for match in _TOKEN.finditer(text):
-        word, start = match.group(), match.start()
-        if match.lastgroup == "cjk":
-            grams = [(0, 1)] if len(word) == 1 else [(i, i + 2) for i in range(len(word) - 1)]
-        else:
-            grams = [(0, len(word))]
-        out += [(unicodedata.normalize("NFKC", word[a:b]).casefold(), start + a, start + b) for a, b in grams]
-    return out
-
+__all__ = ["BM25", "STOP_WORDS", "term_spans", "terms"]
 
 class BM25:
     """A BM25 index of ``id -> text``: ``upsert``, ``delete``, ``search``, ``explain``, ``save``.

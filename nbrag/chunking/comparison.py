@@ -44,7 +44,7 @@ class Comparison:
         return f"Comparison({len(self.source)} chars; chunks {parts})"
 
     def view(self):
-        from nbrag.views.compare import CompareView
+        from nbrag.views.chunk_comparison import CompareView
 
         return CompareView.of(self)
 
@@ -53,7 +53,7 @@ class Comparison:
 
 
 def compare(text: str, methods: list[str], **options: Any) -> Comparison:
-    """``nbrag.chunking.compare(text, ["fixed", "recursive"], size=64)``: each chunker takes the options it has."""
+    """``nbrag.chunking.comparison(text, ["fixed", "recursive"], size=64)``: each chunker takes the options it has."""
     from nbrag.chunking import chunk
 
     if not methods:

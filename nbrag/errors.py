@@ -1,0 +1,87 @@
+"""One type for mistakes a person can fix: :class:`NbragError`.
+
+Every error nbrag raises about its input (a bad option, a missing file, model or extra, a
+server that cannot be reached) is an ``NbragError``. It subclasses ``ValueError``, so
+``except ValueError`` keeps working, and it carries the option it concerns::
+
+    raise NbragError("must be at least 1.", option="top_k", value=0)
+    # str(): "top_k=0: must be at least 1."
+    # a magic: "-k 0: must be at least 1."  (error.render("-k"))
+
+Anything else that escapes nbrag is a bug, and keeps its traceback in a notebook.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+_UNSET: Any = object()
+
+
+class NbragError(ValueError):
+    """A user's mistake: ``message`` says what is wrong and how to fix it.
+
+    ``option`` names the keyword argument it concerns (``"max_tokens"``) and ``value`` the value
+    given, when there is one; ``str(error)`` puts them in front of the message, and a magic
+    names its own flag instead (:meth:`render`).
+    """
+
+    def __init__(self, message: str, *, option: str | None = None, value: Any = _UNSET) -> None:
+        self.message = message
+        self.option = option
+        self.value = value
+        super().__init__(self.render())
+
+    @property
+    def has_value(self) -> bool:
+        return self.value is not _UNSET
+
+    def render(self, name: str | None = None) -> str:
+        """The message headed by ``name`` (a magic's flag, e.g. ``--max-tokens``) or by the option."""
+        name = name or self.option
+        if not name:
+            return self.message
+        if not self.has_value:
+            return f"{name}: {self.message}"
+        if name.startswith("-"):
+            return f"{name} {self.value}: {self.message}"
+        return f"{name}={self.value!r}: {self.message}"
+
+    def __reduce__(self) -> tuple[Any, ...]:  # survives pickling (multiprocessing, joblib)
+        return (_rebuild, (type(self), self.message, self.option, self.value))
+
+
+def _rebuild(cls: type[NbragError], message: str, option: str | None, value: Any) -> NbragError:
+    error = cls.__new__(cls)
+    NbragError.__init__(error, message, option=option, value=value)
+    return error
+
+
+class NbragTypeError(NbragError, TypeError):
+    """A value of the wrong type (still an ``NbragError``; ``except TypeError`` catches it too)."""
+
+
+class ModelUnavailableError(NbragError):
+    """A model could not be found locally or fetched; the message says how to get it."""
+
+
+class EndpointError(NbragError):
+    """An endpoint could not be reached, refused the request or sent a reply that is not one; the message
+    names the URL and the likely fix."""
+
+
+class MissingExtraError(NbragError):
+    """A feature needs an optional dependency: the message names the ``pip install "nbrag[...]"`` to run."""
+
+
+def require(module: str, extra: str, feature: str) -> Any:
+    """Import ``module`` for ``feature``, or raise :class:`MissingExtraError` naming the extra that installs it."""
+    import importlib
+
+    try:
+        return importlib.import_module(module)
+    except ImportError as error:
+        if error.name is not None and error.name.split(".")[0] != module.split(".")[0]:
+            raise  # the module is there but something it imports is broken: show the real error
+        raise MissingExtraError(f"{feature} needs the package {module.split('.')[0]!r}, which is not installed: "
+                                f'run pip install "nbrag[{extra}]".') from None

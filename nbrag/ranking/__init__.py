@@ -1,0 +1,7 @@
+"""Ranking primitives shared by retrieval and GraphRAG: BM25 over a changing set of texts, and
+the fusion of several rankings into one (reciprocal rank, min-max, z-score)."""
+
+from nbrag.ranking.bm25 import BM25
+from nbrag.ranking.fusion import FUSIONS, check_weights, fuse
+
+__all__ = ["BM25", "FUSIONS", "check_weights", "fuse"]

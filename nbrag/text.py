@@ -1,0 +1,164 @@
+"""Text analysis shared by every part of nbrag: scripts, stop words, sentences and search terms.
+
+* scripts: :data:`HAN` (Chinese characters), :data:`CJK` (the letters of Chinese, Japanese and
+  Korean), :func:`script_share`;
+* :data:`STOP_WORDS`: the one English stop list (BM25, graph search, the agent's word overlap);
+* :func:`sentence_spans`: sentences of English and Chinese text as spans that tile it;
+* :func:`terms` / :func:`term_spans`: the analyzer of BM25 and of every word-overlap measure;
+* :func:`content_words`: the words of a question that carry its content.
+
+Every span is a half-open ``(start, end)`` range of characters of the text as given.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Sequence
+
+import regex
+import itertools
+
+# --------------------------------------------------------------------------- scripts
+
+# A Chinese character (sc=Han: ideographs of every CJK block and extension, 〇 々).
+HAN = regex.compile(r"\p{sc=Han}")
+# Letters of the CJK scripts; script extensions (scx) also cover the marks they share.
+CJK_SCRIPTS = r"[\p{scx=Han}\p{scx=Hiragana}\p{scx=Katakana}\p{scx=Hangul}]"
+LETTERS = r"[\p{L}\p{M}\p{N}]"
+CJK = regex.compile(rf"[{LETTERS}&&{CJK_SCRIPTS}]", regex.V1)
+
+
+def has_han(text: str) -> bool:
+    return HAN.search(text) is not None
+
+
+def script_share(text: str) -> dict[str, float]:
+    """The share of Han characters and of Latin letters among a text's letters (a Han character
+    counts twice: it carries about as much as a short word)."""
+    han = len(HAN.findall(text))
+    latin = sum(1 for ch in text if ch.isascii() and ch.isalpha())
+    total = han * 2 + latin
+    if total == 0:
+        return {"han": 0.0, "latin": 0.0}
+    return {"han": han * 2 / total, "latin": latin / total}
+
+
+# --------------------------------------------------------------------------- stop words
+
+# A short English stop list: pronouns, articles, auxiliaries, prepositions, conjunctions, question
+# words, and the pieces that apostrophes leave ("don't" -> "don", "t").
+STOP_WORDS = frozenset(["a", "about", "after", "all", "also", "am", "an", "and", "any", "are", "as", "at", "be", "because", "been", "before", "being", "between", "both", "but", "by", "can", "could", "d", "did", "do", "does", "doing", "don", "during", "each", "either", "for", "from", "had", "has", "have", "having", "he", "her", "here", "hers", "herself", "him", "himself", "his", "how", "i", "if", "in", "into", "is", "it", "its", "itself", "just", "ll", "m", "me", "might", "my", "myself", "no", "nor", "not", "of", "on", "only", "or", "our", "ours", "ourselves", "re", "s", "she", "should", "so", "some", "such", "t", "than", "that", "the", "their", "theirs", "them", "themselves", "then", "there", "these", "they", "this", "those", "through", "to", "too", "very", "was", "we", "were", "what", "when", "where", "which", "while", "who", "whom", "whose", "why", "will", "with", "would", "yes", "you", "your", "yours", "yourself", "yourselves", "ve"])
+
+
+# --------------------------------------------------------------------------- sentences
+
+# A sentence ends at ., ! or ? followed by whitespace, or at Chinese/full-width end marks
+# (。！？；…, also repeated), either optionally followed by closing quotes or brackets. The span
+# keeps its trailing whitespace so that sentences tile the text.
+_SENTENCE_END = re.compile(r"""(?:[.!?]+[)\]"'”’」』）]*(?=\s)|[。！？；…!?]+[)\]"'”’」』）]*)\s*""")
+_LINE_END = re.compile(r"\n+\s*")
+# Words after which a period rarely ends a sentence (single letters cover initials).
+_ABBREVIATIONS = {"mr", "mrs", "ms", "dr", "prof", "st", "vs", "etc", "e.g", "i.e", "cf", "no", "fig", "jr", "sr",
+                  "inc", "ltd", "co", "approx", "dept", "est", "vol"}
+_WORD_BEFORE = re.compile(r"([\w.]+)\.$")
+
+
+def _ends_sentence(text: str, match: re.Match[str]) -> bool:
+    if not match.group().startswith("."):
+        return True
+    word = _WORD_BEFORE.search(text, max(0, match.start() - 12), match.start() + 1)
+    if word is None:
+        return True
+    token = word.group(1).lower()
+    if token.isdigit():  # "2." opening a line is a list marker, not a sentence
+        line_start = text.rfind("\n", 0, word.start(1)) + 1
+        return bool(text[line_start:word.start(1)].strip())
+    return not (len(token) == 1 and token.isalpha()) and token not in _ABBREVIATIONS
+
+
+def tile(start: int, end: int, cuts: Sequence[int]) -> list[tuple[int, int]]:
+    """Cut ``[start, end)`` at ``cuts`` into consecutive non-empty spans."""
+    points = [start, *sorted(c for c in set(cuts) if start < c < end), end]
+    return [(a, b) for a, b in itertools.pairwise(points) if b > a]
+
+
+def strip_span(text: str, start: int, end: int) -> tuple[int, int]:
+    """The span without leading and trailing whitespace (an empty span collapses to ``(start, start)``)."""
+    while start < end and text[start].isspace():
+        start += 1
+    while end > start and text[end - 1].isspace():
+        end -= 1
+    return start, end
+
+
+def sentence_spans(text: str, start: int = 0, end: int | None = None, *,
+                   lines: bool = False) -> list[tuple[int, int]]:
+    """Sentences of ``text[start:end]`` as spans that tile it (whitespace stays with the sentence before).
+
+    ``lines=True`` ends a sentence at every line break too (answers, lists, headings).
+    """
+    end = len(text) if end is None else end
+    cuts = [m.end() for m in _SENTENCE_END.finditer(text, start, end) if _ends_sentence(text, m)]
+    if lines:
+        cuts += [m.end() for m in _LINE_END.finditer(text, start, end)]
+    return tile(start, end, cuts)
+
+
+# --------------------------------------------------------------------------- search terms
+
+# A CJK run is letters of the CJK scripts (so 。、 split runs); a word is any other run of letters,
+# marks and digits (the marks keep words of scripts such as Devanagari whole).
+_TOKEN = regex.compile(rf"(?P<cjk>[{LETTERS}&&{CJK_SCRIPTS}]+)|[{LETTERS}--{CJK_SCRIPTS}]+", regex.V1)
+
+
+def terms(text: str) -> list[str]:
+    """The terms BM25 indexes and searches: ``"Python的with语句"`` -> ``["python", "的", "语句"]``.
+
+    Text is NFKC-normalised (full-width ``Ｐｙ３`` becomes ``py3``) and case-folded. Words of
+    letters and digits are kept whole, less :data:`STOP_WORDS`; no stemming. A run of CJK
+    characters becomes its overlapping bigrams (``"绿茶储存"`` -> ``绿茶, 茶储, 储存``), as
+    Lucene's CJKAnalyzer does, and a run of one character stays a unigram.
+    """
+    if not isinstance(text, str):
+        from nbrag.errors import NbragTypeError
+
+        raise NbragTypeError(f"terms() needs a str, got {type(text).__name__}.")
+    out: list[str] = []
+    for match in _TOKEN.finditer(unicodedata.normalize("NFKC", text).casefold()):
+        word = match.group()
+        if match.lastgroup == "cjk":
+            if len(word) == 1:
+                out.append(word)
+            else:
+                out.extend(word[i:i + 2] for i in range(len(word) - 1))
+        elif word not in STOP_WORDS:
+            out.append(word)
+    return out
+
+
+def term_spans(text: str) -> list[tuple[str, int, int]]:
+    """Each term of ``text`` with where it lies: ``(term, start, end)`` in the text as given.
+
+    The same cut as :func:`terms` (stop words included), each piece normalised on its own, so
+    that offsets stay those of the original text: for marking matched terms in a passage.
+    """
+    out: list[tuple[str, int, int]] = []
+    for match in _TOKEN.finditer(text):
+        word, start = match.group(), match.start()
+        if match.lastgroup == "cjk":
+            grams = [(0, 1)] if len(word) == 1 else [(i, i + 2) for i in range(len(word) - 1)]
+        else:
+            grams = [(0, len(word))]
+        out += [(unicodedata.normalize("NFKC", word[a:b]).casefold(), start + a, start + b) for a, b in grams]
+    return out
+
+
+_WORD = regex.compile(r"\p{sc=Han}|[[\p{L}\p{N}]--\p{sc=Han}][[\p{L}\p{M}\p{N}'’-]--\p{sc=Han}]*", regex.V1)
+
+
+def content_words(text: str) -> list[str]:
+    """The words of ``text`` that carry content: lower-cased, less :data:`STOP_WORDS`; each Chinese
+    character a word of its own (``"Who built the lens"`` -> ``["built", "lens"]``)."""
+    words = (m.group().lower().strip("'’-") for m in _WORD.finditer(unicodedata.normalize("NFKC", text)))
+    return [w for w in words if w and w not in STOP_WORDS]
