@@ -85,3 +85,17 @@ def require(module: str, extra: str, feature: str) -> Any:
             raise  # the module is there but something it imports is broken: show the real error
         raise MissingExtraError(f"{feature} needs the package {module.split('.')[0]!r}, which is not installed: "
                                 f'run pip install "nbrag[{extra}]".') from None
+
+
+_warned: set[str] = set()
+
+
+def renamed(old: str, new: str) -> None:
+    """Say once per session that ``old`` is now ``new`` (a ``FutureWarning``, which notebooks show); the old
+    name keeps working for one more release."""
+    if old not in _warned:
+        _warned.add(old)
+        import warnings
+
+        warnings.warn(f"{old} is now {new}; the old name will be removed in the next release.", FutureWarning,
+                      stacklevel=3)
