@@ -250,7 +250,7 @@ class LocalGenerator(Generator):
             out = self._streamed(ids, options, on_text)
         new = out[0, ids.shape[1]:]
         text = self.tokenizer.decode(new, skip_special_tokens=True)
-        return Completion(text=text, prompt=prompt, prompt_tokens=int(ids.shape[1]), completion_tokens=int(len(new)),
+        return Completion(text=text, prompt=prompt, prompt_tokens=int(ids.shape[1]), completion_tokens=len(new),
                           seconds=time.perf_counter() - started)
 
     def _streamed(self, ids: Any, options: dict[str, Any], on_text: Callable[[str], Any]) -> Any:

@@ -12,12 +12,12 @@ Every span is a half-open ``(start, end)`` range of characters of the text as gi
 
 from __future__ import annotations
 
+import itertools
 import re
 import unicodedata
 from collections.abc import Sequence
 
 import regex
-import itertools
 
 # --------------------------------------------------------------------------- scripts
 
@@ -48,7 +48,14 @@ def script_share(text: str) -> dict[str, float]:
 
 # A short English stop list: pronouns, articles, auxiliaries, prepositions, conjunctions, question
 # words, and the pieces that apostrophes leave ("don't" -> "don", "t").
-STOP_WORDS = frozenset(["a", "about", "after", "all", "also", "am", "an", "and", "any", "are", "as", "at", "be", "because", "been", "before", "being", "between", "both", "but", "by", "can", "could", "d", "did", "do", "does", "doing", "don", "during", "each", "either", "for", "from", "had", "has", "have", "having", "he", "her", "here", "hers", "herself", "him", "himself", "his", "how", "i", "if", "in", "into", "is", "it", "its", "itself", "just", "ll", "m", "me", "might", "my", "myself", "no", "nor", "not", "of", "on", "only", "or", "our", "ours", "ourselves", "re", "s", "she", "should", "so", "some", "such", "t", "than", "that", "the", "their", "theirs", "them", "themselves", "then", "there", "these", "they", "this", "those", "through", "to", "too", "very", "was", "we", "were", "what", "when", "where", "which", "while", "who", "whom", "whose", "why", "will", "with", "would", "yes", "you", "your", "yours", "yourself", "yourselves", "ve"])
+STOP_WORDS = frozenset("""
+a about after all also am an and any are as at be because been before being between both but by can
+could d did do does doing don during each either for from had has have having he her here hers
+herself him himself his how i if in into is it its itself just ll m me might my myself no nor not of
+on only or our ours ourselves re s she should so some such t than that the their theirs them
+themselves then there these they this those through to too very was we were what when where which
+while who whom whose why will with would yes you your yours yourself yourselves ve
+""".split())
 
 
 # --------------------------------------------------------------------------- sentences

@@ -12,7 +12,8 @@ from nbrag.errors import NbragError
 def config() -> str:
     rows = [f"  {f.name:<14} = {getattr(settings, f.name)!r}\n      {f.metadata.get('help', '')}"
             for f in dataclasses.fields(Settings)]
-    return "nbrag settings (change with %config NbragMagics.<name> = value or nbrag.configure(...)):\n" + "\n".join(rows)
+    head = "nbrag settings (change with %config NbragMagics.<name> = value or nbrag.configure(...)):"
+    return head + "\n" + "\n".join(rows)
 
 
 def info() -> str:

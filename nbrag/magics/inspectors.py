@@ -25,7 +25,7 @@ class Results(tuple):
     """Several results of one magic (a cache report and its timings, two routings): a tuple, so
     ``report, timing = _`` unpacks it; it shows ``shown`` (by default its items), each with its own view."""
 
-    def __new__(cls, items: tuple, shown: list[Any] | None = None) -> Results:  # noqa: PYI034 - 3.10 has no Self
+    def __new__(cls, items: tuple, shown: list[Any] | None = None) -> Results:
         results = super().__new__(cls, items)
         results.shown = list(items) if shown is None else shown
         return results
@@ -111,8 +111,8 @@ class InspectorMagics(AreaMagics):
             geometry = Geometry.of(loaded.model)
         selection: dict[str, int] = {}
         _select(selection, args.layer, geometry.num_layers, "--layer", "layers", loaded.name)
-        _select(selection, args.head, geometry.kv_heads, "--head", "KV heads per layer", loaded.name,
-                f" ({geometry.query_heads} query heads share them)" if geometry.kv_heads != geometry.query_heads else "")
+        shared = f" ({geometry.query_heads} query heads share them)" if geometry.kv_heads != geometry.query_heads else ""
+        _select(selection, args.head, geometry.kv_heads, "--head", "KV heads per layer", loaded.name, shared)
         options = {"max_tokens": args.max_tokens} if args.max_tokens is not None else {}
         report = self.call(self.kvcache, kv_cache, text, loaded, args.max_new_tokens, window=args.window, **options)
         _select(selection, args.layer, len(report.layers), "--layer", "cache layers", loaded.name)
@@ -220,7 +220,7 @@ def _counts(loaded: Any) -> tuple[int, int] | None:
         from nbrag.inspectors.kvcache import Geometry
 
         geometry = Geometry.of(loaded.model)
-    except Exception:  # noqa: BLE001 - a config that names its sizes its own way: checked on the result instead
+    except Exception:
         return None
     return geometry.num_layers, geometry.query_heads
 

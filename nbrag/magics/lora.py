@@ -120,15 +120,16 @@ class LoraMagics(AreaMagics):
         if args.variant != "lora":
             given.append("--variant")
         if given:
-            raise UsageError(f"--resume {args.resume} continues that run with its own data, model and options: leave out "
-                             f"{', '.join(given)} (give --steps N for the number of steps to add).")
+            raise UsageError(f"--resume {args.resume} continues that run with its own data, model and options: leave "
+                             f"out {', '.join(given)} (give --steps N for the number of steps to add).")
         value = self.shell.user_ns.get(args.resume)
         run = _interrupted_run(value)
         if run is None:
             if isinstance(getattr(value, "runs", None), dict):
                 first = next(iter(value.runs), "lora")
-                raise UsageError(f"--resume {args.resume}: none of this comparison's runs was interrupted; to train one "
-                                 f"longer, store it (run = {args.resume}.runs[{first!r}]) and give --resume run --steps N.")
+                raise UsageError(f"--resume {args.resume}: none of this comparison's runs was interrupted; to train "
+                                 f"one longer, store it (run = {args.resume}.runs[{first!r}]) and give --resume run "
+                                 "--steps N.")
             held = "no variable of that name" if args.resume not in self.shell.user_ns else \
                 f"it holds a {type(value).__name__}"
             raise UsageError(f"--resume {args.resume}: {held}; give the variable that holds a LoraRun (what %%lora "
@@ -184,8 +185,8 @@ class LoraMagics(AreaMagics):
                 raise UsageError(f"--var {var}: no variable of that name in this notebook.")
             value = self.shell.user_ns[var]
             if not (isinstance(value, str | list | tuple) or type(value).__name__ == "DataFrame"):
-                raise UsageError(f"--var {var} holds a {type(value).__name__}: give a DataFrame, a list of str or dicts "
-                                 "({instruction, input, output}), or a str.")
+                raise UsageError(f"--var {var} holds a {type(value).__name__}: give a DataFrame, a list of str or "
+                                 "dicts ({instruction, input, output}), or a str.")
             return list(value) if isinstance(value, tuple) else value
         if not cell.strip():
             raise UsageError("No training data: write examples in the cell under %%lora (one per line, or JSONL), or "
@@ -314,7 +315,8 @@ def _options(args: Any) -> dict[str, Any]:
     if args.target_modules is not None:
         targets = [t.strip() for t in args.target_modules.split(",") if t.strip()]
         if not targets:
-            raise UsageError("--target-modules: name modules separated by commas (e.g. --target-modules q_proj,v_proj).")
+            raise UsageError("--target-modules: name modules separated by commas (e.g. --target-modules "
+                             "q_proj,v_proj).")
     save = str(Path(unquote(args.save)).expanduser()) if args.save else None
     given = {"r": args.r, "alpha": args.alpha, "lr": args.lr, "steps": args.steps, "batch_size": args.batch_size,
              "grad_accum": args.grad_accum, "max_length": args.max_length, "target_modules": targets,
