@@ -111,7 +111,8 @@ class InspectorMagics(AreaMagics):
             geometry = Geometry.of(loaded.model)
         selection: dict[str, int] = {}
         _select(selection, args.layer, geometry.num_layers, "--layer", "layers", loaded.name)
-        shared = f" ({geometry.query_heads} query heads share them)" if geometry.kv_heads != geometry.query_heads else ""
+        grouped = geometry.kv_heads != geometry.query_heads
+        shared = f" ({geometry.query_heads} query heads share them)" if grouped else ""
         _select(selection, args.head, geometry.kv_heads, "--head", "KV heads per layer", loaded.name, shared)
         options = {"max_tokens": args.max_tokens} if args.max_tokens is not None else {}
         report = self.call(self.kvcache, kv_cache, text, loaded, args.max_new_tokens, window=args.window, **options)
