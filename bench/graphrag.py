@@ -387,7 +387,7 @@ def report(results: dict) -> None:
     """What the GraphRAG entries add below the table."""
     q = results.get("graph_quality")
     if q:
-        print("\nGraphRAG retrieval quality (nbrag.eval.retrieval: one chunk per passage, the offline graph built through "
+        print("\nGraphRAG retrieval quality (nbrag.eval.beir: one chunk per passage, the offline graph built through "
               "the index; R@10 is the recall of the supporting passages; dR@10 against dense); search time per "
               "query, k=10, the query embedding included, the modes in turns on the first queries:")
         for name, result in q["sets"].items():

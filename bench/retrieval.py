@@ -1,6 +1,6 @@
 """Retrieval benchmarks for bench/run.py: quality on BEIR-layout sets, and speed.
 
-- ``quality``: nDCG@10 and recall@10 of each search mode (``nbrag.eval.retrieval``) on the
+- ``quality``: nDCG@10 and recall@10 of each search mode (``nbrag.eval.beir``) on the
   HotpotQA and MuSiQue sets; the cheap modes on all queries, and every mode, HyDE and
   generator reranking included, on the first ``slow_queries``;
 - ``speed``: BM25 queries per second on ~20,000 passages with bm25s and with rank-bm25's
@@ -311,7 +311,7 @@ def report(results: dict) -> None:
     if not q:
         return
     modes = list(CHEAP) + (list(SLOW) if q["generator"] else [])
-    print(f"\nretrieval quality, nDCG@10 / R@10 (nbrag.eval.retrieval: one chunk per passage, MiniLM, 100 hits per query); "
+    print(f"\nretrieval quality, nDCG@10 / R@10 (nbrag.eval.beir: one chunk per passage, MiniLM, 100 hits per query); "
           f"HyDE and rerank use SmolLM2-135M on the CPU, so every mode also runs on the first "
           f"{q['slow_queries']} queries for a fair comparison:")
     print(f"  {'set':<10}{'queries':>8}  " + "".join(f"{m:>16}" for m in modes))

@@ -26,7 +26,7 @@ Entries (names for --only):
   packaged weights, default torch and tokenizers threads), max 256 tokens, a window
   of 3 sentences and a 20th-percentile threshold; seconds, chunk counts, largest
   chunk in MiniLM tokens;
-- quality: chunk quality (`nbrag.eval.chunk_quality`, recall, precision and IoU of the
+- quality: chunk quality (`nbrag.eval.chunking`, recall, precision and IoU of the
   top 5 and top 3 chunks) on the first 50 HotpotQA questions, nbrag's fixed
   (overlap 0), recursive, semantic and structure chunkers against LangChain's
   RecursiveCharacterTextSplitter, all at 256 MiniLM tokens; LangChain's reported
@@ -35,7 +35,7 @@ Entries (names for --only):
 - generator: SmolLM2's first load (GGUF converted to safetensors, in a fresh cache
   folder) and later loads from that cache, against transformers loading the GGUF
   file directly, as it does on every load without nbrag (skipped by --no-models);
-- retrieval-quality: nDCG@10 and recall@10 (`nbrag.eval.retrieval`) of bm25, dense,
+- retrieval-quality: nDCG@10 and recall@10 (`nbrag.eval.beir`) of bm25, dense,
   hybrid with RRF and hybrid with min-max fusion (equal weights) on the HotpotQA and
   MuSiQue BEIR sets in ../shared/data, every query; then the same modes with HyDE
   (dense) and generator reranking (hybrid) on the first 30 queries (--slow-queries),
