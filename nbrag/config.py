@@ -50,7 +50,8 @@ class Settings:
     )
     dtype: str = field(
         default="auto",
-        metadata={"help": f"Model dtype: one of {', '.join(DTYPES)} (auto: bfloat16 on GPUs that have it, else float32)."},
+        metadata={"help": f"Model dtype: one of {', '.join(DTYPES)} (auto: bfloat16 on GPUs that have it, else "
+                          "float32)."},
     )
     data_dir: str = field(
         default_factory=_default_data_dir,

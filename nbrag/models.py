@@ -114,7 +114,7 @@ def resolve_device(preference: str | None = None) -> str:
     return preference
 
 
-def resolve_dtype(device: str, preference: str | None = None) -> "torch.dtype":
+def resolve_dtype(device: str, preference: str | None = None) -> torch.dtype:
     """``auto`` gives bfloat16 on GPUs that support it and float32 elsewhere."""
     preference = preference or settings.dtype
     import torch
@@ -203,7 +203,7 @@ def model_source(kind: str, name: str) -> str:
 # --------------------------------------------------------------------------- tokenizers
 
 
-def load_tokenizer(name: str | None = None) -> "tokenizers.Tokenizer":
+def load_tokenizer(name: str | None = None) -> tokenizers.Tokenizer:
     """A fast tokenizer (``tokenizers.Tokenizer``) with truncation and padding off.
 
     Offsets from ``encode(text).offsets`` index the original text, so chunkers
@@ -214,7 +214,7 @@ def load_tokenizer(name: str | None = None) -> "tokenizers.Tokenizer":
     return _cached("tokenizer", name, lambda: _load_tokenizer(name))
 
 
-def _load_tokenizer(name: str) -> "tokenizers.Tokenizer":
+def _load_tokenizer(name: str) -> tokenizers.Tokenizer:
     import tokenizers
 
     entry = _packaged(name, EMBEDDERS)
@@ -381,3 +381,20 @@ def model_name(model: Any) -> str:
     if not name:
         return type(model).__name__
     return Path(name).name if Path(name).is_absolute() or Path(name).exists() else name
+
+
+def __getattr__(name: str) -> Any:
+    """``nbrag.models.generate``, renamed: text generation goes through :mod:`nbrag.llm`."""
+    if name == "generate":
+        import importlib
+
+        from nbrag.errors import renamed
+
+        renamed("nbrag.models.generate(prompt)", "nbrag.llm.resolve(name).complete(prompt)")
+        llm = importlib.import_module("nbrag.llm")  # imported by name: the model interface sits above this module
+
+        def generate(prompt: Any, max_new_tokens: int = 64, name: str | None = None) -> str:
+            return llm.resolve(name).complete(prompt, max_new_tokens=max_new_tokens)
+
+        return generate
+    raise AttributeError(f"module 'nbrag.models' has no attribute {name!r}")
