@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 import nbrag
+import nbrag.errors
 from nbrag import models
 from nbrag.models import GENERATORS, ModelUnavailableError
 
@@ -97,9 +98,11 @@ def test_generator_gguf_is_converted_once_and_matches_the_gguf(tmp_path, setting
 
 
 @pytest.mark.slow
-def test_generate_answers_offline():
-    answer = models.generate("What is the capital of France? Answer with one word.", max_new_tokens=8)
-    assert "Paris" in answer
+def test_the_renamed_generate_still_answers_and_says_where_it_went():
+    nbrag.errors._warned.discard("nbrag.models.generate(prompt)")
+    with pytest.warns(FutureWarning, match=r"nbrag.llm.resolve\(name\).complete\(prompt\)"):
+        generate = models.generate
+    assert "Paris" in generate("What is the capital of France? Answer with one word.", max_new_tokens=8)
 
 
 @pytest.mark.gpu
@@ -110,7 +113,9 @@ def test_generator_on_gpu_uses_bfloat16():
     model, _ = models.load_generator(device="cuda")
     assert model.device.type == "cuda"
     assert model.dtype == (torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float32)
-    assert "Paris" in models.generate("What is the capital of France? Answer with one word.", max_new_tokens=8)
+    from nbrag import llm
+
+    assert "Paris" in llm.resolve().complete("What is the capital of France? Answer with one word.", max_new_tokens=8)
 
 
 @pytest.mark.network
@@ -119,5 +124,7 @@ def test_any_hugging_face_id_loads_where_a_hub_is_reachable(settings_guard, monk
     monkeypatch.delenv("TRANSFORMERS_OFFLINE", raising=False)
     models.clear_cache()
     nbrag.configure(generator="HuggingFaceTB/SmolLM2-360M-Instruct", tokenizer="bert-base-uncased")
-    assert "Paris" in models.generate("What is the capital of France? Answer with one word.", max_new_tokens=8)
+    from nbrag import llm
+
+    assert "Paris" in llm.resolve().complete("What is the capital of France? Answer with one word.", max_new_tokens=8)
     assert len(nbrag.chunk("Hub tokenizers give offsets too. " * 20, size=16, overlap=4)) > 1

@@ -150,3 +150,51 @@ def test_traitlets_start_from_the_session_settings(settings_guard):
     nbrag.configure(chunk_size=100, chunk_overlap=20)
     magics = NbragMagics(shell=None)
     assert (magics.chunk_size, magics.chunk_overlap) == (100, 20)
+
+
+def test_every_area_registers_its_magics(ip):
+    from nbrag.magics import AREAS
+
+    registry = ip.magics_manager.registry
+    assert {area.__name__ for area in AREAS} <= set(registry)
+    cells = ip.magics_manager.magics["cell"]
+    for name, area in [("chunk", "ChunkMagics"), ("retrieve", "RetrieveMagics"), ("graphrag", "GraphragMagics"),
+                       ("attention", "InspectorMagics"), ("kvcache", "InspectorMagics"), ("moe", "InspectorMagics"),
+                       ("lora", "LoraMagics"), ("ask", "AskMagics")]:
+        assert type(cells[name].__self__).__name__ == area
+    sessions = {id(registry[area.__name__].session) for area in AREAS}
+    assert len(sessions) == 1, "the areas share one session (the indexes built with %nbrag index)"
+
+
+def test_no_magics_class_is_longer_than_200_lines():
+    import ast
+    from pathlib import Path
+
+    folder = Path(nbrag.__file__).parent / "magics"
+    sizes = {}
+    for path in folder.glob("*.py"):
+        for node in ast.parse(path.read_text(encoding="utf-8")).body:
+            if isinstance(node, ast.ClassDef):
+                sizes[f"{path.name}:{node.name}"] = node.end_lineno - node.lineno + 1
+    assert sizes and max(sizes.values()) <= 200, sizes
+
+
+def test_a_bug_inside_the_engine_keeps_its_traceback(ip, monkeypatch, capsys):
+    """Only the engine's NbragError becomes a one-line usage error: anything else is a bug, shown whole."""
+    import nbrag.chunking
+
+    def broken(text, method="fixed", **options):
+        return {}["no such key"]
+
+    monkeypatch.setattr(nbrag.chunking, "chunk", broken)
+    with pytest.raises(KeyError, match="no such key"):
+        run(ip, "%%chunk --size 8\nsome text")
+    ip.run_cell("%%chunk --size 8\nsome text")
+    shown = capsys.readouterr()
+    assert "Traceback" in shown.out + shown.err and "broken" in shown.out + shown.err
+
+
+def test_an_engine_error_names_the_magics_flag(ip):
+    with pytest.raises(UsageError) as info:
+        run(ip, "%%chunk --size 8 --overlap 9\nsome text")
+    assert str(info.value).startswith("--overlap 9: ")
