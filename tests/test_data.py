@@ -104,6 +104,18 @@ def test_sample_beir_layout(tmp_path):
     data = sample_questions()
     for qid, pid, score in qrels[1:]:
         question = data.questions[int(qid[1:])]
-        assert score == "1" and any(data.documents[doc][a:b][:20] in texts[pid] or texts[pid] in data.documents[doc][a:b]
+        assert score == "1" and any(data.documents[doc][a:b][:20] in texts[pid]
+                                    or texts[pid] in data.documents[doc][a:b]
                                     for doc, a, b in question.references if pid.startswith(doc))
     assert {q for q, _, _ in qrels[1:]} == {q["_id"] for q in queries}  # every question has a relevant passage
+
+
+def test_an_unknown_instruction_sample_names_the_ones_there_are():
+    from nbrag.data import sample_instructions
+    from nbrag.errors import NbragError
+
+    with pytest.raises(NbragError, match=r"^source='recipes': no such instruction sample; choose one of documents, "
+                                         r"musique, or None for all\.$"):
+        sample_instructions("recipes")
+    assert sample_instructions("documents") and all(set(r) == {"instruction", "input", "output"}
+                                                    for r in sample_instructions("documents"))

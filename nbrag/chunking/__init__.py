@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from nbrag.chunking import fixed, llm, recursive, semantic, structure  # noqa: F401  (register the strategies)
 from nbrag.chunking.base import Chunk, Chunker, ChunkResult, available, check_offsets, chunker, get_chunker
-from nbrag.chunking.comparison import Comparison, compare
+from nbrag.chunking.comparison import ChunkComparison, compare
+from nbrag.errors import NbragTypeError, renamed
 
-__all__ = ["Chunk", "ChunkResult", "Chunker", "Comparison", "available", "chunk", "chunker", "compare", "get_chunker"]
+__all__ = ["Chunk", "ChunkComparison", "ChunkResult", "Chunker", "available", "chunk", "chunker", "compare",
+           "get_chunker"]
 
 
 def chunk(text: str, method: str = "fixed", **options: Any) -> ChunkResult:
@@ -19,16 +22,22 @@ def chunk(text: str, method: str = "fixed", **options: Any) -> ChunkResult:
     Options not given take the session settings (``nbrag.settings``).
     """
     if not isinstance(text, str):
-        raise TypeError(f"chunk() needs a str, got {type(text).__name__}; read files first or pass their text.")
+        raise NbragTypeError(f"needs a str, got {type(text).__name__}; read files first or pass their text.",
+                             option="text")
     cls = get_chunker(method)
-    try:
-        config = cls.Config(**options)
-    except TypeError as error:
-        import dataclasses
-
-        known = ", ".join(f.name for f in dataclasses.fields(cls.Config))
-        raise TypeError(f"{error}. The {cls.name} chunker takes: {known}.") from None
-    result = cls(config).split(text)
+    known = [f.name for f in dataclasses.fields(cls.Config)]
+    for name, value in options.items():
+        if name not in known:
+            raise NbragTypeError(f"not an option of the {cls.name} chunker, which takes {', '.join(known)}.",
+                                 option=name, value=value)
+    result = cls(cls.Config(**options)).split(text)
     check_offsets(text, result.chunks)
     result.options = dict(options)
     return result
+
+
+def __getattr__(name: str) -> Any:
+    if name == "Comparison":  # the old name, for one more release
+        renamed("nbrag.chunking.Comparison", "nbrag.chunking.ChunkComparison")
+        return ChunkComparison
+    raise AttributeError(f"module 'nbrag.chunking' has no attribute {name!r}")

@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from nbrag.config import UNITS, settings
+from nbrag.display import Shown
+from nbrag.errors import ModelUnavailableError, NbragError
 
 
 @dataclass(frozen=True)
@@ -33,12 +35,13 @@ class Chunk:
 
 
 @dataclass
-class ChunkResult:
+class ChunkResult(Shown):
     """The chunks of one text, with how they were made and what to watch out for.
 
     ``notes`` holds what the chunker itself has to say; ``warnings`` adds, on first
     access, the chunks that the embedder would truncate (a second tokenization,
-    so it is only paid for when someone looks).
+    so it is only paid for when someone looks). ``view()`` (and the notebook) shows the
+    boundaries, with sliders that chunk again.
     """
 
     source: str
@@ -74,15 +77,6 @@ class ChunkResult:
         args = ", ".join(f"{k}={v!r}" for k, v in self.params.items())
         return f"ChunkResult({len(self.chunks)} chunks of {len(self.source)} chars, {self.method}({args}))"
 
-    def view(self):
-        """The live view: boundaries, sliders that re-chunk, a size histogram (and the similarity curve)."""
-        from nbrag.views.chunks import ChunkView
-
-        return ChunkView(self)
-
-    def _repr_mimebundle_(self, include=None, exclude=None):
-        return self.view()._repr_mimebundle_(include=include, exclude=exclude)
-
 
 class Chunker(ABC):
     """A chunking strategy. Subclasses declare a ``Config`` dataclass and ``split``."""
@@ -114,12 +108,16 @@ def tokenizer_field() -> Any:
                  metadata={"help": "Tokenizer that counts sizes: a name nbrag ships, a Hugging Face id or a folder."})
 
 
+def whole(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
 def check_size_and_unit(name: str, size: Any, unit: str) -> None:
     """The checks every chunker config makes on its size and unit."""
     if unit not in UNITS:
-        raise ValueError(f"unit={unit!r} is not allowed: choose one of {', '.join(UNITS)}.")
-    if not isinstance(size, int) or size < 1:
-        raise ValueError(f"{name}={size!r} must be a whole number of at least 1 {unit}s.")
+        raise NbragError(f"choose one of {', '.join(UNITS)}.", option="unit", value=unit)
+    if not whole(size) or size < 1:
+        raise NbragError(f"must be a whole number of at least 1 (counted in {unit}s).", option=name, value=size)
 
 
 _REGISTRY: dict[str, type[Chunker]] = {}
@@ -143,11 +141,11 @@ def available() -> list[str]:
     return sorted(_REGISTRY)
 
 
-def get_chunker(name: str) -> type[Chunker]:
-    try:
-        return _REGISTRY[_ALIASES[name]]
-    except KeyError:
-        raise ValueError(f"Unknown chunker {name!r}. Available: {', '.join(available())}.") from None
+def get_chunker(name: str, option: str = "method") -> type[Chunker]:
+    """The chunker registered as ``name`` (or an alias); ``option`` names the argument it came from."""
+    if not isinstance(name, str) or name not in _ALIASES:
+        raise NbragError(f"no such chunker; choose one of {', '.join(available())}.", option=option, value=name)
+    return _REGISTRY[_ALIASES[name]]
 
 
 def embedder_length_warnings(texts: list[str]) -> list[str]:
@@ -159,7 +157,7 @@ def embedder_length_warnings(texts: list[str]) -> list[str]:
         return []
     try:
         tok = models.load_tokenizer(settings.embedder)
-    except models.ModelUnavailableError as error:
+    except ModelUnavailableError as error:
         return [f"Could not check chunk lengths against the embedder: {error}"]
     encodings = tok.encode_batch(texts, add_special_tokens=True)
     long = [i for i, enc in enumerate(encodings) if len(enc.ids) > limit]

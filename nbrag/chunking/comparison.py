@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from nbrag.chunking.base import ChunkResult, get_chunker
+from nbrag.display import Shown
+from nbrag.errors import NbragError
 
 
 def options_for(method: str, options: dict[str, Any]) -> dict[str, Any]:
@@ -20,8 +22,9 @@ def options_for(method: str, options: dict[str, Any]) -> dict[str, Any]:
 
 
 @dataclass
-class Comparison:
-    """The results of several chunkers on one text, in the order they were asked for."""
+class ChunkComparison(Shown):
+    """The results of several chunkers on one text, in the order they were asked for; ``view()`` (and the
+    notebook) draws one bar per chunker, boundaries aligned by character."""
 
     source: str
     results: dict[str, ChunkResult]
@@ -41,23 +44,17 @@ class Comparison:
 
     def __repr__(self) -> str:
         parts = ", ".join(f"{m}: {len(r)}" for m, r in self.results.items())
-        return f"Comparison({len(self.source)} chars; chunks {parts})"
-
-    def view(self):
-        from nbrag.views.chunk_comparison import CompareView
-
-        return CompareView.of(self)
-
-    def _repr_mimebundle_(self, include=None, exclude=None):
-        return self.view()._repr_mimebundle_(include=include, exclude=exclude)
+        return f"ChunkComparison({len(self.source)} chars; chunks {parts})"
 
 
-def compare(text: str, methods: list[str], **options: Any) -> Comparison:
-    """``nbrag.chunking.comparison(text, ["fixed", "recursive"], size=64)``: each chunker takes the options it has."""
+def compare(text: str, methods: list[str], **options: Any) -> ChunkComparison:
+    """``nbrag.chunking.compare(text, ["fixed", "recursive"], size=64)``: each chunker takes the options it has."""
     from nbrag.chunking import chunk
 
-    if not methods:
-        raise ValueError("compare() needs at least one chunker, e.g. methods=['fixed', 'recursive'].")
+    if isinstance(methods, str) or not methods:
+        raise NbragError("give a list of one or more chunkers, e.g. methods=['fixed', 'recursive'].",
+                         option="methods", value=methods)
     for method in methods:
-        get_chunker(method)  # unknown names fail before any work
-    return Comparison(source=text, results={m: chunk(text, method=m, **options_for(m, options)) for m in methods})
+        get_chunker(method, option="methods")  # unknown names fail before any work
+    return ChunkComparison(source=text,
+                           results={m: chunk(text, method=m, **options_for(m, options)) for m in methods})

@@ -4,10 +4,20 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from nbrag.chunking.base import (Chunk, Chunker, ChunkResult, check_size_and_unit, chunker, size_field,
-                                 tokenizer_field, unit_field)
+from nbrag.chunking.base import (
+    Chunk,
+    Chunker,
+    ChunkResult,
+    check_size_and_unit,
+    chunker,
+    size_field,
+    tokenizer_field,
+    unit_field,
+    whole,
+)
 from nbrag.chunking.text import token_offsets
 from nbrag.config import settings
+from nbrag.errors import NbragError
 
 
 @dataclass
@@ -23,9 +33,9 @@ class FixedConfig:
         check_size_and_unit("size", self.size, self.unit)
         if self.overlap is None:
             self.overlap = settings.chunk_overlap if settings.chunk_overlap < self.size else self.size // 8
-        if not isinstance(self.overlap, int) or not 0 <= self.overlap < self.size:
-            raise ValueError(f"overlap={self.overlap!r} must be at least 0 and smaller than size={self.size}: "
-                             "lower the overlap or raise the size.")
+        if not whole(self.overlap) or not 0 <= self.overlap < self.size:
+            raise NbragError(f"must be a whole number from 0 to {self.size - 1} (smaller than size={self.size}); "
+                             "lower the overlap or raise the size.", option="overlap", value=self.overlap)
 
 
 def windows(n: int, size: int, overlap: int) -> list[tuple[int, int]]:

@@ -6,31 +6,38 @@ model often repeats the sentences instead) makes the whole text fall back to the
 semantic chunker, with a note saying so and the reply kept in ``details``;
 such a reply never raises. Chunks never exceed ``max_size``.
 
-The model is asked in one of three ways:
-
-* by default, the configured generator (``nbrag.models.generate``, any Hugging Face
-  chat model, run locally);
-* ``endpoint="http://localhost:8000/v1", model="..."``: an OpenAI-compatible
-  chat-completions server (``nbrag.endpoints.openai_complete``; the key comes from
-  ``api_key=`` or ``$OPENAI_API_KEY``). ``params`` records the endpoint and the model,
-  never the key. A server that cannot be reached or refuses the request raises
-  :class:`~nbrag.endpoints.EndpointError` instead of falling back: that endpoint was asked for;
-* ``complete(messages) -> str``: any client of your own.
+The model is the one ``generator=`` names, as everywhere in nbrag (:func:`nbrag.llm.resolve`):
+None for the configured generator (run locally, greedy), a Hugging Face chat model's name or
+folder, a loaded ``(model, tokenizer)`` pair, a ``complete(messages) -> str`` function of your
+own, or an :class:`nbrag.llm.Generator`; or ``endpoint="http://localhost:8000/v1", model="..."``
+(``api_key=``, ``timeout=``) names an OpenAI-compatible chat-completions server. ``params``
+records the generator's name (for an endpoint, the endpoint and the model), never a key. A
+server that cannot be reached or refuses the request raises
+:class:`~nbrag.errors.EndpointError` instead of falling back: that endpoint was asked for.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from nbrag.chunking.base import (Chunk, Chunker, ChunkResult, check_size_and_unit, chunker, size_field,
-                                 tokenizer_field, unit_field)
+from nbrag.chunking.base import (
+    Chunk,
+    Chunker,
+    ChunkResult,
+    check_size_and_unit,
+    chunker,
+    size_field,
+    tokenizer_field,
+    unit_field,
+    whole,
+)
 from nbrag.chunking.semantic import SemanticChunker, SemanticConfig, sentence_units
 from nbrag.chunking.text import token_counter
-from nbrag.config import settings
-from nbrag.endpoints import DEFAULT_TIMEOUT, check_endpoint_options, openai_complete
+from nbrag.endpoints import DEFAULT_TIMEOUT
+from nbrag.errors import NbragError, renamed
+from nbrag.llm import Generator, resolve
 
 SYSTEM = ("You split documents into sections. Reply with only the numbers of the sentences that start a new "
           "topic, separated by commas.")
@@ -42,13 +49,12 @@ EXAMPLE = (["Cats sleep most of the day.", "They hunt at dusk.", "Paris is the c
 class LLMConfig:
     max_size: int = size_field()
     window: int = field(default=30, metadata={"help": "Sentences shown to the model at once."})
-    generator: str = field(default_factory=lambda: settings.generator,
-                           metadata={"help": "Generator that proposes the boundaries."})
+    generator: Any = field(default=None, metadata={
+        "help": "The model that proposes the boundaries: a name or Hugging Face id, a (model, tokenizer) pair, a "
+                "complete(messages) -> str function or an nbrag.llm.Generator; default: the configured generator."})
     max_new_tokens: int = field(default=48, metadata={"help": "Longest reply read from the model."})
     unit: str = unit_field()
     tokenizer: str = tokenizer_field()
-    complete: Callable[[list[dict[str, str]]], str] | None = field(
-        default=None, metadata={"help": "complete(messages) -> reply; default: the configured generator."})
     endpoint: str | None = field(
         default=None, metadata={"help": "URL of an OpenAI-compatible server to ask instead of the generator, "
                                         "e.g. http://localhost:8000/v1 (/chat/completions is added)."})
@@ -56,14 +62,25 @@ class LLMConfig:
     api_key: str | None = field(default=None, repr=False,
                                 metadata={"help": "Key for `endpoint`; default: $OPENAI_API_KEY when set."})
     timeout: float = field(default=DEFAULT_TIMEOUT, metadata={"help": "Seconds to wait for `endpoint` to answer."})
+    complete: Any = field(default=None, repr=False, metadata={"help": "The old name of generator=."})
 
     def __post_init__(self) -> None:
         check_size_and_unit("max_size", self.max_size, self.unit)
-        if not isinstance(self.window, int) or self.window < 2:
-            raise ValueError(f"window={self.window!r} must be a whole number of at least 2 sentences.")
-        check_endpoint_options(self.endpoint, self.model, self.api_key, self.timeout)
-        if self.endpoint is not None and self.complete is not None:
-            raise ValueError("Give endpoint= or complete=, not both: each says how to ask the model.")
+        if not whole(self.window) or self.window < 2:
+            raise NbragError("must be a whole number of at least 2 sentences.", option="window", value=self.window)
+        if not whole(self.max_new_tokens) or self.max_new_tokens < 1:
+            raise NbragError("must be a whole number of at least 1.", option="max_new_tokens",
+                             value=self.max_new_tokens)
+        if self.complete is not None:
+            renamed("complete=", "generator=")
+            if self.generator is not None:
+                raise NbragError("give generator= only (complete= is its old name).", option="complete")
+            self.generator, self.complete = self.complete, None
+
+    def resolve(self) -> Generator:
+        """The model to ask (:func:`nbrag.llm.resolve` checks the endpoint options)."""
+        return resolve(self.generator, endpoint=self.endpoint, model=self.model, api_key=self.api_key,
+                       timeout=self.timeout)
 
 
 def numbered(sentences: list[str]) -> str:
@@ -101,21 +118,21 @@ class LLMChunker(Chunker):
 
     def split(self, text: str) -> ChunkResult:
         cfg: LLMConfig = self.config
+        generator = cfg.resolve()
         count = token_counter(text, cfg.unit, cfg.tokenizer)
         units = sentence_units(text, count, cfg.max_size)
-        asks = {"endpoint": cfg.endpoint, "model": cfg.model} if cfg.endpoint else {"generator": cfg.generator}
+        asks = {"endpoint": cfg.endpoint, "model": cfg.model} if cfg.endpoint else {"generator": generator.name}
         params = {"max_size": cfg.max_size, "window": cfg.window, **asks, "unit": cfg.unit}
         if not units:
             return ChunkResult(source=text, chunks=[], method=self.name, params=params)
-        complete = cfg.complete or (self._endpoint if cfg.endpoint else self._generator)
         starts, replies = {0}, []
         for first in range(0, len(units), cfg.window):
             window = units[first:first + cfg.window]
-            reply = complete(prompt([text[a:b] for a, b in window]))
+            reply = generator.complete(prompt([text[a:b] for a, b in window]), max_new_tokens=cfg.max_new_tokens)
             replies.append(reply)
             found = parse_boundaries(reply, len(window))
             if found is None:
-                return self._fall_back(text, params, units, replies)
+                return self._fall_back(text, params, replies, generator.name)
             starts.update(first + k - 1 for k in found)
             starts.add(first)
         chunks, model_starts = [], {units[i][0] for i in starts}
@@ -124,16 +141,6 @@ class LLMChunker(Chunker):
                                 meta={"llm_boundary": a in model_starts}))
         details = {"units": [list(u) for u in units], "replies": replies, "boundaries": sorted(starts)}
         return ChunkResult(source=text, chunks=chunks, method=self.name, params=params, details=details)
-
-    def _generator(self, messages: list[dict[str, str]]) -> str:
-        from nbrag.models import generate
-
-        return generate(messages, max_new_tokens=self.config.max_new_tokens, name=self.config.generator)
-
-    def _endpoint(self, messages: list[dict[str, str]]) -> str:
-        cfg: LLMConfig = self.config
-        return openai_complete(messages, base_url=cfg.endpoint, model=cfg.model, api_key=cfg.api_key,
-                               max_tokens=cfg.max_new_tokens, timeout=cfg.timeout)
 
     def _fit(self, starts: list[int], units, count) -> list[tuple[int, int]]:
         """Sections from the model's boundaries, cut further wherever one would pass max_size."""
@@ -147,13 +154,13 @@ class LLMChunker(Chunker):
             spans.append((units[current][0], units[end - 1][1]))
         return spans
 
-    def _fall_back(self, text: str, params: dict[str, Any], units, replies: list[str]) -> ChunkResult:
+    def _fall_back(self, text: str, params: dict[str, Any], replies: list[str], name: str) -> ChunkResult:
         cfg: LLMConfig = self.config
-        result = SemanticChunker(SemanticConfig(max_size=cfg.max_size, unit=cfg.unit, tokenizer=cfg.tokenizer)).split(text)
+        semantic = SemanticConfig(max_size=cfg.max_size, unit=cfg.unit, tokenizer=cfg.tokenizer)
+        result = SemanticChunker(semantic).split(text)
         shown = " ".join(replies[-1].split())[:120]
         result.method, result.params = self.name, {**params, "fallback": "semantic"}
-        who = f"The model {cfg.model} at {cfg.endpoint}" if cfg.endpoint else f"The generator {cfg.generator}"
-        result.notes.append(f"{who} gave no usable list of sentence numbers ({shown!r}); "
+        result.notes.append(f"The model {name} gave no usable list of sentence numbers ({shown!r}); "
                             "these chunks come from the semantic chunker instead. A larger instruction model "
                             "usually answers as asked.")
         result.details = {**result.details, "replies": replies}

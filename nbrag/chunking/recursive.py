@@ -15,9 +15,19 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from nbrag.chunking.base import (Chunk, Chunker, ChunkResult, check_size_and_unit, chunker, size_field,
-                                 tokenizer_field, unit_field)
-from nbrag.chunking.text import TokenCounter, regex_spans, sentence_spans, strip_span, token_counter
+from nbrag.chunking.base import (
+    Chunk,
+    Chunker,
+    ChunkResult,
+    check_size_and_unit,
+    chunker,
+    size_field,
+    tokenizer_field,
+    unit_field,
+)
+from nbrag.chunking.text import TokenCounter, regex_spans, token_counter
+from nbrag.errors import NbragError
+from nbrag.text import sentence_spans, strip_span
 
 Span = tuple[int, int]
 Splitter = Callable[[str, int, int], list[Span]]
@@ -51,10 +61,11 @@ class RecursiveConfig:
 
     def __post_init__(self) -> None:
         check_size_and_unit("size", self.size, self.unit)
-        self.levels = tuple(self.levels)
-        unknown = [level for level in self.levels if level not in LEVELS]
-        if unknown or not self.levels:
-            raise ValueError(f"levels={list(self.levels)!r}: choose one or more of {', '.join(LEVELS)}, coarse to fine.")
+        given = self.levels
+        self.levels = (given,) if isinstance(given, str) else tuple(given)
+        if not self.levels or any(level not in LEVELS for level in self.levels):
+            raise NbragError(f"choose one or more of {', '.join(LEVELS)}, coarse to fine.", option="levels",
+                             value=list(self.levels))
 
 
 def split_span(text: str, span: Span, count: TokenCounter, size: int, levels: tuple[str, ...],
@@ -87,7 +98,7 @@ def split_span(text: str, span: Span, count: TokenCounter, size: int, levels: tu
             continue
         pieces = split_span(text, piece, count, size, levels, depth + 1, span)
         if merged is not None:  # a heading just before opens the first part of its section when both fit
-            (a, b), _, _ = pieces[0]
+            (_, b), _, _ = pieces[0]
             if _HEADING.fullmatch(text, *merged) and count(merged[0], b) <= size:
                 pieces[0] = ((merged[0], b), level, span)
             else:

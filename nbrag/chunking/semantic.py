@@ -16,19 +16,36 @@ curve, the threshold value and the cuts, for the view.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from nbrag.chunking.base import (Chunk, Chunker, ChunkResult, check_size_and_unit, chunker, size_field,
-                                 tokenizer_field, unit_field)
+from nbrag.chunking.base import (
+    Chunk,
+    Chunker,
+    ChunkResult,
+    check_size_and_unit,
+    chunker,
+    size_field,
+    tokenizer_field,
+    unit_field,
+    whole,
+)
 from nbrag.chunking.recursive import LEVELS, split_span
-from nbrag.chunking.text import TokenCounter, strip_span, token_counter
+from nbrag.chunking.text import TokenCounter, token_counter
 from nbrag.config import settings
+from nbrag.errors import NbragError, NbragTypeError
+from nbrag.text import strip_span
 
 if TYPE_CHECKING:  # pragma: no cover
     import numpy as np
 
 THRESHOLD_TYPES = ("percentile", "absolute", "std")
+THRESHOLD_RANGES = {"percentile": (0, 100, "with the percentile threshold type, give a number from 0 to 100."),
+                    "absolute": (-1, 1, "with the absolute threshold type (a cosine similarity), give a number from "
+                                        "-1 to 1."),
+                    "std": (-math.inf, math.inf, "with the std threshold type, give a finite number of standard "
+                                                 "deviations.")}
 
 
 @dataclass
@@ -45,17 +62,19 @@ class SemanticConfig:
 
     def __post_init__(self) -> None:
         if self.threshold_type not in THRESHOLD_TYPES:
-            raise ValueError(f"threshold_type={self.threshold_type!r} is not allowed: choose one of "
-                             f"{', '.join(THRESHOLD_TYPES)}.")
-        if self.threshold_type == "percentile" and not 0 <= self.threshold <= 100:
-            raise ValueError(f"threshold={self.threshold} is a percentile here: give a number from 0 to 100.")
-        if self.threshold_type == "absolute" and not -1 <= self.threshold <= 1:
-            raise ValueError(f"threshold={self.threshold} is a cosine similarity here: give a number from -1 to 1.")
-        if not isinstance(self.window, int) or self.window < 1:
-            raise ValueError(f"window={self.window!r} must be a whole number of at least 1 sentence.")
+            raise NbragError(f"choose one of {', '.join(THRESHOLD_TYPES)}.", option="threshold_type",
+                             value=self.threshold_type)
+        if not isinstance(self.threshold, int | float) or isinstance(self.threshold, bool):
+            raise NbragTypeError("give a number.", option="threshold", value=self.threshold)
+        low, high, message = THRESHOLD_RANGES[self.threshold_type]
+        if not (math.isfinite(self.threshold) and low <= self.threshold <= high):
+            raise NbragError(message, option="threshold", value=self.threshold)
+        if not whole(self.window) or self.window < 1:
+            raise NbragError("must be a whole number of at least 1 sentence.", option="window", value=self.window)
         check_size_and_unit("max_size", self.max_size, self.unit)
-        if not isinstance(self.min_size, int) or not 0 <= self.min_size <= self.max_size:
-            raise ValueError(f"min_size={self.min_size!r} must be between 0 and max_size={self.max_size}.")
+        if not whole(self.min_size) or not 0 <= self.min_size <= self.max_size:
+            raise NbragError(f"must be a whole number from 0 to max_size={self.max_size}.", option="min_size",
+                             value=self.min_size)
 
 
 def sentence_units(text: str, count: TokenCounter, max_size: int) -> list[tuple[int, int]]:

@@ -9,15 +9,26 @@ chunker's levels. Each chunk carries its heading path ("Guide > Install > Linux"
 
 from __future__ import annotations
 
+import itertools
 import re
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
+from typing import ClassVar
 
-from nbrag.chunking.base import (Chunk, Chunker, ChunkResult, check_size_and_unit, chunker, size_field,
-                                 tokenizer_field, unit_field)
+from nbrag.chunking.base import (
+    Chunk,
+    Chunker,
+    ChunkResult,
+    check_size_and_unit,
+    chunker,
+    size_field,
+    tokenizer_field,
+    unit_field,
+)
 from nbrag.chunking.recursive import split_span
-from nbrag.chunking.text import TokenCounter, strip_span, token_counter
-import itertools
+from nbrag.chunking.text import TokenCounter, token_counter
+from nbrag.errors import NbragError
+from nbrag.text import strip_span
 
 FORMATS = ("auto", "markdown", "html")
 _HTML_HINT = re.compile(r"<(?:!doctype|html|body|h[1-6]|p|div|section|article)\b", re.IGNORECASE)
@@ -42,7 +53,7 @@ class StructureConfig:
     def __post_init__(self) -> None:
         check_size_and_unit("size", self.size, self.unit)
         if self.format not in FORMATS:
-            raise ValueError(f"format={self.format!r} is not allowed: choose one of {', '.join(FORMATS)}.")
+            raise NbragError(f"choose one of {', '.join(FORMATS)}.", option="format", value=self.format)
 
 
 # --------------------------------------------------------------------------- parsing
@@ -75,7 +86,7 @@ def markdown_blocks(text: str) -> list[Block]:
 class _HTMLBlocks(HTMLParser):
     """Spans of headings and of pre, table and list elements at the top of the tree of blocks."""
 
-    ATOMIC = {"pre": "code", "table": "table", "ul": "list", "ol": "list"}
+    ATOMIC: ClassVar[dict[str, str]] = {"pre": "code", "table": "table", "ul": "list", "ol": "list"}
 
     def __init__(self, text: str) -> None:
         super().__init__(convert_charrefs=True)
@@ -178,7 +189,7 @@ class StructureChunker(Chunker):
         for block in blocks:
             span = (block.start, block.end)
             if current is not None and count(current[0], span[1]) <= size:
-                current, kinds = (current[0], span[1]), kinds + [block.kind]
+                current, kinds = (current[0], span[1]), [*kinds, block.kind]
                 continue
             if current is not None:
                 out.append((current, path, kinds))

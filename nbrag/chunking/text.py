@@ -1,75 +1,29 @@
-"""Text spans shared by the chunkers: sentences (English and Chinese), separators, token offsets and counts.
+"""Spans for the chunkers: cuts at separators, and the token offsets and counts of any span.
 
 Every function here returns half-open character spans ``(start, end)`` into the
-original text, so chunkers never rebuild text and never lose a character.
+original text, so chunkers never rebuild text and never lose a character. Sentences and
+:func:`~nbrag.text.strip_span` come from nbrag's shared text analysis (:mod:`nbrag.text`).
 """
 
 from __future__ import annotations
 
 import bisect
+import itertools
 import operator
 import os
 import re
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
-import itertools
+
+from nbrag.text import tile
 
 if TYPE_CHECKING:  # pragma: no cover
     import tokenizers
-
-# A sentence ends at ., ! or ? followed by whitespace, or at Chinese/full-width
-# end marks (。！？；…, also repeated, as in ！？ or ……), either optionally
-# followed by closing quotes or brackets. The span keeps its trailing whitespace
-# so that sentences tile the text.
-_SENTENCE_END = re.compile(
-    r"""(?:[.!?]+[)\]"'”’」』）]*(?=\s)|[。！？；…!?]+[)\]"'”’」』）]*)\s*""",
-    re.UNICODE,
-)
-
-
-# Words after which a period rarely ends a sentence (single letters cover initials).
-_ABBREVIATIONS = {"mr", "mrs", "ms", "dr", "prof", "st", "vs", "etc", "e.g", "i.e", "cf", "no", "fig", "jr", "sr",
-                  "inc", "ltd", "co", "approx", "dept", "est", "vol"}
-_WORD_BEFORE = re.compile(r"([\w.]+)\.$")
-
-
-def _ends_sentence(text: str, match: re.Match[str]) -> bool:
-    if not match.group().startswith("."):
-        return True
-    word = _WORD_BEFORE.search(text, max(0, match.start() - 12), match.start() + 1)
-    if word is None:
-        return True
-    token = word.group(1).lower()
-    if token.isdigit():  # "2." opening a line is a list marker, not a sentence
-        line_start = text.rfind("\n", 0, word.start(1)) + 1
-        return bool(text[line_start:word.start(1)].strip())
-    return not (len(token) == 1 and token.isalpha()) and token not in _ABBREVIATIONS
-
-
-def tile(start: int, end: int, cuts: Sequence[int]) -> list[tuple[int, int]]:
-    """Cut ``[start, end)`` at ``cuts`` into consecutive non-empty spans."""
-    points = [start, *sorted(c for c in set(cuts) if start < c < end), end]
-    return [(a, b) for a, b in itertools.pairwise(points) if b > a]
-
-
-def sentence_spans(text: str, start: int = 0, end: int | None = None) -> list[tuple[int, int]]:
-    """Sentences of ``text[start:end]`` as spans that tile it (whitespace stays with the sentence before)."""
-    end = len(text) if end is None else end
-    return tile(start, end, [m.end() for m in _SENTENCE_END.finditer(text, start, end) if _ends_sentence(text, m)])
 
 
 def regex_spans(pattern: re.Pattern[str], text: str, start: int, end: int) -> list[tuple[int, int]]:
     """Spans of ``text[start:end]`` cut right after each match of ``pattern``."""
     return tile(start, end, [m.end() for m in pattern.finditer(text, start, end) if m.end() > m.start()])
-
-
-def strip_span(text: str, start: int, end: int) -> tuple[int, int]:
-    """The span without leading and trailing whitespace (empty spans collapse to ``(start, start)``)."""
-    while start < end and text[start].isspace():
-        start += 1
-    while end > start and text[end - 1].isspace():
-        end -= 1
-    return start, end
 
 
 _START = operator.itemgetter(0)

@@ -38,6 +38,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from nbrag.errors import NbragError
+
 if TYPE_CHECKING:
     from nbrag.eval.chunk_quality import EvalSet
 
@@ -109,8 +111,8 @@ def sample_instructions(source: str | None = None) -> list[dict]:
     import json
 
     if source is not None and source not in INSTRUCTION_SETS:
-        raise ValueError(f"Unknown instruction sample {source!r}. Available: {', '.join(INSTRUCTION_SETS)} "
-                         "(or None for all).")
+        raise NbragError(f"no such instruction sample; choose one of {', '.join(INSTRUCTION_SETS)}, or None for all.",
+                         option="source", value=source)
     records: list[dict] = []
     for name in INSTRUCTION_SETS if source is None else (source,):
         with open(samples_dir() / "instructions" / f"{name}.jsonl", encoding="utf-8") as f:

@@ -11,7 +11,6 @@ ranked by cosine similarity over all chunks of all documents.
 from __future__ import annotations
 
 import csv
-import html
 import json
 import operator
 import statistics
@@ -20,8 +19,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from nbrag.chunking.base import Chunk
+from nbrag.chunking import Chunk, ChunkResult, chunk
 from nbrag.config import settings
+from nbrag.display import Shown, show
+from nbrag.errors import NbragError, NbragTypeError
 
 Span = tuple[int, int]
 
@@ -44,10 +45,11 @@ class EvalSet:
         for q in self.questions:
             for doc, start, end in q.references:
                 if doc not in self.documents:
-                    raise ValueError(f"Question {q.text[:60]!r} refers to document {doc!r}, which is not in the set.")
+                    raise NbragError(f"the question {q.text[:60]!r} refers to document {doc!r}, which is not in the "
+                                     "set.", option="questions")
                 if not 0 <= start < end <= len(self.documents[doc]):
-                    raise ValueError(f"Reference [{start}:{end}] of {q.text[:60]!r} lies outside document {doc!r} "
-                                     f"({len(self.documents[doc])} characters).")
+                    raise NbragError(f"the reference [{start}:{end}] of {q.text[:60]!r} lies outside document "
+                                     f"{doc!r} ({len(self.documents[doc])} characters).", option="questions")
 
 
 # --------------------------------------------------------------------------- loaders
@@ -57,26 +59,33 @@ def load_chroma_csv(csv_path: str | Path, corpus_dir: str | Path, suffix: str = 
     """Chroma's chunking-evaluation format: a CSV of ``question``, ``references`` (JSON list of
     ``{content, start_index, end_index}``) and ``corpus_id`` (a file name in ``corpus_dir``, without ``.md``)."""
     corpus_dir = Path(corpus_dir)
+    if not Path(csv_path).is_file():
+        raise NbragError("no such file.", option="csv_path", value=str(csv_path))
+    if not corpus_dir.is_dir():
+        raise NbragError("no such folder: give the folder of the corpus files.", option="corpus_dir",
+                         value=str(corpus_dir))
     documents: dict[str, str] = {}
     questions = []
     with open(csv_path, newline="", encoding="utf-8") as handle:
         for row_number, row in enumerate(csv.DictReader(handle), start=2):
             missing = {"question", "references", "corpus_id"} - set(row)
             if missing:
-                raise ValueError(f"{csv_path}: columns {sorted(missing)} are missing; the format needs "
-                                 "question, references, corpus_id.")
+                raise NbragError(f"columns {sorted(missing)} are missing; the format needs question, references, "
+                                 "corpus_id.", option="csv_path", value=str(csv_path))
             doc = row["corpus_id"]
             if doc not in documents:
                 path = corpus_dir / f"{doc}{suffix}"
                 if not path.exists():
-                    raise ValueError(f"{csv_path} line {row_number}: corpus file {path} does not exist.")
+                    raise NbragError(f"line {row_number} names the corpus file {path}, which does not exist.",
+                                     option="csv_path", value=str(csv_path))
                 documents[doc] = path.read_text(encoding="utf-8")
             refs = []
             for ref in json.loads(row["references"]):
                 start, end = int(ref["start_index"]), int(ref["end_index"])
                 if documents[doc][start:end] != ref["content"]:
-                    raise ValueError(f"{csv_path} line {row_number}: reference text does not match "
-                                     f"{doc}[{start}:{end}]; is the corpus the one the questions were written for?")
+                    raise NbragError(f"line {row_number}: the reference text does not match {doc}[{start}:{end}]; is "
+                                     "the corpus the one the questions were written for?", option="csv_path",
+                                     value=str(csv_path))
                 refs.append((doc, start, end))
             questions.append(Question(row["question"], tuple(refs)))
     return EvalSet(documents, questions, name=Path(csv_path).stem)
@@ -85,6 +94,8 @@ def load_chroma_csv(csv_path: str | Path, corpus_dir: str | Path, suffix: str = 
 def load_hotpotqa(path: str | Path, limit: int | None = None) -> EvalSet:
     """HotpotQA (distractor setting): one document per question, its context paragraphs
     ("Title\\nsentences…") joined by blank lines; the supporting sentences are the references."""
+    if not Path(path).is_file():
+        raise NbragError("no such file: give a HotpotQA JSON-lines file.", option="path", value=str(path))
     documents: dict[str, str] = {}
     questions = []
     with open(path, encoding="utf-8") as handle:
@@ -159,13 +170,14 @@ def span_scores(relevant: dict[str, list[Span]], retrieved: dict[str, list[Span]
 
 
 @dataclass
-class ChunkingEval:
+class ChunkingEval(Shown):
     """Scores of each chunker: means over questions, and every question's scores.
 
     ``per_question[label]`` holds, for each question in order, its ``recall``,
     ``precision`` and ``iou`` and the top-k chunks it retrieved, best first, as
-    ``retrieved: [[document id, start, end], ...]``. ``plot()`` draws the scores;
-    ``view(question, chunker)`` shows a question's answer spans and retrieved chunks.
+    ``retrieved: [[document id, start, end], ...]``. The notebook shows the table of
+    scores; ``plot()`` draws them; ``view(question, chunker)`` shows a question's
+    answer spans and retrieved chunks.
     """
 
     name: str
@@ -179,45 +191,49 @@ class ChunkingEval:
     def questions(self) -> list[Question]:
         return self.data.questions if self.data else []
 
-    def plot(self):
+    @property
+    def caption(self) -> str:
+        return f"chunk quality on {self.name} (top {self.k} chunks per question)"
+
+    def plot(self) -> Any:
         """Recall, precision and IoU of each chunker, side by side (a plotly figure)."""
-        from nbrag.views.scores import scores_figure
+        return show(self, "plot")
 
-        return scores_figure(self)
-
-    def chunks(self, chunker: str, document: str):
+    def chunks(self, chunker: str, document: str) -> ChunkResult:
         """``chunker``'s chunks of one document, as a ChunkResult (chunked again: chunkers are deterministic)."""
         if chunker not in self.per_question:
-            raise ValueError(f"No chunker {chunker!r} in this evaluation. Scored: {', '.join(self.per_question)}.")
+            raise NbragError(f"not a chunker of this evaluation, which scored {', '.join(self.per_question)}.",
+                             option="chunker", value=chunker)
         if self.data is None or document not in self.data.documents:
-            raise ValueError(f"Document {document!r} is not in the evaluation set.")
+            raise NbragError("not a document of the evaluation set.", option="document", value=document)
         return _result(chunker, self.chunkers[chunker], self.data.documents[document])
 
-    def view(self, question: int, chunker: str | None = None, document: str | None = None):
+    def hits(self, question: int, chunker: str, result: ChunkResult, document: str) -> dict[int, int]:
+        """The chunks of ``result`` (one document's) that ``question`` retrieved: chunk index -> best rank."""
+        index = {(c.start, c.end): c.index for c in result.chunks}
+        ranks: dict[int, int] = {}
+        for rank, (doc, a, b) in enumerate(self.per_question[chunker][question]["retrieved"], start=1):
+            if doc == document and (a, b) in index:
+                ranks.setdefault(index[(a, b)], rank)
+        return ranks
+
+    def view(self, question: int, chunker: str | None = None, document: str | None = None) -> Any:  # type: ignore[override]
         """One question's document chunked by ``chunker`` (default: the first scored), with its reference
         answer boxed and the retrieved chunks starred by rank; ``document`` picks another referenced document."""
-        from nbrag.views.scores import question_view
-
-        if not isinstance(question, int) or not 0 <= question < len(self.questions):
-            raise ValueError(f"question={question!r}: give a question number from 0 to {len(self.questions) - 1}.")
+        if not isinstance(question, int) or isinstance(question, bool) or not 0 <= question < len(self.questions):
+            raise NbragError(f"give a question number from 0 to {len(self.questions) - 1}.", option="question",
+                             value=question)
         chunker = chunker if chunker is not None else next(iter(self.per_question))
         referenced = list(dict.fromkeys(doc for doc, _, _ in self.questions[question].references))
         document = document if document is not None else referenced[0]
-        return question_view(self, question, chunker, self.chunks(chunker, document), document)
+        chunks = self.chunks(chunker, document)
+        return show(self, "question", question=question, chunker=chunker, chunks=chunks, document=document)
 
     def table(self) -> list[dict[str, Any]]:
         return [dict(row) for row in self.rows]
 
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, "k": self.k, "rows": self.table(), "per_question": self.per_question}
-
-    def _repr_html_(self) -> str:
-        keys = list(self.rows[0]) if self.rows else []
-        head = "".join(f"<th>{html.escape(k)}</th>" for k in keys)
-        body = "".join("<tr>" + "".join(f"<td>{html.escape(str(row[k]))}</td>" for k in keys) + "</tr>"
-                       for row in self.rows)
-        caption = html.escape(f"chunk quality on {self.name} (top {self.k} chunks per question)")
-        return f"<table><caption>{caption}</caption><tr>{head}</tr>{body}</table>"
 
 
 ChunkerEntry = str | dict[str, Any] | Callable[[str], Iterable[Any]]
@@ -234,10 +250,11 @@ def _entries(chunkers: list[Any] | dict[str, Any]) -> dict[str, Any]:
         elif callable(entry):
             label, value = getattr(entry, "__name__", type(entry).__name__), entry
         else:
-            raise TypeError(f"Chunker {entry!r} is neither a registered name nor a callable; give a name such as "
-                            "'recursive', or a function text -> spans.")
+            raise NbragTypeError(f"{entry!r} is neither a registered name nor a callable; give a name such as "
+                                 "'recursive', or a function text -> spans.", option="chunkers")
         if label in entries:
-            raise ValueError(f"Two chunkers are labelled {label!r}; pass a dict of label -> chunker instead.")
+            raise NbragError(f"two chunkers are labelled {label!r}; pass a dict of label -> chunker instead.",
+                             option="chunkers")
         entries[label] = value
     return entries
 
@@ -250,13 +267,13 @@ def _spans_of(label: str, splitter: Callable[[str], Iterable[Any]], doc: str, te
         try:
             start, end = (operator.index(x) for x in pair)
         except (TypeError, ValueError):
-            raise TypeError(f"{label}: item {i} for document {doc!r} is {item!r}; a chunker callable returns "
-                            "(start, end) pairs of whole numbers, or nbrag Chunk objects.") from None
+            raise NbragTypeError(f"{label}: item {i} for document {doc!r} is {item!r}; a chunker callable returns "
+                                 "(start, end) pairs of whole numbers, or nbrag Chunk objects.") from None
         if not 0 <= start < end <= len(text):
-            raise ValueError(f"{label}: span {i} ({start}, {end}) of document {doc!r} does not lie in its "
+            raise NbragError(f"{label}: span {i} ({start}, {end}) of document {doc!r} does not lie in its "
                              f"{len(text)} characters; spans need 0 <= start < end <= len(text).")
         if isinstance(item, Chunk) and text[start:end] != item.text:
-            raise ValueError(f"{label}: chunk {i} of document {doc!r} says [{start}:{end}], but its text is not "
+            raise NbragError(f"{label}: chunk {i} of document {doc!r} says [{start}:{end}], but its text is not "
                              "that slice of the document; a Chunk's offsets must index the text it was given.")
         spans.append((start, end))
     return spans
@@ -285,17 +302,21 @@ def chunking(data: EvalSet, chunkers: list[ChunkerEntry] | dict[str, ChunkerEntr
 
     from nbrag.models import embed
 
-    if not isinstance(k, int) or k < 1:
-        raise ValueError(f"k={k!r} must be a whole number of at least 1 chunk.")
+    if not isinstance(k, int) or isinstance(k, bool) or k < 1:
+        raise NbragError("must be a whole number of at least 1 chunk.", option="k", value=k)
+    if not isinstance(data, EvalSet):
+        raise NbragTypeError(f"needs an nbrag.eval.EvalSet, got {type(data).__name__}: load one with "
+                             "load_chroma_csv() or load_hotpotqa(), or build EvalSet(documents, questions).",
+                             option="data")
     if not data.questions:
-        raise ValueError("The evaluation set has no questions.")
+        raise NbragError("the evaluation set has no questions.", option="data")
     configs = _entries(chunkers)
     question_vectors = embed([q.text for q in data.questions], name=embedder)
     rows, per_question = [], {}
     for label, entry in configs.items():
         pieces, tokens = _pieces(label, entry, data.documents)
         if not pieces:
-            raise ValueError(f"{label}: the chunker produced no chunks.")
+            raise NbragError(f"{label}: the chunker produced no chunks.")
         vectors = embed([data.documents[doc][a:b] for doc, a, b in pieces], name=embedder)
         top = np.argsort(-(question_vectors @ vectors.T), axis=1)[:, :k]
         scores = []
@@ -314,10 +335,8 @@ def chunking(data: EvalSet, chunkers: list[ChunkerEntry] | dict[str, ChunkerEntr
     return ChunkingEval(name=data.name, k=k, rows=rows, per_question=per_question, data=data, chunkers=configs)
 
 
-def _result(label: str, entry: Any, text: str):
+def _result(label: str, entry: Any, text: str) -> ChunkResult:
     """One document's chunks from one entry, as a ChunkResult."""
-    from nbrag.chunking import Chunk, ChunkResult, chunk
-
     if callable(entry):
         spans = _spans_of(label, entry, label, text)
         from nbrag.models import load_tokenizer
@@ -343,10 +362,8 @@ def _pieces(label: str, entry: Any, documents: dict[str, str]) -> tuple[list[tup
             [documents[doc][a:b] for doc, a, b in pieces], add_special_tokens=False)
         return pieces, [len(e.ids) for e in encodings]
     if not isinstance(entry, dict):
-        raise TypeError(f"Chunker {label!r} is {entry!r}; give options such as {{'method': 'recursive', 'size': 256}} "
-                        "or a callable text -> spans.")
-    from nbrag.chunking import chunk
-
+        raise NbragTypeError(f"the chunker {label!r} is {entry!r}; give options such as {{'method': 'recursive', "
+                             "'size': 256}} or a callable text -> spans.", option="chunkers")
     options = dict(entry)
     method = options.pop("method", label)
     chunks = [(doc, c) for doc, text in documents.items() for c in chunk(text, method=method, **options)]

@@ -17,7 +17,7 @@ class ChunkMagics(AreaMagics):
 
     @magic_arguments()
     @argument("-m", "--method", default="fixed", help="Chunker to use (`%%nbrag` lists them).")
-    @argument("--compare", default=None, metavar="A,B,...",
+    @argument("--compare", dest="methods", default=None, metavar="A,B,...",
               help="Run these chunkers side by side on the same text (e.g. fixed,recursive,semantic).")
     @argument("-s", "--size", type=int, default=None, help="Chunk size (default: NbragMagics.chunk_size).")
     @argument("--overlap", type=int, default=None, help="Overlap between chunks (default: NbragMagics.chunk_overlap).")
@@ -53,14 +53,14 @@ class ChunkMagics(AreaMagics):
                  "unit": args.unit, "tokenizer": args.tokenizer, "generator": self.generator_value(args.generator),
                  "endpoint": args.endpoint, "model": args.model}
         options = {k: v for k, v in given.items() if v is not None}
-        asked = [m.strip() for m in (args.compare or args.method).split(",")]
+        asked = [m.strip() for m in (args.methods or args.method).split(",")]
         if {"endpoint", "model", "generator"} & set(options) and "llm" not in asked:
             raise UsageError("--generator, --endpoint and --model are options of the llm chunker: add -m llm (or llm "
                              "to --compare).")
         from nbrag.chunking import chunk, compare
 
         with self.engine(self.chunk):
-            if args.compare is not None:
+            if args.methods is not None:
                 result = compare(text, [m for m in asked if m], **options)
             else:
                 result = chunk(text, method=args.method, **options)

@@ -11,7 +11,7 @@ exported notebooks.
 
 from __future__ import annotations
 
-import html
+import itertools
 import json
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
@@ -19,8 +19,7 @@ from typing import TYPE_CHECKING, Any
 import anywidget
 import traitlets
 
-from nbrag.views.html import WithStaticHTML, static
-import itertools
+from nbrag.views.html import WithStaticHTML, e, static, style
 
 if TYPE_CHECKING:  # pragma: no cover
     from nbrag.chunking.base import Chunk, ChunkResult
@@ -55,15 +54,15 @@ def segments(text: str, spans: Sequence[Span], references: Sequence[Span] = (),
     cuts = sorted({0, len(text), *pages, *(p for span in spans for p in span), *(p for r in references for p in r)})
     opening: dict[int, list[int]] = {}
     closing: dict[int, list[int]] = {}
-    for i, (s, e) in enumerate(spans):
-        if s < e:
+    for i, (s, t) in enumerate(spans):
+        if s < t:
             opening.setdefault(s, []).append(i)
-            closing.setdefault(e, []).append(i)
+            closing.setdefault(t, []).append(i)
     ref_delta: dict[int, int] = {}
-    for s, e in references:
-        if s < e:
+    for s, t in references:
+        if s < t:
             ref_delta[s] = ref_delta.get(s, 0) + 1
-            ref_delta[e] = ref_delta.get(e, 0) - 1
+            ref_delta[t] = ref_delta.get(t, 0) - 1
     active: set[int] = set()
     in_refs, page, pieces = 0, -1, []
     page_set = set(pages)
@@ -194,11 +193,11 @@ class BoundaryView(WithStaticHTML, anywidget.AnyWidget):
 
     def to_html(self) -> str:
         """The first page as static HTML (every piece of text escaped)."""
-        out = [f"<style>{static('boundary.css').read_text()}</style>",
+        out = [style("boundary.css"),
                f'<div class="nbrag-boundary" data-chunks="{len(self.chunks)}">',
-               f'<div class="nbrag-title">{html.escape(self.title)}</div>',
-               f'<div class="nbrag-legend">{html.escape(self.legend)}</div>']
-        out += [f'<div class="nbrag-warning">{html.escape(w)}</div>' for w in self.warnings]
+               f'<div class="nbrag-title">{e(self.title)}</div>',
+               f'<div class="nbrag-legend">{e(self.legend)}</div>']
+        out += [f'<div class="nbrag-warning">{e(w)}</div>' for w in self.warnings]
         first_page = [p for p in self.segments if p["page"] == 0]
         if self.pages > 1:
             out.append(f'<div class="nbrag-pager">page 1 of {self.pages}: the first '
@@ -210,16 +209,16 @@ class BoundaryView(WithStaticHTML, anywidget.AnyWidget):
                 star = f" ★{self.chunks[i]['hit']}" if self.chunks[i]["hit"] else ""
                 out.append(f'<span class="nbrag-label">{i}{star}</span>')
             classes = ["nbrag-seg"] + (["nbrag-ref"] if piece["ref"] else [])
-            style = ""
+            colours = ""  # the chunk's colour(s), which boundary.css paints
             if not ids:
                 classes.append("nbrag-gap")
             elif len(ids) == 1:
-                style = f"--a: var(--nbrag-c{ids[0] % PALETTE_SIZE})"
+                colours = f"--a: var(--nbrag-c{ids[0] % PALETTE_SIZE})"
             else:
                 classes.append("nbrag-overlap")
-                style = (f"--a: var(--nbrag-c{ids[0] % PALETTE_SIZE}); "
-                         f"--b: var(--nbrag-c{ids[-1] % PALETTE_SIZE})")
-            out.append(f'<span class="{" ".join(classes)}" style="{style}" '
-                       f'title="{html.escape(title(piece, self.chunks))}">{html.escape(piece["text"])}</span>')
+                colours = (f"--a: var(--nbrag-c{ids[0] % PALETTE_SIZE}); "
+                           f"--b: var(--nbrag-c{ids[-1] % PALETTE_SIZE})")
+            out.append(f'<span class="{" ".join(classes)}" style="{colours}" '
+                       f'title="{e(title(piece, self.chunks))}">{e(piece["text"])}</span>')
         out.append("</div></div>")
         return "".join(out)

@@ -9,16 +9,15 @@ drawing in place and says why. The plots are plotly figures in output areas.
 from __future__ import annotations
 
 import dataclasses
-import html
-import json
 import statistics
-import sys
 from typing import TYPE_CHECKING, Any
 
 import ipywidgets
 
-from nbrag.views.html import WithStaticHTML
+from nbrag.chunking import chunk, get_chunker
+from nbrag.errors import NbragError
 from nbrag.views.boundary import BoundaryView
+from nbrag.views.html import WithStaticHTML, e, show_figure
 
 if TYPE_CHECKING:  # pragma: no cover
     import plotly.graph_objects as go
@@ -26,15 +25,12 @@ if TYPE_CHECKING:  # pragma: no cover
     from nbrag.chunking.base import ChunkResult
 
 THRESHOLDS = {"percentile": (0.0, 100.0, 1.0), "absolute": (-1.0, 1.0, 0.01), "std": (0.0, 3.0, 0.05)}
-PLOTLY_JSON = "application/vnd.plotly.v1+json"
 PLOT_SIZE = {"width": 430, "height": 270}
 LIVE = {"continuous_update": False, "style": {"description_width": "initial"}, "layout": {"width": "300px"}}
 
 
 def sliders(result: ChunkResult) -> dict[str, ipywidgets.ValueWidget]:
     """One slider per option the chunker takes among size, overlap, max_size, min_size and threshold."""
-    from nbrag.chunking import get_chunker
-
     if result.method == "llm":  # every change would ask the model again: re-run the cell instead
         return {}
     fields = {f.name for f in dataclasses.fields(get_chunker(result.method).Config)}
@@ -108,19 +104,6 @@ def similarity_curve(result: ChunkResult) -> go.Figure | None:
     return fig
 
 
-def figure_bundle(fig: go.Figure) -> dict[str, Any]:
-    """A figure as plotly's JSON mimetype, which JupyterLab, Notebook 7 and VS Code draw (plotly ships the
-    JupyterLab renderer). Colab gets plotly's own renderer (HTML). Going around ``plotly.io.renderers``
-    saves about a second on the first plot: the renderers import nbformat and jsonschema; the JSON is the same."""
-    if "google.colab" in sys.modules:
-        return fig._repr_mimebundle_()
-    return {PLOTLY_JSON: json.loads(fig.to_json())}
-
-
-def _show(area: ipywidgets.Output, fig: go.Figure | None) -> None:
-    area.outputs = () if fig is None else ({"output_type": "display_data", "data": figure_bundle(fig), "metadata": {}},)
-
-
 class ChunkView(WithStaticHTML, ipywidgets.VBox):
     """What ``%%chunk`` and ``ChunkResult`` show: sliders, boundaries, size histogram, similarity curve."""
 
@@ -144,8 +127,8 @@ class ChunkView(WithStaticHTML, ipywidgets.VBox):
         self._plot()
 
     def _plot(self) -> None:
-        _show(self.sizes, size_histogram(self.result) if self.result.chunks else None)
-        _show(self.similarity, similarity_curve(self.result))
+        show_figure(self.sizes, size_histogram(self.result) if self.result.chunks else None)
+        show_figure(self.similarity, similarity_curve(self.result))
 
     def _changed(self, change: dict[str, Any]) -> None:
         if self._adjusting:
@@ -161,15 +144,13 @@ class ChunkView(WithStaticHTML, ipywidgets.VBox):
         self.rechunk(**{name: slider.value for name, slider in self.sliders.items()})
 
     def rechunk(self, **changes: Any) -> None:
-        """Chunk the same text again with these options changed, and redraw."""
-        from nbrag.chunking import chunk
-        from nbrag.models import ModelUnavailableError
-
+        """Chunk the same text again with these options changed, and redraw; a value the chunker refuses
+        leaves the last drawing and says why."""
         options = {**self.result.options, **changes}
         try:
             result = chunk(self.result.source, method=self.result.method, **options)
-        except (ValueError, TypeError, ModelUnavailableError) as error:
-            self.status.value = f'<span style="color:#cf222e">{html.escape(str(error))}</span>'
+        except NbragError as error:
+            self.status.value = f'<span class="nbrag-refused">{e(error)}</span>'
             return
         self.status.value = ""
         self.result = result

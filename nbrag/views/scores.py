@@ -1,10 +1,13 @@
-"""Views of a chunk-quality evaluation: the scores side by side, and one question's answer and hits."""
+"""Views of a chunk-quality evaluation (:class:`~nbrag.eval.chunk_quality.ChunkingEval`): the table of scores,
+the scores side by side, and one question's answer and hits."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from nbrag.views.boundary import BoundaryView
+from nbrag.views.html import e
 
 if TYPE_CHECKING:  # pragma: no cover
     import plotly.graph_objects as go
@@ -13,6 +16,32 @@ if TYPE_CHECKING:  # pragma: no cover
     from nbrag.eval.chunk_quality import ChunkingEval
 
 METRICS = {"recall": "#6e9bd1", "precision": "#e0a800", "iou": "#2da44e"}
+
+
+@dataclass
+class ScoresTable:
+    """Rows of scores under a caption: an HTML table in a notebook, aligned text elsewhere."""
+
+    caption: str
+    rows: list[dict[str, Any]]
+
+    def _repr_html_(self) -> str:
+        keys = list(self.rows[0]) if self.rows else []
+        head = "".join(f"<th>{e(k)}</th>" for k in keys)
+        body = "".join("<tr>" + "".join(f"<td>{e(row[k])}</td>" for k in keys) + "</tr>" for row in self.rows)
+        return f"<table><caption>{e(self.caption)}</caption><tr>{head}</tr>{body}</table>"
+
+    def __repr__(self) -> str:
+        keys = list(self.rows[0]) if self.rows else []
+        cells = [keys, *([str(row[k]) for k in keys] for row in self.rows)]
+        widths = [max(len(line[i]) for line in cells) for i in range(len(keys))]
+        lines = ["  ".join(cell.ljust(width) for cell, width in zip(line, widths)).rstrip() for line in cells]
+        return "\n".join([self.caption, *lines])
+
+
+def scores_table(scores: ChunkingEval) -> ScoresTable:
+    """The mean scores of each chunker (what a ChunkingEval shows in a notebook)."""
+    return ScoresTable(scores.caption, scores.table())
 
 
 def scores_figure(scores: ChunkingEval) -> go.Figure:
@@ -31,21 +60,17 @@ def scores_figure(scores: ChunkingEval) -> go.Figure:
     return fig
 
 
-def question_view(scores: ChunkingEval, question: int, chunker: str, result: ChunkResult, document: str
+def question_view(scores: ChunkingEval, *, question: int, chunker: str, chunks: ChunkResult, document: str
                   ) -> BoundaryView:
     """The document of a question chunked by ``chunker``: reference spans boxed, retrieved chunks starred by rank."""
     q = scores.questions[question]
     references = [(a, b) for doc, a, b in q.references if doc == document]
-    index = {(c.start, c.end): c.index for c in result.chunks}
-    hits = {}
-    for rank, (doc, a, b) in enumerate(scores.per_question[chunker][question]["retrieved"], start=1):
-        if doc == document and (a, b) in index:
-            hits.setdefault(index[(a, b)], rank)
-    view = BoundaryView.of(result, references=references, hits=hits)
+    hits = scores.hits(question, chunker, chunks, document)
+    view = BoundaryView.of(chunks, references=references, hits=hits)
     if hits:  # open on the best hit
-        view.select(min(hits, key=hits.get))
+        view.select(min(hits, key=hits.__getitem__))
     s = scores.per_question[chunker][question]
-    elsewhere = len(scores.per_question[chunker][question]["retrieved"]) - len(hits)
+    elsewhere = len(s["retrieved"]) - len(hits)
     view.title = (f"{q.text} · {chunker} · recall {s['recall']:.2f} · precision {s['precision']:.2f} · "
                   f"IoU {s['iou']:.2f} · {len(hits)} of the top {scores.k} chunks in {document}"
                   + (f", {elsewhere} elsewhere" if elsewhere else ""))

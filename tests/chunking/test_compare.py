@@ -1,9 +1,11 @@
 import pytest
 
 import nbrag
-from nbrag.chunking import compare
+from nbrag import errors
+from nbrag.chunking import ChunkComparison, compare
 from nbrag.chunking.comparison import options_for
-from nbrag.views.chunk_comparison import CompareView
+from nbrag.errors import NbragError
+from nbrag.views.chunk_comparison import ChunkComparisonView
 
 
 def test_each_chunker_takes_the_options_it_has(python_doc):
@@ -26,17 +28,36 @@ def test_results_equal_running_each_chunker_alone(python_doc):
 
 def test_the_view_places_chunks_by_offset(python_doc):
     comparison = compare(python_doc, ["fixed", "recursive"], size=64, overlap=8)
-    view = CompareView.of(comparison)
+    view = ChunkComparisonView.of(comparison)
     assert view.length == len(python_doc)
     assert [len(t["chunks"]) for t in view.tracks] == [len(r) for r in comparison.results.values()]
     first = view.tracks[0]["chunks"][0]
     assert (first["start"], first["end"]) == (comparison.results["fixed"][0].start, comparison.results["fixed"][0].end)
     html = view.to_html()
-    assert html.count('class="nbrag-track"') == 2 and "<table" in html
+    assert html.count('class="nbrag-track"') == 2 and "<table" in html and html.startswith("<style>")
+
+
+def test_the_comparison_shows_its_registered_view(python_doc):
+    comparison = compare(python_doc, ["fixed", "recursive"], size=64, overlap=8)
+    view = comparison.view()
+    assert isinstance(view, ChunkComparisonView) and view.tracks == ChunkComparisonView.of(comparison).tracks
+    bundle, _ = comparison._repr_mimebundle_()
+    assert "application/vnd.jupyter.widget-view+json" in bundle and bundle["text/html"] == view.to_html()
+
+
+def test_the_old_name_still_works_with_a_warning(monkeypatch):
+    monkeypatch.setattr(errors, "_warned", set())
+    with pytest.warns(FutureWarning, match="nbrag.chunking.Comparison is now nbrag.chunking.ChunkComparison"):
+        from nbrag.chunking import Comparison
+    assert Comparison is ChunkComparison
+    with pytest.raises(AttributeError):
+        nbrag.chunking.Comparisons  # noqa: B018
 
 
 def test_unknown_or_no_chunkers():
-    with pytest.raises(ValueError, match="Unknown chunker 'fixd'"):
+    with pytest.raises(NbragError, match=r"^methods='fixd': no such chunker; choose one of fixed, llm, recursive,"):
         compare("text", ["fixed", "fixd"])
-    with pytest.raises(ValueError, match="needs at least one chunker"):
+    with pytest.raises(NbragError, match=r"^methods=\[\]: give a list of one or more chunkers"):
         compare("text", [])
+    with pytest.raises(NbragError, match=r"^methods='fixed': give a list of one or more chunkers,"):
+        compare("text", "fixed")

@@ -1,10 +1,12 @@
+import itertools
+
 import pytest
 
 import nbrag
 from nbrag.chunking import available, get_chunker
 from nbrag.chunking.fixed import windows
+from nbrag.errors import NbragError, NbragTypeError
 from nbrag.models import load_tokenizer
-import itertools
 
 
 def token_offsets(text):
@@ -97,28 +99,36 @@ def test_defaults_come_from_settings(settings_guard, python_doc):
     assert result.params["size"] == 20 and result.params["overlap"] == 5
 
 
-@pytest.mark.parametrize("options, message", [
-    ({"size": 0}, "size=0 must be a whole number of at least 1"),
-    ({"size": 8, "overlap": 8}, "overlap=8 must be at least 0 and smaller than size=8"),
-    ({"size": 8, "overlap": -1}, "overlap=-1"),
-    ({"size": 8, "overlap": 0, "unit": "word"}, "unit='word' is not allowed"),
-    ({"sise": 8}, "The fixed chunker takes: size, overlap, unit, tokenizer"),
+@pytest.mark.parametrize("options, option, message", [
+    ({"size": 0}, "size", "size=0: must be a whole number of at least 1 (counted in tokens)."),
+    ({"size": 4.5}, "size", "size=4.5: must be a whole number of at least 1"),
+    ({"size": 8, "overlap": 8}, "overlap",
+     "overlap=8: must be a whole number from 0 to 7 (smaller than size=8); lower the overlap or raise the size."),
+    ({"size": 8, "overlap": -1}, "overlap", "overlap=-1: must be a whole number from 0 to 7"),
+    ({"size": 8, "overlap": 0, "unit": "word"}, "unit", "unit='word': choose one of token, char."),
+    ({"sise": 8}, "sise", "sise=8: not an option of the fixed chunker, which takes size, overlap, unit, tokenizer."),
 ])
-def test_bad_options_name_the_problem(options, message):
-    with pytest.raises((ValueError, TypeError)) as info:
+def test_bad_options_name_the_problem(options, option, message):
+    with pytest.raises(NbragError) as info:
         nbrag.chunk("some text", **options)
-    assert message in str(info.value)
+    assert str(info.value).startswith(message) and info.value.option == option
+
+
+def test_an_unknown_option_is_also_a_type_error():
+    with pytest.raises(TypeError, match="sise=8: not an option of the fixed chunker"):
+        nbrag.chunk("some text", sise=8)
 
 
 def test_registry_lists_what_exists():
     assert "fixed" in available()
     assert get_chunker("token") is get_chunker("fixed")
-    with pytest.raises(ValueError, match=r"Unknown chunker 'fixd'. Available: fixed"):
+    with pytest.raises(NbragError, match=r"^method='fixd': no such chunker; choose one of fixed, llm, recursive, "
+                                         r"semantic, structure\.$"):
         get_chunker("fixd")
 
 
 def test_non_text_input_is_refused():
-    with pytest.raises(TypeError, match="needs a str, got bytes"):
+    with pytest.raises(NbragTypeError, match=r"^text: needs a str, got bytes; read files first or pass their text\.$"):
         nbrag.chunk(b"bytes")
 
 

@@ -31,7 +31,7 @@ def options_for(method: str, size: int, overlap_fraction: float, unit: str) -> d
     if method == "semantic":
         return {"max_size": size, "unit": unit}
     if method == "llm":  # a client that always names sentence 2; the real model is tested in test_llm.py
-        return {"max_size": size, "unit": unit, "complete": lambda messages: "2"}
+        return {"max_size": size, "unit": unit, "generator": lambda messages: "2"}
     options = {"size": size, "unit": unit}
     if method == "fixed":
         options["overlap"] = min(int(size * overlap_fraction), size - 1)

@@ -1,9 +1,11 @@
+import itertools
+
 import pytest
 
 import nbrag
-from nbrag.chunking.text import sentence_spans
+from nbrag.errors import NbragError, NbragTypeError
 from nbrag.models import load_tokenizer
-import itertools
+from nbrag.text import sentence_spans
 
 MARKDOWN = """Guide
 =====
@@ -78,7 +80,8 @@ def test_a_word_longer_than_size_is_cut_into_even_windows():
 
 def test_the_whole_text_is_one_chunk_when_it_fits():
     result = nbrag.chunk("  Short text.  ", method="recursive", size=50)
-    assert [(c.text, c.start, c.meta["level"], c.meta["parent"]) for c in result] == [("Short text.", 2, "document", None)]
+    assert [(c.text, c.start, c.meta["level"], c.meta["parent"]) for c in result] == [
+        ("Short text.", 2, "document", None)]
 
 
 def test_levels_can_be_chosen_and_are_checked():
@@ -87,16 +90,18 @@ def test_levels_can_be_chosen_and_are_checked():
     assert [(c.text, c.tokens) for c in result] == [("One.", 2), ("Two.", 2), ("Three.", 2), ("Four.", 2)]
     assert [c.text for c in nbrag.chunk(text, method="recursive", size=4, levels=("sentence",))] == [
         "One. Two.", "Three. Four."]
-    with pytest.raises(ValueError, match="levels=\\['chapter'\\]: choose one or more of section, paragraph"):
+    with pytest.raises(NbragError, match="levels=\\['chapter'\\]: choose one or more of section, paragraph"):
         nbrag.chunk(text, method="recursive", levels=("chapter",))
-    with pytest.raises(TypeError, match="The recursive chunker takes: size, unit, tokenizer, levels"):
+    with pytest.raises(NbragTypeError, match=r"^overlap=4: not an option of the recursive chunker, which takes "
+                                             r"size, unit, tokenizer, levels\.$"):
         nbrag.chunk(text, method="recursive", overlap=4)
 
 
 @pytest.mark.parametrize("text, sentences", [
     ("Hello world. This is Dr. Smith! Is it? Yes.", ["Hello world. ", "This is Dr. Smith! ", "Is it? ", "Yes."]),
     ("J. K. Rowling wrote it, e.g. here. End", ["J. K. Rowling wrote it, e.g. here. ", "End"]),
-    ("你好，世界。这是测试！真的吗？是的……好。“引号。”结束", ["你好，世界。", "这是测试！", "真的吗？", "是的……", "好。", "“引号。”", "结束"]),
+    ("你好，世界。这是测试！真的吗？是的……好。“引号。”结束",
+     ["你好，世界。", "这是测试！", "真的吗？", "是的……", "好。", "“引号。”", "结束"]),
     ("", []),
 ])
 def test_sentence_spans_tile_the_text(text, sentences):

@@ -3,6 +3,7 @@ import pytest
 
 import nbrag
 from nbrag.chunking.semantic import neighbour_similarities, threshold_value
+from nbrag.errors import NbragError
 
 # Three topics, three sentences each: the cuts belong between the topics.
 TOPICS_EN = [
@@ -72,16 +73,20 @@ def test_similarity_window_and_threshold_helpers():
 
 
 @pytest.mark.parametrize("options, message", [
-    ({"threshold_type": "median"}, "threshold_type='median' is not allowed: choose one of percentile, absolute, std"),
-    ({"threshold": 150}, "threshold=150 is a percentile here: give a number from 0 to 100"),
-    ({"threshold_type": "absolute", "threshold": 2}, "a cosine similarity here"),
-    ({"window": 0}, "window=0 must be a whole number of at least 1"),
-    ({"max_size": 10, "min_size": 20}, "min_size=20 must be between 0 and max_size=10"),
+    ({"threshold_type": "median"}, "threshold_type='median': choose one of percentile, absolute, std."),
+    ({"threshold": 150}, "threshold=150: with the percentile threshold type, give a number from 0 to 100."),
+    ({"threshold_type": "absolute", "threshold": 2},
+     "threshold=2: with the absolute threshold type (a cosine similarity), give a number from -1 to 1."),
+    ({"threshold": "10"}, "threshold='10': give a number."),
+    ({"threshold_type": "std", "threshold": float("nan")},
+     "threshold=nan: with the std threshold type, give a finite number of standard deviations."),
+    ({"window": 0}, "window=0: must be a whole number of at least 1 sentence."),
+    ({"max_size": 10, "min_size": 20}, "min_size=20: must be a whole number from 0 to max_size=10."),
 ])
 def test_bad_options(options, message):
-    with pytest.raises(ValueError) as info:
+    with pytest.raises(NbragError) as info:
         nbrag.chunk("Some text. More text.", method="semantic", **options)
-    assert message in str(info.value)
+    assert str(info.value) == message
 
 
 def test_empty_text():

@@ -1,8 +1,10 @@
+import itertools
+
 import pytest
 
 import nbrag
 from nbrag.chunking.structure import detect_format, markdown_blocks
-import itertools
+from nbrag.errors import NbragError
 
 GUIDE_MD = """Guide
 =====
@@ -75,7 +77,8 @@ def test_markdown_heading_paths_and_whole_blocks():
 def test_a_heading_alone_joins_its_first_subsection():
     result = nbrag.chunk(GUIDE_MD, method="structure", size=40)
     install = next(c for c in result if c.text.startswith("## Install"))
-    assert install.text.startswith("## Install\n\n### Linux") and install.meta["heading_path"] == "Guide > Install > Linux"
+    assert install.text.startswith("## Install\n\n### Linux")
+    assert install.meta["heading_path"] == "Guide > Install > Linux"
 
 
 def test_a_block_larger_than_size_is_split_inside(python_doc):
@@ -105,5 +108,5 @@ def test_markdown_blocks_map_to_exact_spans():
 
 
 def test_format_is_checked():
-    with pytest.raises(ValueError, match="format='pdf' is not allowed: choose one of auto, markdown, html"):
+    with pytest.raises(NbragError, match=r"^format='pdf': choose one of auto, markdown, html\.$"):
         nbrag.chunk("text", method="structure", format="pdf")

@@ -5,8 +5,11 @@ import pytest
 
 import nbrag
 from nbrag.chunking import Chunk
+from nbrag.display import show
+from nbrag.errors import NbragError, NbragTypeError
 from nbrag.eval import EvalSet, Question, chunking, load_chroma_csv, load_hotpotqa
 from nbrag.eval.chunk_quality import intersection, merge, span_scores
+from nbrag.views.scores import ScoresTable
 from tests.chunking.test_semantic import TOPICS_EN
 from tests.conftest import SHARED_DATA
 
@@ -41,7 +44,21 @@ def test_small_chunks_find_the_answer_and_a_whole_document_dilutes_it():
     assert rows["whole"]["recall"] == 1.0
     assert rows["whole"]["precision"] == pytest.approx(reference / len(data.documents["doc"]), abs=1e-4)
     assert rows["whole"]["iou"] == rows["whole"]["precision"]
-    assert "<caption>chunk quality on topics (top 1 chunks per question)</caption>" in result._repr_html_()
+
+
+def test_the_evaluation_shows_its_table_of_scores():
+    result = chunking(topics_set(), {"sentences": {"method": "recursive", "size": 16},
+                                     "<b>whole</b>": {"method": "fixed", "size": 500, "overlap": 0}}, k=1)
+    bundle = result._repr_mimebundle_()
+    html = bundle["text/html"]
+    assert html.startswith("<table><caption>chunk quality on topics (top 1 chunks per question)</caption>")
+    assert html.count("<tr>") == 3 and "&lt;b&gt;whole&lt;/b&gt;" in html and "<b>" not in html
+    table = show(result)
+    assert isinstance(table, ScoresTable) and table.rows == result.table()
+    lines = bundle["text/plain"].splitlines()
+    assert lines[0] == "chunk quality on topics (top 1 chunks per question)"
+    assert lines[1].split() == ["chunker", "chunks", "mean_tokens", "recall", "precision", "iou"]
+    assert lines[2].split()[0] == "sentences" and len(lines) == 4
 
 
 def test_callable_chunkers_spans_or_chunks_score_like_the_registered_one():
@@ -84,9 +101,9 @@ def test_callable_chunker_errors_name_the_chunker_and_the_span():
         chunking(data, {"moved": lambda text: [moved]}, k=1)
     with pytest.raises(ValueError, match="nothing: the chunker produced no chunks"):
         chunking(data, {"nothing": lambda text: []}, k=1)
-    with pytest.raises(TypeError, match="neither a registered name nor a callable"):
+    with pytest.raises(NbragTypeError, match=r"^chunkers: 42 is neither a registered name nor a callable;"):
         chunking(data, [42], k=1)
-    with pytest.raises(ValueError, match="Two chunkers are labelled '<lambda>'"):
+    with pytest.raises(NbragError, match=r"^chunkers: two chunkers are labelled '<lambda>'; pass a dict"):
         chunking(data, [lambda t: [(0, 1)], lambda t: [(0, 2)]], k=1)
 
 
@@ -95,7 +112,7 @@ def test_hotpotqa_loader_turns_supporting_facts_into_spans():
     data = load_hotpotqa(HOTPOT, limit=5)
     assert len(data.questions) == 5
     first = json.loads(HOTPOT.open(encoding="utf-8").readline())
-    titles = dict((t, s) for t, s in first["context"])
+    titles = dict(first["context"])
     doc = data.documents[first["_id"]]
     texts = [doc[a:b] for _, a, b in data.questions[0].references]
     assert texts == [titles[t][i].strip() for t, i in first["supporting_facts"]]
@@ -131,17 +148,29 @@ def test_chroma_csv_loader(tmp_path):
     assert data.questions[0].references == (("guide", start, start + 24),)
     refs[0]["start_index"] += 1
     write(refs)
-    with pytest.raises(ValueError, match="reference text does not match guide"):
+    with pytest.raises(NbragError, match=r"^csv_path='.*questions\.csv': line 2: the reference text does not match "
+                                         rf"guide\[{start + 1}:{start + 24}\]; is the corpus"):
         load_chroma_csv(path, corpus)
+    with pytest.raises(NbragError, match=r"^csv_path='.*nowhere\.csv': no such file\.$"):
+        load_chroma_csv(tmp_path / "nowhere.csv", corpus)
+    with pytest.raises(NbragError, match=r"^corpus_dir='.*nowhere': no such folder"):
+        load_chroma_csv(path, tmp_path / "nowhere")
 
 
 def test_bad_input():
-    with pytest.raises(ValueError, match="refers to document 'nope'"):
+    with pytest.raises(NbragError, match=r"^questions: the question 'q' refers to document 'nope', which is not in"):
         EvalSet({"doc": "text"}, [Question("q", (("nope", 0, 2),))])
-    with pytest.raises(ValueError, match="lies outside document 'doc'"):
+    with pytest.raises(NbragError, match=r"^questions: the reference \[2:99\] of 'q' lies outside document 'doc' "
+                                         r"\(4 characters\)\.$"):
         EvalSet({"doc": "text"}, [Question("q", (("doc", 2, 99),))])
-    with pytest.raises(ValueError, match="k=0 must be a whole number"):
+    with pytest.raises(NbragError, match=r"^k=0: must be a whole number of at least 1 chunk\.$"):
         chunking(topics_set(), ["fixed"], k=0)
+    with pytest.raises(NbragTypeError, match=r"^data: needs an nbrag\.eval\.EvalSet, got dict"):
+        chunking({"doc": "text"}, ["fixed"])
+    with pytest.raises(NbragError, match=r"^data: the evaluation set has no questions\.$"):
+        chunking(EvalSet({"doc": "text"}, []), ["fixed"])
+    with pytest.raises(NbragError, match=r"^path='nowhere\.jsonl': no such file"):
+        load_hotpotqa("nowhere.jsonl")
 
 
 def test_plot_and_question_view_show_the_answer_and_what_was_retrieved():
@@ -162,7 +191,10 @@ def test_plot_and_question_view_show_the_answer_and_what_was_retrieved():
     assert best["start"] <= start and end <= best["end"]  # the best hit holds the whole answer
     assert view.title.startswith("Which planet has a storm bigger than the Earth? · sentences · recall 1.00")
     assert len(result.view(0, "halves").chunks) == 2
-    with pytest.raises(ValueError, match="question=5: give a question number from 0 to 0"):
+    with pytest.raises(NbragError, match=r"^question=5: give a question number from 0 to 0\.$"):
         result.view(5)
-    with pytest.raises(ValueError, match="No chunker 'nope' in this evaluation. Scored: sentences, halves"):
+    with pytest.raises(NbragError, match=r"^chunker='nope': not a chunker of this evaluation, which scored "
+                                         r"sentences, halves\.$"):
         result.view(0, "nope")
+    with pytest.raises(NbragError, match=r"^document='nope': not a document of the evaluation set\.$"):
+        result.view(0, "sentences", document="nope")

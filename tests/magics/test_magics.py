@@ -58,13 +58,13 @@ def test_structure_chunks_a_markdown_cell(ip):
 
 
 def test_compare_runs_chunkers_side_by_side(ip, python_doc):
-    from nbrag.chunking import Comparison
+    from nbrag.chunking import ChunkComparison
 
     ip.user_ns["doc"] = python_doc
     result = run(ip, "%chunk --var doc --compare fixed,recursive --size 32 -o both")
-    assert isinstance(result, Comparison) and ip.user_ns["both"] is result
+    assert isinstance(result, ChunkComparison) and ip.user_ns["both"] is result
     assert list(result.results) == ["fixed", "recursive"]
-    with pytest.raises(UsageError, match="Unknown chunker 'rekursive'"):
+    with pytest.raises(UsageError, match="--compare rekursive: no such chunker; choose one of fixed, llm"):
         run(ip, "%chunk --var doc --compare fixed,rekursive")
 
 
@@ -85,15 +85,19 @@ def test_the_result_shows_itself_as_the_boundary_widget(ip):
 
 
 @pytest.mark.parametrize("source, message", [
-    ("%%chunk --size 0\ntext", "size=0 must be a whole number of at least 1"),
-    ("%%chunk --size 8 --overlap 8\ntext", "overlap=8 must be at least 0 and smaller than size=8"),
+    ("%%chunk --size 0\ntext", "--size 0: must be a whole number of at least 1"),
+    ("%%chunk --size 8 --overlap 8\ntext", "--overlap 8: must be a whole number from 0 to 7 (smaller than size=8)"),
     ("%%chunk --size 8 --overlap 9\ntext", "smaller than size=8"),
     ("%%chunk --sise 8\ntext", "unrecognized arguments: --sise 8"),
     ("%%chunk --size eight\ntext", "argument -s/--size: invalid int value: 'eight'"),
-    ("%%chunk -m semantik\ntext", "Unknown chunker 'semantik'. Available: fixed, llm, recursive, semantic, structure"),
-    ("%%chunk -m fixed --format html\ntext", "The fixed chunker takes: size, overlap, unit, tokenizer"),
-    ("%%chunk -m semantic --threshold 200\ntext", "threshold=200.0 is a percentile here"),
-    ("%%chunk -m recursive --overlap 4\ntext", "The recursive chunker takes: size, unit, tokenizer, levels"),
+    ("%%chunk -m semantik\ntext", "--method semantik: no such chunker; choose one of fixed, llm, recursive, semantic, "
+                                  "structure."),
+    ("%%chunk -m fixed --format html\ntext", "--format html: not an option of the fixed chunker, which takes size, "
+                                             "overlap, unit, tokenizer."),
+    ("%%chunk -m semantic --threshold 200\ntext", "--threshold 200.0: with the percentile threshold type, give a "
+                                                  "number from 0 to 100."),
+    ("%%chunk -m recursive --overlap 4\ntext", "--overlap 4: not an option of the recursive chunker, which takes "
+                                               "size, unit, tokenizer, levels."),
     ("%%chunk --unit word\ntext", "invalid choice: 'word'"),
     ("%%chunk -o 2x\ntext", "-o '2x' is not a valid Python variable name"),
     ("%%chunk -o class\ntext", "-o 'class' is not a valid Python variable name"),
@@ -101,7 +105,7 @@ def test_the_result_shows_itself_as_the_boundary_widget(ip):
     ("%chunk --var nowhere", "--var nowhere: no variable of that name"),
     ("%chunk --var number", "--var number holds a int, not a str"),
     ("%chunk --file /no/such/file.txt", "Cannot read --file /no/such/file.txt"),
-    ("%%chunk --var doc\nand a cell", "Text given twice (the cell and --var)"),
+    ("%%chunk --var doc\nand a cell", "Text to chunk given twice (the cell and --var)"),
     ("%%chunk --tokenizer no-such-org/no-such-model\ntext", "'no-such-org/no-such-model' is not available here"),
 ])
 def test_bad_input_is_one_line_usage_error(ip, source, message):

@@ -1,11 +1,11 @@
 import json
-from html.parser import HTMLParser
 import re
+from html.parser import HTMLParser
 from pathlib import Path
 
 import nbrag
-from nbrag.views.html import STATIC
 from nbrag.views.boundary import PAGE_CHARS, BoundaryView, outline, page_starts, segments, title
+from nbrag.views.html import STATIC
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -70,9 +70,12 @@ def test_warnings_are_shown(python_doc):
 
 
 def test_front_end_files_ship_inside_the_package():
-    for name in ("boundary.js", "boundary.css"):
-        assert (STATIC / name).read_text() == (ROOT / "widgets" / name).read_text()
+    widgets = ROOT / "widgets"
+    assert (STATIC / "boundary.css").read_text() == (widgets / "boundary.css").read_text()
     js = (STATIC / "boundary.js").read_text()
+    shared, own = (widgets / "_shared.js").read_text(), (widgets / "boundary.js").read_text()
+    assert js.startswith(shared) and js.endswith(own), "the shared helpers, then the widget's own module"
+    assert "function el(" not in own, "el() comes from _shared.js"
     assert "innerHTML" not in js and "http" not in js, "text goes in as text; nothing loads from the network"
 
 

@@ -2,6 +2,8 @@
 
 import json
 
+import pytest
+
 import nbrag
 from nbrag.views.chunks import ChunkView
 
@@ -29,7 +31,8 @@ def test_a_refused_value_keeps_the_last_drawing_and_says_why(python_doc):
     view = nbrag.chunk(python_doc, method="semantic", max_size=96).view()
     drawn = view.boundary.segments
     view.rechunk(threshold=250.0)
-    assert "percentile" in view.status.value and "0 to 100" in view.status.value
+    assert view.status.value == ('<span class="nbrag-refused">threshold=250.0: with the percentile threshold type, '
+                                 'give a number from 0 to 100.</span>')
     assert view.boundary.segments is drawn
     view.sliders["threshold"].value = 50.0
     assert view.status.value == "" and view.result.params["threshold"] == 50.0
@@ -66,3 +69,23 @@ def test_the_static_copy_is_the_boundary_drawing(python_doc):
 def test_a_threshold_past_the_usual_range_is_shown_as_given(python_doc):
     view = nbrag.chunk(python_doc, method="semantic", threshold_type="std", threshold=4.5).view()
     assert view.sliders["threshold"].value == 4.5 and view.sliders["threshold"].max == 4.5
+
+
+def test_a_bug_while_rechunking_is_not_hidden_as_a_refusal(python_doc, monkeypatch):
+    from nbrag.views import chunks
+
+    view = nbrag.chunk(python_doc, size=64, overlap=8).view()
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(chunks, "chunk", broken)
+    with pytest.raises(RuntimeError, match="boom"):
+        view.rechunk(size=32)
+    assert view.status.value == ""
+
+
+def test_the_refusal_style_ships_with_the_boundary_widget():
+    from nbrag.views.html import static
+
+    assert ".nbrag-refused" in static("boundary.css").read_text()
