@@ -70,7 +70,7 @@ def window(text: str, tokenizer, tokens: int) -> str:
 def generator():
     """SmolLM2 (the configured generator) as the inspectors' Loaded, and its load time."""
     from nbrag.config import settings
-    from nbrag.inspectors.base import Loaded
+    from nbrag.inspectors import Loaded
     from nbrag.models import load_generator
 
     t = time.perf_counter()
@@ -194,8 +194,7 @@ def attention_pair(loaded, text: str):
 
 def overhead(n: int, generator_too: bool = True) -> dict:
     """Each inspector against its bare call, medians of many rounds in turns."""
-    from nbrag.inspectors import tiny_model
-    from nbrag.inspectors.base import Loaded
+    from nbrag.inspectors import Loaded, tiny_model
 
     def tiny(family: str) -> Loaded:
         model, tok, _ = tiny_model(family)

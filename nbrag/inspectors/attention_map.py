@@ -20,20 +20,35 @@ Per head, averaged over query positions:
 from __future__ import annotations
 
 import contextlib
+import math
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from nbrag.inspectors.base import NoAttentionWeightsError, check_index, device_of, encode, evaluating, jsonable, load
+from nbrag.display import Shown
+from nbrag.errors import NbragError
+from nbrag.inspectors.base import (
+    NoAttentionWeightsError,
+    check_index,
+    device_of,
+    encode,
+    evaluating,
+    jsonable,
+    load,
+    text_config,
+)
 
 METRICS = ("entropy", "distance", "sink")
 
 
 @dataclass
-class AttentionMap:
-    """Attention weights of one text: ``weights[l, h, i, j]`` for the kept layers ``layers[l]``."""
+class AttentionMap(Shown):
+    """Attention weights of one text: ``weights[l, h, i, j]`` for the kept layers ``layers[l]``.
+
+    In a notebook it shows its view: layer and head pickers, the token × token heatmap, the text
+    shaded on hover, and head summaries (``view(layer=, head=, metric=, window=)`` sets where it opens)."""
 
     text: str
     model: str
@@ -65,21 +80,17 @@ class AttentionMap:
     def head(self, layer: int, head: int) -> np.ndarray:
         """The weights of one head, ``[tokens, tokens]``; layer and head numbers as the model counts them."""
         row = self._row(layer)
-        return self.weights[row, check_index(head, self.num_heads, "Head")]
+        return self.weights[row, check_index(head, self.num_heads, "heads per layer", option="head")]
 
     def mean(self, over: str = "heads") -> np.ndarray:
         """Weights averaged over ``heads`` ([layers, t, t]), ``layers`` ([heads, t, t]) or ``all`` ([t, t])."""
         axes = {"heads": 1, "layers": 0, "all": (0, 1)}
-        if over not in axes:
-            raise ValueError(f"over={over!r}: use one of {', '.join(axes)}.")
-        return self.weights.mean(axis=axes[over])
+        return self.weights.mean(axis=axes[_over(over, axes)])
 
     def summary(self, over: str = "heads") -> dict[str, Any]:
         """Each head metric averaged over ``heads`` (one value per kept layer), ``layers`` (per head) or ``all``."""
         axes = {"heads": 1, "layers": 0, "all": None}
-        if over not in axes:
-            raise ValueError(f"over={over!r}: use one of {', '.join(axes)}.")
-        if over == "all":
+        if _over(over, axes) == "all":
             return {m: float(getattr(self, m).mean()) for m in METRICS}
         return {m: getattr(self, m).mean(axis=axes[over]) for m in METRICS}
 
@@ -97,22 +108,24 @@ class AttentionMap:
                 f"{self.num_tokens} tokens, mean entropy {self.entropy.mean():.2f} nats, "
                 f"sink {self.sink.mean():.2f})")
 
-    def view(self, **options: Any):
-        """The live view: layer and head pickers, the token × token heatmap, the text shaded on hover, and
-        head summaries (``layer=``, ``head=``, ``metric=``, ``window=`` set what it opens on)."""
-        from nbrag.views.inspectors import AttentionView
-
-        return AttentionView(self, **options)
-
-    def _repr_mimebundle_(self, include=None, exclude=None):
-        return self.view()._repr_mimebundle_(include=include, exclude=exclude)
+    def uniform_entropy(self) -> float:
+        """The entropy (nats, mean over queries) of a head that spreads its attention evenly over what each query
+        sees: ln n for every query of a bidirectional model, ln(i + 1) for query i of a causal one."""
+        n = self.num_tokens
+        return float(np.log(np.arange(1, n + 1)).mean()) if self.causal else math.log(n)
 
     def _row(self, layer: int) -> int:
-        number = check_index(layer, self.num_layers, "Layer")
+        number = check_index(layer, self.num_layers, "layers", option="layer")
         if number not in self.layers:
-            raise ValueError(f"Layer {layer} was not kept: this map holds layers {self.layers}; "
-                             "run attention(..., layers=None) to keep them all.")
+            raise NbragError(f"not kept: this map holds layers {self.layers}; run attention(..., layers=None) to "
+                             "keep them all.", option="layer", value=layer)
         return self.layers.index(number)
+
+
+def _over(over: str, axes: dict[str, Any]) -> str:
+    if over not in axes:
+        raise NbragError(f"use one of {', '.join(axes)}.", option="over", value=over)
+    return over
 
 
 def attention(text: str, model: Any = None, *, tokenizer: Any = None, layers: Sequence[int] | None = None,
@@ -126,9 +139,10 @@ def attention(text: str, model: Any = None, *, tokenizer: Any = None, layers: Se
     net = loaded.model
     enc = encode(loaded.tokenizer, text, max_tokens=max_tokens)
     num_layers = _num_layers(net)
-    kept = list(range(num_layers)) if layers is None else [check_index(i, num_layers, "Layer") for i in layers]
+    kept = list(range(num_layers)) if layers is None else \
+        [check_index(i, num_layers, "layers", option="layers") for i in layers]
     if not kept:
-        raise ValueError("layers=[] keeps nothing: give layer numbers, or None for all.")
+        raise NbragError("keeps nothing: give layer numbers, or None for all.", option="layers", value=layers)
     notes = list(loaded.notes)
     with eager_attention(net) as switched, evaluating(net):
         if switched:
@@ -141,7 +155,8 @@ def attention(text: str, model: Any = None, *, tokenizer: Any = None, layers: Se
         raise NoAttentionWeightsError(
             f"{type(net).__name__} returned no attention weights (implementation {implementation!r}). Load it with "
             "attn_implementation='eager' (from_pretrained(..., attn_implementation='eager')) or call "
-            "model.set_attn_implementation('eager'); models without an eager path cannot show their weights.")
+            "model.set_attn_implementation('eager'); models without an eager path cannot show their weights.",
+            option="model", value=loaded.name)
     if len(found) != num_layers:
         notes.append(f"The model returned weights for {len(found)} attention layers; its config says {num_layers}.")
         num_layers = len(found)
@@ -187,5 +202,4 @@ def eager_attention(model: Any) -> Iterator[str | None]:
 
 
 def _num_layers(model: Any) -> int:
-    config = model.config.get_text_config() if hasattr(model.config, "get_text_config") else model.config
-    return int(config.num_hidden_layers)
+    return int(text_config(model).num_hidden_layers)

@@ -24,12 +24,16 @@ from the same formula, what a quantized cache or a sliding window would hold ins
 
 from __future__ import annotations
 
+import numbers
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from nbrag.inspectors.base import device_of, encode, evaluating, jsonable, load
+from nbrag.display import Shown
+from nbrag.errors import NbragError
+from nbrag.inspectors.base import Loaded, at_least, device_of, encode, evaluating, jsonable, load
+from nbrag.models import model_name
 
 RESIDUAL_LENGTH = 128  # transformers' QuantizedCache default: recent tokens kept at full precision
 
@@ -89,7 +93,8 @@ class Geometry:
                     f"value dims) × {tokens} tokens × {b} bytes")
         text += f" = {self.unbounded_bytes(tokens):,}"
         if self.sliding_layers and tokens > self.sliding_window - 1:
-            layers = "1 sliding layer keeps" if self.sliding_layers == 1 else f"{self.sliding_layers} sliding layers keep"
+            layers = "1 sliding layer keeps" if self.sliding_layers == 1 else \
+                f"{self.sliding_layers} sliding layers keep"
             text += f"; {layers} only {self.sliding_window - 1} tokens: {self.bytes(tokens):,}"
         return text
 
@@ -146,8 +151,9 @@ class Saving:
 
 
 @dataclass
-class CacheReport:
-    """The cache of one greedy generation, measured per layer and over the generated tokens."""
+class CacheReport(Shown):
+    """The cache of one greedy generation, measured per layer and over the generated tokens; its view shows the
+    per-layer table, the total against the formula, the growth curve, the savings and the notes."""
 
     prompt: str
     model: str
@@ -191,15 +197,6 @@ class CacheReport:
         return (f"CacheReport({self.model}: {self.tokens} positions × {len(self.layers)} layers, "
                 f"{self.total_bytes:,} bytes {check}, {self.bytes_per_token:,} bytes/token)")
 
-    def view(self):
-        """The live view: per-layer table, total against the formula, growth curve, savings, notes."""
-        from nbrag.views.inspectors import CacheView
-
-        return CacheView(self)
-
-    def _repr_mimebundle_(self, include=None, exclude=None):
-        return self.view()._repr_mimebundle_(include=include, exclude=exclude)
-
 
 @dataclass
 class SpeedRow:
@@ -222,8 +219,9 @@ class SpeedRow:
 
 
 @dataclass
-class SpeedReport:
-    """Tokens per second of greedy generation with and without the KV cache, per number of new tokens."""
+class SpeedReport(Shown):
+    """Tokens per second of greedy generation with and without the KV cache, per number of new tokens; its view
+    draws them side by side with the speedup."""
 
     prompt: str
     model: str
@@ -245,15 +243,6 @@ class SpeedReport:
                           for r in self.rows)
         return f"SpeedReport({self.model}, tokens/s with vs without cache: {parts})"
 
-    def view(self):
-        """The live view: tokens per second with and without the cache per length, and the speedup."""
-        from nbrag.views.inspectors import SpeedView
-
-        return SpeedView(self)
-
-    def _repr_mimebundle_(self, include=None, exclude=None):
-        return self.view()._repr_mimebundle_(include=include, exclude=exclude)
-
 
 def kv_cache(prompt: str, model: Any = None, max_new_tokens: int = 32, *, tokenizer: Any = None,
              window: int | None = None, max_tokens: int = 4096) -> CacheReport:
@@ -263,11 +252,12 @@ def kv_cache(prompt: str, model: Any = None, max_new_tokens: int = 32, *, tokeni
     ``sliding_window`` is used when it has one). End-of-sequence is suppressed until
     ``max_new_tokens`` so that every run has the same length.
     """
-    if max_new_tokens < 1:
-        raise ValueError(f"max_new_tokens={max_new_tokens}: generate at least one token.")
+    at_least(max_new_tokens, 1, "max_new_tokens", "generate at least one token.")
+    if window is not None:
+        at_least(window, 2, "window", "a sliding window holds at least 2 tokens.")
     loaded = load(model, tokenizer)
     net = loaded.model
-    _check_generates(net, loaded.name)
+    check_generates(loaded)
     enc = encode(loaded.tokenizer, prompt, max_tokens=max_tokens, what="prompt")
     geometry = Geometry.of(net)
     growth: list[tuple[int, int, int]] = []
@@ -290,15 +280,15 @@ def kv_cache(prompt: str, model: Any = None, max_new_tokens: int = 32, *, tokeni
         handle.remove()
     name = output_field(out)
     if name is None or out[name] is None:
-        raise RuntimeError(f"{type(net).__name__}.generate returned no cache (fields: {', '.join(out.keys())}); "
-                           "this model keeps no KV cache that transformers exposes.")
+        raise NbragError(f"keeps no KV cache that transformers exposes: {type(net).__name__}.generate returned none "
+                         f"(fields: {', '.join(out.keys())}).", option="model", value=loaded.name)
     cache = out[name]
     new_ids = out["sequences"][0, enc.ids.shape[1]:].tolist()
     positions = len(enc) + len(new_ids) - 1
     notes = list(loaded.notes)
     if cache.get_seq_length() != positions:
         notes.append(f"The cache reports {cache.get_seq_length()} positions; counting gives {positions}.")
-    layers = layer_caches(cache, geometry, positions)
+    layers = layer_caches(cache, geometry, positions, loaded.name)
     total = sum(layer.bytes for layer in layers)
     formula_bytes = geometry.bytes(positions)
     if total != formula_bytes:
@@ -326,11 +316,12 @@ def speed(prompt: str, model: Any = None, lengths: Sequence[int] = (16, 32), *, 
     """
     import torch
 
-    if not lengths or any(int(n) < 1 for n in lengths):
-        raise ValueError(f"lengths={tuple(lengths)!r}: give one or more numbers of new tokens, each at least 1.")
+    if not lengths or any(isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 1 for n in lengths):
+        raise NbragError("give one or more numbers of new tokens, each at least 1.", option="lengths",
+                         value=tuple(lengths))
     loaded = load(model, tokenizer)
     net, tok = loaded.model, loaded.tokenizer
-    _check_generates(net, loaded.name)
+    check_generates(loaded)
     enc = encode(tok, prompt, max_tokens=max_tokens, what="prompt")
     _generate(net, tok, enc.ids, 2, use_cache=True)  # warm-up: first calls pay for allocations
     rows = []
@@ -346,12 +337,15 @@ def speed(prompt: str, model: Any = None, lengths: Sequence[int] = (16, 32), *, 
                        device=str(device_of(net)), threads=torch.get_num_threads(), notes=list(loaded.notes))
 
 
-def _check_generates(model: Any, name: str) -> None:
-    can = getattr(model, "can_generate", None)
+def check_generates(model: Any) -> None:
+    """An :class:`NbragError` unless ``model`` (a model, or what :func:`~nbrag.inspectors.base.load` gives) is a
+    language model that generates text, and so builds a KV cache."""
+    net, name = (model.model, model.name) if isinstance(model, Loaded) else (model, model_name(model))
+    can = getattr(net, "can_generate", None)
     if not callable(can) or not can():
-        raise ValueError(f"{name} ({type(model).__name__}) does not generate text, so it builds no KV cache: an "
-                         "encoder reads the whole text at once. Give a causal language model (model=None for the "
-                         "configured generator, or model='tiny:llama').")
+        raise NbragError(f"does not generate text, so it builds no KV cache ({type(net).__name__} reads the whole "
+                         "text at once). Give a causal language model, such as tiny:llama, or none for the configured "
+                         "generator.", option="model", value=name)
 
 
 def _generate(model: Any, tokenizer: Any, ids: Any, new_tokens: int, use_cache: bool) -> Any:
@@ -379,7 +373,8 @@ def cache_layers(cache: Any) -> list[Any]:
         cache = cache.self_attention_cache
     layers = getattr(cache, "layers", None)
     if layers is None:
-        raise TypeError(f"{type(cache).__name__} has no per-layer tensors (.layers); transformers >= 4.56 caches do.")
+        raise NbragError(f"{type(cache).__name__} has no per-layer tensors (.layers): upgrade transformers (its "
+                         "caches have them from 4.56).")
     return list(layers)
 
 
@@ -403,13 +398,14 @@ def cache_bytes(cache: Any) -> int:
     return sum(_nbytes(_stored(layer)) for layer in cache_layers(cache))
 
 
-def layer_caches(cache: Any, geometry: Geometry, positions: int) -> list[LayerCache]:
+def layer_caches(cache: Any, geometry: Geometry, positions: int, name: str = "") -> list[LayerCache]:
     rows = []
     for i, layer in enumerate(cache_layers(cache)):
         keys, values = getattr(layer, "keys", None), getattr(layer, "values", None)
         if keys is None or values is None:
-            raise TypeError(f"Layer {i} of the cache ({type(layer).__name__}) holds no keys and values (a recurrent "
-                            "or linear-attention state); this inspector measures attention caches only.")
+            raise NbragError(f"layer {i} of its cache ({type(layer).__name__}) holds no keys and values (a recurrent "
+                             "or linear-attention state); this inspector measures attention caches only.",
+                             option="model", value=name or type(cache).__name__)
         kind = "latent" if geometry.latent else ("sliding" if getattr(layer, "is_sliding", False) else "full")
         rows.append(LayerCache(layer=i, kind=kind, key_shape=tuple(keys.shape), value_shape=tuple(values.shape),
                                dtype=str(keys.dtype).removeprefix("torch."), tokens=int(keys.shape[-2]),

@@ -18,6 +18,9 @@ Per MoE layer:
   ``top_k``. ``aux_loss_total`` pools all layers the way transformers does, and is checked against
   its function (``reference_aux_loss``) and the model's own ``aux_loss`` where they exist;
 * ``coactivation``: how many tokens chose both expert i and expert j (the diagonal is the load).
+
+``compare_routing(first, second)`` sets two routings through the same model side by side: each
+text's load shares per layer and the Jensen-Shannon divergence of the two (:func:`js_divergence`).
 """
 
 from __future__ import annotations
@@ -30,14 +33,31 @@ from typing import Any
 
 import numpy as np
 
-from nbrag.inspectors.base import NoExpertsError, check_index, device_of, encode, evaluating, family, jsonable, load
+from nbrag.display import Shown
+from nbrag.errors import NbragError
+from nbrag.inspectors.base import (
+    NoExpertsError,
+    check_index,
+    device_of,
+    encode,
+    evaluating,
+    family,
+    is_tiny,
+    jsonable,
+    load,
+    text_config,
+)
+from nbrag.models import model_name
 
 TRAINED = ("allenai/OLMoE-1B-7B-0924", "Qwen/Qwen1.5-MoE-A2.7B", "ibm-granite/granite-3.1-1b-a400m-instruct")
 
 
 @dataclass
-class RoutingTrace:
-    """The routing of one text through every MoE layer: ``experts[l, t]``, ``weights[l, t]`` for layer ``layers[l]``."""
+class RoutingTrace(Shown):
+    """The routing of one text through every MoE layer: ``experts[l, t]``, ``weights[l, t]`` for layer ``layers[l]``.
+
+    Its view colours the text by each token's first-choice expert in a layer and draws the load and the
+    co-activation (``view(layer=, expert=)`` sets where it opens)."""
 
     text: str
     model: str
@@ -67,16 +87,22 @@ class RoutingTrace:
 
     def token(self, index: int) -> list[dict[str, Any]]:
         """Token ``index``'s route: per MoE layer, its experts and their weights."""
-        i = check_index(index, self.num_tokens, "Token")
-        return [{"layer": layer, "experts": self.experts[l, i].tolist(), "weights": self.weights[l, i].tolist()}
-                for l, layer in enumerate(self.layers)]
+        i = check_index(index, self.num_tokens, "tokens", option="index", owner="this text")
+        return [{"layer": layer, "experts": self.experts[r, i].tolist(), "weights": self.weights[r, i].tolist()}
+                for r, layer in enumerate(self.layers)]
+
+    def row(self, layer: int) -> int:
+        """The row of model layer ``layer`` in the arrays (``load[row]``), or an error when it has no router."""
+        if layer not in self.layers:
+            raise NbragError(f"no router in this layer: the MoE layers of this model are {self.layers}.",
+                             option="layer", value=layer)
+        return self.layers.index(layer)
 
     def routed_to(self, layer: int, expert: int) -> list[int]:
         """The token positions that chose ``expert`` in model layer ``layer``."""
-        if layer not in self.layers:
-            raise ValueError(f"Layer {layer} has no router: the MoE layers of this model are {self.layers}.")
-        e = check_index(expert, self.num_experts, "Expert")
-        return np.nonzero((self.experts[self.layers.index(layer)] == e).any(axis=-1))[0].tolist()
+        row = self.row(layer)
+        e = check_index(expert, self.num_experts, "experts per layer", option="expert")
+        return np.nonzero((self.experts[row] == e).any(axis=-1))[0].tolist()
 
     def to_dict(self) -> dict[str, Any]:
         return jsonable(self)
@@ -85,16 +111,6 @@ class RoutingTrace:
         return (f"RoutingTrace({self.model}: {self.num_tokens} tokens × {len(self.layers)} MoE layers, "
                 f"top-{self.top_k} of {self.num_experts} experts, load CV {self.cv.mean():.2f}, "
                 f"aux loss {self.aux_loss_total:.3f})")
-
-    def view(self, **options: Any):
-        """The live view: the text coloured by first-choice expert per layer, load, co-activation (``layer=``
-        sets the layer it opens on)."""
-        from nbrag.views.inspectors import RoutingView
-
-        return RoutingView(self, **options)
-
-    def _repr_mimebundle_(self, include=None, exclude=None):
-        return self.view()._repr_mimebundle_(include=include, exclude=exclude)
 
 
 @dataclass
@@ -112,7 +128,7 @@ def routing(text: str, model: Any = None, *, tokenizer: Any = None, max_tokens: 
 
     loaded = load(model, tokenizer)
     net = loaded.model
-    routers = find_routers(net)
+    routers = find_routers(net, loaded.name)
     enc = encode(loaded.tokenizer, text, max_tokens=max_tokens)
     captured: dict[str, Any] = {}
     given: dict[str, Any] = {}  # what each layer's experts module received: (top-k experts, weights)
@@ -150,7 +166,7 @@ def routing(text: str, model: Any = None, *, tokenizer: Any = None, max_tokens: 
     use_official = official is not None and len(official) == len(routers)
     logits, experts, weights, kinds = [], [], [], set()
     for i, r in enumerate(routers):
-        lg, w, e = _decisions(captured[r.name], r.index, top_k)
+        lg, w, e = _decisions(captured[r.name], r.index, top_k, loaded.name)
         if w is None and given.get(r.name) is not None:
             e, w = given[r.name]
             kinds.add("experts")
@@ -208,32 +224,34 @@ def balance(logits: np.ndarray, experts: np.ndarray) -> dict[str, Any]:
             "aux_loss": aux.astype(np.float32), "aux_loss_total": total, "coactivation": coactivation}
 
 
-def find_routers(model: Any) -> list[Router]:
-    """The router module of every MoE layer, in layer order; :class:`NoExpertsError` when there are none."""
+def find_routers(model: Any, name: str | None = None) -> list[Router]:
+    """The router module of every MoE layer, in layer order; :class:`NoExpertsError` (naming the model as
+    ``name``) when there are none."""
     routers = []
     recorder = _router_recorder(model)
     modules = dict(model.named_modules())
     if recorder is not None:
         cls, layer_name = getattr(recorder, "target_class", None), getattr(recorder, "layer_name", None)
         class_name = getattr(recorder, "class_name", None)
-        for name, module in model.named_modules():
+        for path, module in model.named_modules():
             if (isinstance(module, cls) if cls is not None else type(module).__name__ == class_name) and \
-                    (layer_name is None or name.endswith(layer_name) or f"{layer_name}." in f"{name}."):
-                routers.append(Router(_layer_number(name, len(routers)), name, module, int(recorder.index)))
+                    (layer_name is None or path.endswith(layer_name) or f"{layer_name}." in f"{path}."):
+                routers.append(Router(_layer_number(path, len(routers)), path, module, int(recorder.index)))
     else:  # transformers without output recorders: hook gates by name, their output is the logits
-        for name, module in model.named_modules():
-            if re.search(r"\.(gate|router)$", name) and "shared" not in name:
-                routers.append(Router(_layer_number(name, len(routers)), name, module, 0))
+        for path, module in model.named_modules():
+            if re.search(r"\.(gate|router)$", path) and "shared" not in path:
+                routers.append(Router(_layer_number(path, len(routers)), path, module, 0))
     for router in routers:
         router.experts = modules.get(f"{router.name.rpartition('.')[0]}.experts")
     if not routers:
         from nbrag.inspectors.tiny import families
 
         raise NoExpertsError(
-            f"This model has no experts: {type(model).__name__} ({family(model)}) sends every token through the same "
-            f"feed-forward layer, so there is no routing to show. Try a mixture-of-experts model: one of "
-            f"{', '.join(families(moe=True))} (random-weight tiny versions: routing(text, model='tiny:mixtral')), "
-            f"or a trained one where a hub is reachable, such as {', '.join(TRAINED)}.")
+            f"has no experts: {type(model).__name__} ({family(model)}) sends every token through the same "
+            "feed-forward layer, so there is no routing to show. Try a mixture-of-experts model: a tiny one with "
+            f"random weights, tiny:<family> for a family among {', '.join(families(moe=True))} (e.g. tiny:mixtral), "
+            f"or a trained one where a hub is reachable, such as {', '.join(TRAINED)}.", option="model",
+            value=name or model_name(model))
     return sorted(routers, key=lambda r: r.layer)
 
 
@@ -250,7 +268,7 @@ def _layer_number(name: str, fallback: int) -> int:
     return int(match.group(1)) if match else fallback
 
 
-def _decisions(output: Any, index: int, top_k: int | None) -> tuple[Any, Any, Any]:
+def _decisions(output: Any, index: int, top_k: int | None, name: str) -> tuple[Any, Any, Any]:
     """``(logits, weights, experts)`` from a router's output; weights and experts None when it gives logits only."""
     import torch
 
@@ -261,8 +279,9 @@ def _decisions(output: Any, index: int, top_k: int | None) -> tuple[Any, Any, An
             return logits, weights, experts
     logits = output[index] if isinstance(output, tuple) else output
     if top_k is None:
-        raise ValueError("This router returns logits only and the config has no num_experts_per_tok, so the chosen "
-                         "experts cannot be told; pass a model whose config states its top-k.")
+        raise NbragError("its routers return logits only and its config has no num_experts_per_tok, so the chosen "
+                         "experts cannot be told; give a model whose config states its top-k.", option="model",
+                         value=name)
     return logits, None, None
 
 
@@ -277,7 +296,7 @@ def _expert_inputs(args: tuple, kwargs: dict) -> tuple[Any, Any] | None:
 
 
 def _config_top_k(model: Any) -> int | None:
-    config = model.config.get_text_config() if hasattr(model.config, "get_text_config") else model.config
+    config = text_config(model)
     value = getattr(config, "num_experts_per_tok", None) or getattr(config, "moe_topk", None) or \
         getattr(getattr(config, "ffn_config", None), "moe_top_k", None)  # DBRX
     return int(value) if value else None
@@ -298,3 +317,85 @@ def _scalar(value: Any) -> float | None:
     if value is None:
         return None
     return float(value.item() if hasattr(value, "item") else value)
+
+
+# ---------------------------------------------------------------------- two routings compared
+
+def js_divergence(p: Any, q: Any) -> float:
+    """Jensen-Shannon divergence of two distributions (normalised here), in bits: 0 equal, 1 disjoint."""
+    p, q = np.asarray(p, float), np.asarray(q, float)
+    if p.shape != q.shape:
+        raise NbragError(f"p and q differ in length: {p.shape} and {q.shape}; give two distributions over the same "
+                         "outcomes.")
+    if p.sum() <= 0 or q.sum() <= 0 or np.any(p < 0) or np.any(q < 0):
+        raise NbragError("p and q need non-negative values with a positive sum.")
+    p, q = p / p.sum(), q / q.sum()
+    m = (p + q) / 2
+
+    def kl(a: np.ndarray) -> float:
+        keep = a > 0
+        return float((a[keep] * np.log2(a[keep] / m[keep])).sum())
+
+    return max(0.0, 0.5 * kl(p) + 0.5 * kl(q))
+
+
+@dataclass
+class RoutingComparison(Shown):
+    """Two routings through the same MoE model (e.g. code and prose): load shares per layer and expert, and how
+    far apart the two load distributions are in each layer (Jensen-Shannon divergence, bits). Its view draws both
+    loads side by side for a layer, and the divergence per layer."""
+
+    names: tuple[str, str]
+    model: str
+    layers: list[int]
+    num_experts: int
+    top_k: int
+    shares: np.ndarray  # [2, layers, experts]: each text's load shares (a layer's row sums to 1)
+    js: np.ndarray  # [layers], bits: 0 the same shares, 1 no expert in common
+    tokens: tuple[int, int]
+    tiny: bool = False
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def specialisation(self) -> float:
+        """The mean over layers of the Jensen-Shannon divergence."""
+        return float(self.js.mean())
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**jsonable(self), "specialisation": self.specialisation}
+
+    def __repr__(self) -> str:
+        return (f"RoutingComparison({self.model}: {self.names[0]!r} vs {self.names[1]!r}, {len(self.layers)} MoE "
+                f"layers, JS divergence of the loads {self.specialisation:.3f} bits on average)")
+
+
+def compare_routing(first: RoutingTrace, second: RoutingTrace,
+                    names: tuple[str, str] | None = None) -> RoutingComparison:
+    """Compare two routings through the same model: per MoE layer, each text's load shares per expert and the
+    Jensen-Shannon divergence of the two (a specialisation score: how differently the texts use the experts).
+
+    Expert numbers only mean the same expert within one model, so both traces must come from the same model
+    (same MoE layers, same number of experts)."""
+    if first.layers != second.layers or first.num_experts != second.num_experts:
+        raise NbragError(f"comes from a different model than first ({first.model}: MoE layers {first.layers}, "
+                         f"{first.num_experts} experts; {second.model}: {second.layers}, {second.num_experts} "
+                         "experts): expert i of one is not expert i of the other. Route both texts through the same "
+                         "model.",
+                         option="second")
+    notes = []
+    if first.model != second.model:
+        notes.append(f"The traces name different models ({first.model}, {second.model}) of the same shape: "
+                     "the comparison assumes they are the same model.")
+    names = names or (_short(first.text), _short(second.text))
+    shares = np.stack([t.load / np.maximum(t.load.sum(axis=-1, keepdims=True), 1) for t in (first, second)])
+    js = np.array([js_divergence(first.load[r], second.load[r]) for r in range(len(first.layers))], np.float32)
+    return RoutingComparison(names=(str(names[0]), str(names[1])), model=first.model, layers=list(first.layers),
+                             num_experts=first.num_experts, top_k=first.top_k, shares=shares, js=js,
+                             tokens=(first.num_tokens, second.num_tokens),
+                             tiny=is_tiny(first.model, first.notes) or is_tiny(second.model, second.notes),
+                             notes=notes)
+
+
+def _short(text: str, size: int = 24) -> str:
+    flat = " ".join(text.split())
+    return flat if len(flat) <= size else flat[:size - 1] + "…"

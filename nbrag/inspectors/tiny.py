@@ -21,6 +21,8 @@ import functools
 from dataclasses import dataclass, field
 from typing import Any
 
+from nbrag.errors import NbragError
+
 TOKENIZER = "all-MiniLM-L6-v2"
 BOS, EOS, PAD = 101, 102, 0  # [CLS], [SEP], [PAD] in MiniLM's vocabulary
 SIZE: dict[str, Any] = {"num_hidden_layers": 2, "hidden_size": 64, "intermediate_size": 128,
@@ -114,11 +116,13 @@ def tiny_config(family: str) -> Any:
     import transformers
 
     if family not in FAMILIES:
-        raise ValueError(f"Unknown tiny family {family!r}. Available: {', '.join(families())}.")
+        raise NbragError(f"no tiny family of that name; available: {', '.join(families())}.", option="family",
+                         value=family)
     spec = FAMILIES[family]
     if not hasattr(transformers, spec.config):
-        raise ValueError(f"The installed transformers {transformers.__version__} has no {spec.config}, so the tiny "
-                         f"{family!r} cannot be built; upgrade transformers or pick one of {', '.join(families())}.")
+        raise NbragError(f"the installed transformers {transformers.__version__} has no {spec.config}, so this tiny "
+                         f"family cannot be built; upgrade transformers or pick one of {', '.join(families())}.",
+                         option="family", value=family)
     options = dict(SIZE, vocab_size=tokenizer().vocab_size, **spec.overrides)
     if not spec.sized:  # GPT-2 and DBRX name their sizes their own way: the generic names would be ignored or clash
         options = {k: v for k, v in options.items() if k not in ("num_hidden_layers", "hidden_size",

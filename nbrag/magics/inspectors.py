@@ -17,7 +17,6 @@ from IPython.core.error import UsageError
 from IPython.core.magic import line_cell_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments
 
-from nbrag.errors import NbragError
 from nbrag.magics.base import AreaMagics, split_query
 
 
@@ -59,18 +58,20 @@ class InspectorMagics(AreaMagics):
         %attention --var doc -o att                          (the text of a variable, or --query TEXT)
         """
         args, text = self._parse(self.attention, "attention", line, cell)
-        loaded = self._model(args.model)
-        selection: dict[str, int] = {}
-        counts = _counts(loaded)
-        if counts is not None:  # checked before the forward pass where the config tells; after it in any case
-            _select(selection, args.layer, counts[0], "--layer", "layers", loaded.name)
-            _select(selection, args.head, counts[1], "--head", "attention heads per layer", loaded.name)
+        loaded = self._model(self.attention, args.model)
         from nbrag.inspectors import attention
+        from nbrag.inspectors.base import counts
 
-        options = {"max_tokens": args.max_tokens} if args.max_tokens is not None else {}
-        result = self.call(self.attention, attention, text, loaded, **options)
-        _select(selection, args.layer, result.num_layers, "--layer", "layers", loaded.name)
-        _select(selection, args.head, result.num_heads, "--head", "attention heads per layer", loaded.name)
+        selection: dict[str, int] = {}
+        known = counts(loaded.model)
+        if known is not None:  # checked before the forward pass where the config tells; after it in any case
+            self._select(self.attention, selection, "layer", args.layer, known[0], "layers", loaded.name)
+            self._select(self.attention, selection, "head", args.head, known[1], "attention heads per layer",
+                         loaded.name)
+        result = self.call(self.attention, attention, text, loaded, **_given(max_tokens=args.max_tokens))
+        self._select(self.attention, selection, "layer", args.layer, result.num_layers, "layers", loaded.name)
+        self._select(self.attention, selection, "head", args.head, result.num_heads, "attention heads per layer",
+                     loaded.name)
         return self.store(args.output, _with_selection(result, selection))
 
     @magic_arguments()
@@ -97,26 +98,22 @@ class InspectorMagics(AreaMagics):
         %kvcache --model tiny:mistral --query The cat sat on the mat
         """
         args, text = self._parse(self.kvcache, "kvcache", line, cell)
-        if args.max_new_tokens < 1:
-            raise UsageError(f"--max-new-tokens {args.max_new_tokens}: generate at least one token (e.g. "
-                             "--max-new-tokens 32).")
-        if args.window is not None and args.window < 2:
-            raise UsageError(f"--window {args.window}: a sliding window holds at least 2 tokens (e.g. --window 256).")
         lengths = _lengths(args.speed)
-        loaded = self._model(args.model)
+        loaded = self._model(self.kvcache, args.model)
         from nbrag.inspectors import Geometry, check_generates, kv_cache, speed
 
         with self.engine(self.kvcache):
-            check_generates(loaded.model, loaded.name)
+            check_generates(loaded)
             geometry = Geometry.of(loaded.model)
         selection: dict[str, int] = {}
-        _select(selection, args.layer, geometry.num_layers, "--layer", "layers", loaded.name)
+        self._select(self.kvcache, selection, "layer", args.layer, geometry.num_layers, "layers", loaded.name)
         grouped = geometry.kv_heads != geometry.query_heads
         shared = f" ({geometry.query_heads} query heads share them)" if grouped else ""
-        _select(selection, args.head, geometry.kv_heads, "--head", "KV heads per layer", loaded.name, shared)
-        options = {"max_tokens": args.max_tokens} if args.max_tokens is not None else {}
+        self._select(self.kvcache, selection, "head", args.head, geometry.kv_heads, f"KV heads per layer{shared}",
+                     loaded.name)
+        options = _given(max_tokens=args.max_tokens)
         report = self.call(self.kvcache, kv_cache, text, loaded, args.max_new_tokens, window=args.window, **options)
-        _select(selection, args.layer, len(report.layers), "--layer", "cache layers", loaded.name)
+        self._select(self.kvcache, selection, "layer", args.layer, len(report.layers), "cache layers", loaded.name)
         _with_selection(report, selection)
         if lengths is None:
             return self.store(args.output, report)
@@ -145,32 +142,31 @@ class InspectorMagics(AreaMagics):
         """
         args, text = self._parse(self.moe, "moe", line, cell)
         other = self._text_of(args.vs, "--vs") if args.vs else None
-        loaded = self._model(args.model)
+        loaded = self._model(self.moe, args.model)
         from nbrag.inspectors import compare_routing, find_routers, routing
+        from nbrag.inspectors.base import counts
 
-        routers = self.call(self.moe, find_routers, loaded.model)  # a dense model is refused before any forward pass
-        moe_layers = [r.layer for r in routers]
+        routers = self.call(self.moe, find_routers, loaded.model, loaded.name)  # a dense model: refused before running
         selection: dict[str, int] = {}
         if args.layer is not None:
-            layer = args.layer
-            total = _counts(loaded)
-            if total is not None and -total[0] <= layer < 0:
-                layer %= total[0]
+            moe_layers, known = [r.layer for r in routers], counts(loaded.model)
+            total = known[0] if known else None
+            layer = args.layer % total if total is not None and -total <= args.layer < 0 else args.layer
             if layer not in moe_layers:
                 dense = f" (layer {layer} is dense: every token goes through the same feed-forward)" \
-                    if total is not None and 0 <= layer < total[0] else ""
+                    if total is not None and 0 <= layer < total else ""
                 raise UsageError(f"--layer {args.layer}: {loaded.name} routes through experts in layers "
                                  f"{_spans(moe_layers)} only{dense}; give one of those.")
             selection["layer"] = layer
-        options = {"max_tokens": args.max_tokens} if args.max_tokens is not None else {}
+        options = _given(max_tokens=args.max_tokens)
         trace = self.call(self.moe, routing, text, loaded, **options)
-        _select(selection, args.expert, trace.num_experts, "--expert", "experts per layer", loaded.name)
+        self._select(self.moe, selection, "expert", args.expert, trace.num_experts, "experts per layer", loaded.name)
         _with_selection(trace, selection)
         if other is None:
             return self.store(args.output, trace)
         with self.engine(self.moe, prefix=f"--vs {args.vs}: "):
             versus = _with_selection(routing(other, loaded, **options), dict(selection))
-        comparison = compare_routing(trace, versus)  # both through the same loaded model: the same experts
+        comparison = self.call(self.moe, compare_routing, trace, versus)  # one loaded model: the same experts
         pair = Results((trace, versus), shown=[comparison, trace, versus])
         pair.comparison = comparison
         return self.store(args.output, pair)
@@ -181,8 +177,6 @@ class InspectorMagics(AreaMagics):
         """The parsed options and the text: the cell, ``--query`` (the rest of the line) or ``--var``."""
         options_line, query = split_query(line)
         args = self.parse(method, options_line)
-        if args.max_tokens is not None and args.max_tokens < 1:
-            raise UsageError(f"--max-tokens {args.max_tokens}: the text needs room for at least one token.")
         text = self.text(cell, what="text to inspect", query=query, var=args.var,
                          where=f"write it in the cell under %%{name}, or end the line with --query TEXT, or give "
                                "--var NAME (a variable that holds a str)")
@@ -196,45 +190,29 @@ class InspectorMagics(AreaMagics):
             raise UsageError(f"{option} {name} holds an empty text: give at least one word for the model to read.")
         return value
 
-    def _model(self, name: str | None) -> Any:
+    def _model(self, method: Any, name: str | None) -> Any:
         """``--model`` loaded once: a variable holding ``(model, tokenizer)``, or a model's name."""
-        from nbrag.errors import ModelUnavailableError
         from nbrag.inspectors import load
 
         value = self.model_value(name)
-        label = f"--model {name}: " if name is not None else "The configured generator: "
-        try:
-            return load(value)
-        except ModelUnavailableError as error:
-            raise UsageError(f"{label}{error.message.strip()} For a model that needs nothing installed, try "
-                             "--model tiny:llama (tiny:<family>, random weights).") from None
-        except NbragError as error:
-            raise UsageError(f"{label}{error.message.strip()}") from None
+        return self.call(method, load, value)
+
+    def _select(self, method: Any, selection: dict[str, int], option: str, value: int | None, count: int, what: str,
+                model: str) -> None:
+        """Check ``value`` of ``--option`` against ``count`` (negative counts from the end) and keep it, from 0, in
+        ``selection``: where the view opens."""
+        if value is not None:
+            from nbrag.inspectors import check_index
+
+            selection[option] = self.call(method, check_index, value, count, what, option=option, owner=model)
 
 
 # --------------------------------------------------------------------------- helpers
 
 
-def _counts(loaded: Any) -> tuple[int, int] | None:
-    """``(layers, query heads)`` from the model's config, or None where the config does not say."""
-    try:
-        from nbrag.inspectors.kvcache import Geometry
-
-        geometry = Geometry.of(loaded.model)
-    except Exception:
-        return None
-    return geometry.num_layers, geometry.query_heads
-
-
-def _select(selection: dict[str, int], value: int | None, count: int, flag: str, what: str, model: str,
-            extra: str = "") -> None:
-    """Check ``value`` against ``count`` (negative counts from the end) and keep it, from 0, in ``selection``."""
-    if value is None:
-        return
-    if not -count <= value < count:
-        raise UsageError(f"{flag} {value} is out of range: {model} has {count} {what}{extra}; give 0 to "
-                         f"{count - 1}, or -{count} to -1 from the end.")
-    selection[flag.removeprefix("--")] = value % count
+def _given(**options: Any) -> dict[str, Any]:
+    """The options the line gave (not None): the engine's defaults stand for the others."""
+    return {k: v for k, v in options.items() if v is not None}
 
 
 def _with_selection(result: Any, selection: dict[str, int]) -> Any:

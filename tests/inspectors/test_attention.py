@@ -1,7 +1,8 @@
 import numpy as np
 import pytest
 
-from nbrag.inspectors import NoAttentionWeightsError, attention
+from nbrag.errors import ModelUnavailableError, NbragError, NbragTypeError
+from nbrag.inspectors import NoAttentionWeightsError, attention, load
 from nbrag.inspectors.attention_map import head_metrics
 
 from .conftest import ALL, TEXT, tiny
@@ -58,23 +59,44 @@ def test_layer_subset_head_access_and_aggregates():
     assert result.mean("heads").shape == (1, len(result.tokens), len(result.tokens))
     assert result.summary("layers")["entropy"].shape == (4,)
     assert set(result.summary("all")) == {"entropy", "distance", "sink"}
-    with pytest.raises(ValueError, match="Layer 0 was not kept"):
+    with pytest.raises(NbragError, match=r"^layer=0: not kept: this map holds layers \[1\]"):
         result.head(0, 0)
-    with pytest.raises(ValueError, match=r"Head 4 is out of range: this model has 4 \(valid: 0 to 3"):
+    with pytest.raises(NbragError, match=r"^head=4: out of range: this model has 4 heads per layer; give 0 to 3, or "
+                                         r"-4 to -1 from the end\.$"):
         result.head(1, 4)
-    with pytest.raises(ValueError, match=r"Layer 7 is out of range: this model has 2 \(valid: 0 to 1"):
+    with pytest.raises(NbragError, match=r"^layers=7: out of range: this model has 2 layers; give 0 to 1"):
         attention(TEXT, model=(model, tokenizer), layers=[7])
+    with pytest.raises(NbragError, match=r"^layers=\[\]: keeps nothing"):
+        attention(TEXT, model=(model, tokenizer), layers=[])
+    with pytest.raises(NbragError, match=r"^over='rows': use one of heads, layers, all\.$"):
+        result.mean("rows")
     assert result.to_dict(weights=False)["layers"] == [1]
 
 
 def test_errors_name_the_problem():
     model, tokenizer = tiny("llama")
-    with pytest.raises(ValueError, match="The text is empty"):
+    with pytest.raises(NbragError, match=r"^text='  ': empty: give at least one word for the model to read\.$"):
         attention("  ", model=(model, tokenizer))
-    with pytest.raises(ValueError, match=r"over max_tokens=4\. Raise the limit \(max_tokens=\d+\)"):
+    with pytest.raises(NbragError, match=r"^max_tokens=4: the text is (\d+) tokens long, over this limit\. Raise it "
+                                         r"to \1 if memory allows, or give a window of the text \(its first 4 tokens "
+                                         r"end at character \d+\)\.$"):
         attention(TEXT, model=(model, tokenizer), max_tokens=4)
-    with pytest.raises(TypeError, match="without its tokenizer"):
+    with pytest.raises(NbragError, match=r"^max_tokens=0: the text needs room for at least one token\.$"):
+        attention(TEXT, model=(model, tokenizer), max_tokens=0)
+    with pytest.raises(NbragTypeError, match=r"^model: LlamaForCausalLM was given without its tokenizer"):
         attention(TEXT, model=model)
+    with pytest.raises(NbragTypeError, match=r"^model: a tuple of 3 items: give \(model, tokenizer\)\.$"):
+        attention(TEXT, model=(model, tokenizer, None))
+    with pytest.raises(NbragTypeError, match=r"^tokenizer: goes with a model object"):
+        attention(TEXT, model="tiny:llama", tokenizer=tokenizer)
+
+
+def test_a_model_name_that_loads_nothing_is_named():
+    with pytest.raises(NbragError, match=r"^model='tiny:nope': no tiny family of that name; available: llama, "):
+        load("tiny:nope")
+    with pytest.raises(ModelUnavailableError, match=r"^model='no-such-model': The generator 'no-such-model' is not "
+                                                    r"available here: .* try tiny:llama \(tiny:<family>"):
+        load("no-such-model")
 
 
 def test_a_model_that_returns_no_weights():
@@ -94,8 +116,10 @@ def test_a_model_that_returns_no_weights():
             inputs.pop("output_attentions")
             return model(**inputs)
 
-    with pytest.raises(NoAttentionWeightsError, match="returned no attention weights"):
+    with pytest.raises(NoAttentionWeightsError, match="returned no attention weights") as info:
         attention(TEXT, model=(NoWeights(), tokenizer))
+    assert isinstance(info.value, NbragError) and isinstance(info.value, RuntimeError)
+    assert info.value.option == "model"
 
 
 def test_encoder_model_by_name():

@@ -1,5 +1,6 @@
 import pytest
 
+from nbrag.errors import NbragError
 from nbrag.inspectors.kvcache import Geometry, cache_bytes, kv_cache, output_field, speed
 
 from .conftest import ALL, tiny
@@ -95,8 +96,18 @@ def test_speed_rows_and_greedy_agreement():
     report = speed(PROMPT, model=tiny("llama"), lengths=(4, 8))
     assert [r.new_tokens for r in report.rows] == [4, 8]
     assert all(r.same_tokens and r.cached_tokens_per_second > 0 for r in report.rows)
-    with pytest.raises(ValueError, match="at least 1"):
+    with pytest.raises(NbragError, match=r"^lengths=\(0,\): give one or more numbers of new tokens, each at least "
+                                         r"1\.$"):
         speed(PROMPT, model=tiny("llama"), lengths=(0,))
+
+
+def test_options_out_of_range_are_named():
+    with pytest.raises(NbragError, match=r"^max_new_tokens=0: generate at least one token\.$"):
+        kv_cache(PROMPT, model=tiny("llama"), max_new_tokens=0)
+    with pytest.raises(NbragError, match=r"^window=1: a sliding window holds at least 2 tokens\.$"):
+        kv_cache(PROMPT, model=tiny("llama"), window=1)
+    with pytest.raises(NbragError, match=r"^prompt='': empty: give at least one word"):
+        kv_cache("", model=tiny("llama"))
 
 
 @pytest.mark.slow
@@ -112,7 +123,9 @@ def test_smollm2_cache(smollm):
 
 
 def test_an_encoder_builds_no_cache():
-    with pytest.raises(ValueError, match=r"does not generate text, so it builds no KV cache"):
+    with pytest.raises(NbragError, match=r"^model='all-MiniLM-L6-v2': does not generate text, so it builds no KV "
+                                         r"cache \(BertModel reads the whole text at once\)\. Give a causal language "
+                                         r"model, such as tiny:llama"):
         kv_cache(PROMPT, model="all-MiniLM-L6-v2")
 
 

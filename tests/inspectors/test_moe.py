@@ -1,6 +1,7 @@
 import numpy as np
 import pytest
 
+from nbrag.errors import NbragError
 from nbrag.inspectors import NoExpertsError
 from nbrag.inspectors import moe as moe_module
 from nbrag.inspectors.moe import balance, routing
@@ -87,9 +88,11 @@ def test_logits_equal_what_the_model_returns():
 
 @pytest.mark.parametrize("family", DENSE)
 def test_a_dense_model_has_no_experts(family):
-    with pytest.raises(NoExpertsError, match=r"This model has no experts: .*Try a mixture-of-experts model: one of "
-                                             r"mixtral.*tiny:mixtral"):
+    with pytest.raises(NoExpertsError, match=rf"^model='tiny-{family}': has no experts: .* sends every token through "
+                                             r"the same feed-forward layer.*Try a mixture-of-experts model: .*mixtral"
+                                             r".*\(e\.g\. tiny:mixtral\)") as info:
         routing(TEXT, model=tiny(family))
+    assert isinstance(info.value, NbragError)
 
 
 def test_gates_found_by_name_when_no_recorder_is_declared(monkeypatch):
@@ -116,7 +119,10 @@ def test_token_and_expert_views():
     assert [r["layer"] for r in route] == trace.layers and len(route[0]["experts"]) == trace.top_k
     expert = route[0]["experts"][0]
     assert 3 in trace.routed_to(trace.layers[0], expert)
-    with pytest.raises(ValueError, match=r"Expert 8 is out of range: this model has 8"):
+    with pytest.raises(NbragError, match=r"^expert=8: out of range: this model has 8 experts per layer; give 0 to 7"):
         trace.routed_to(trace.layers[0], 8)
-    with pytest.raises(ValueError, match="Layer 5 has no router"):
+    with pytest.raises(NbragError, match=r"^layer=5: no router in this layer: the MoE layers of this model are "
+                                         r"\[0, 1\]\.$"):
         trace.routed_to(5, 0)
+    with pytest.raises(NbragError, match=r"^index=99: out of range: this text has \d+ tokens"):
+        trace.token(99)

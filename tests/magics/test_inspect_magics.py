@@ -74,25 +74,30 @@ def test_moe_layer_expert_and_comparison(ip, olmoe, monkeypatch):
 @pytest.mark.parametrize("source, message", [
     ("%%attention --model tiny:llama\n   ", "No text to inspect: write it in the cell under %%attention"),
     ("%moe --model tiny:mixtral", "No text to inspect: write it in the cell under %%moe, or end the line with --query"),
-    ("%%attention --model tiny:llama --query one\ntwo", "Text given twice (the cell and --query)"),
+    ("%%attention --model tiny:llama --query one\ntwo", "Text to inspect given twice (the cell and --query)"),
     ("%kvcache --model tiny:llama --var nowhere", "--var nowhere: no variable of that name"),
     ("%kvcache --model tiny:llama --var number", "--var number holds a int, not a str"),
     ("%attention --model no-such-model --query text", "--model no-such-model: The generator 'no-such-model' is not"),
-    ("%attention --model tiny:nope --query text", "--model tiny:nope: Unknown tiny family 'nope'. Available: llama"),
+    ("%attention --model no-such-model --query text", "For a model that needs nothing installed, try tiny:llama"),
+    ("%attention --model tiny:nope --query text", "--model tiny:nope: no tiny family of that name; available: llama"),
     ("%attention --model number --query text", "--model number holds a int: give a variable that holds (model, tok"),
     ("%attention --model bare --query text", "--model bare holds a model without its tokenizer"),
-    ("%%attention --model tiny:llama --layer 2\ntext", "--layer 2 is out of range: tiny:llama has 2 layers; give 0 to"),
-    ("%%attention --model tiny:llama --head -5\ntext", "--head -5 is out of range: tiny:llama has 4 attention heads"),
-    ("%%attention --model tiny:llama --max-tokens 3\nThe cat sat on the mat", "Raise the limit (--max-tokens 7)"),
+    ("%%attention --model tiny:llama --layer 2\ntext", "--layer 2: out of range: tiny:llama has 2 layers; give 0 to 1"),
+    ("%%attention --model tiny:llama --head -5\ntext", "--head -5: out of range: tiny:llama has 4 attention heads"),
+    ("%%attention --model tiny:llama --max-tokens 3\nThe cat sat on the mat",
+     "--max-tokens 3: the text is 7 tokens long, over this limit. Raise it to 7 if memory allows"),
     ("%%attention --model tiny:llama --max-tokens 0\ntext", "--max-tokens 0: the text needs room"),
-    ("%%kvcache --model tiny:llama --head 2\ntext", "tiny:llama has 2 KV heads per layer (4 query heads share them)"),
-    ("%%kvcache --model tiny:llama --max-new-tokens 0\ntext", "--max-new-tokens 0: generate at least one token"),
+    ("%%kvcache --model tiny:llama --max-tokens 0\ntext", "--max-tokens 0: the prompt needs room"),
+    ("%%kvcache --model tiny:llama --head 2\ntext",
+     "--head 2: out of range: tiny:llama has 2 KV heads per layer (4 query heads share them)"),
+    ("%%kvcache --model tiny:llama --max-new-tokens 0\ntext", "--max-new-tokens 0: generate at least one token."),
     ("%%kvcache --model tiny:llama --speed 16,x\ntext", "--speed 16,x: give numbers of new tokens"),
     ("%%kvcache --model tiny:llama --window 1\ntext", "--window 1: a sliding window holds at least 2 tokens"),
-    ("%%kvcache --model all-MiniLM-L6-v2\ntext", "does not generate text, so it builds no KV cache"),
-    ("%%moe --model tiny:llama\ntext", "This model has no experts: LlamaForCausalLM (llama) sends every token"),
+    ("%%kvcache --model all-MiniLM-L6-v2\ntext",
+     "--model all-MiniLM-L6-v2: does not generate text, so it builds no KV cache"),
+    ("%%moe --model tiny:llama\ntext", "--model tiny:llama: has no experts: LlamaForCausalLM (llama) sends every"),
     ("%%moe --model tiny:deepseek_v3 --layer 0\ntext", "experts in layers 1 only (layer 0 is dense"),
-    ("%%moe --model tiny:mixtral --expert 4\ntext", "--expert 4 is out of range: tiny:mixtral has 4 experts"),
+    ("%%moe --model tiny:mixtral --expert 4\ntext", "--expert 4: out of range: tiny:mixtral has 4 experts"),
     ("%%moe --model tiny:mixtral --vs nowhere\ntext", "--vs nowhere: no variable of that name"),
     ("%%moe --model tiny:mixtral --vs empty\ntext", "--vs empty holds an empty text"),
     ("%%moe -o 2x\ntext", "-o '2x' is not a valid Python variable name"),
@@ -105,8 +110,27 @@ def test_bad_input_is_one_line_usage_error(ip, source, message):
         run(ip, source)
     assert message in str(info.value)
     assert "\n" not in str(info.value).strip()
-    if "no experts" in message:
-        assert "%%moe --model tiny:mixtral" in str(info.value)  # the fix in the magic's words
+    assert "=" not in str(info.value).split(":")[0]  # the flag as the line gives it, not a Python keyword
+
+
+def test_a_bug_in_the_engine_keeps_its_traceback(ip, monkeypatch):
+    import nbrag.inspectors.attention_map
+    import nbrag.inspectors.kvcache
+    import nbrag.inspectors.moe
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("boom")
+
+    for module, function, cell in [(nbrag.inspectors.attention_map, "head_metrics", "%%attention --model tiny:llama"),
+                                   (nbrag.inspectors.kvcache, "layer_caches", "%%kvcache --model tiny:llama"),
+                                   (nbrag.inspectors.moe, "balance", "%%moe --model tiny:mixtral")]:
+        monkeypatch.setattr(module, function, broken)
+        with pytest.raises(RuntimeError, match=r"^boom$"):
+            run(ip, f"{cell} --max-new-tokens 2\n{TEXT}" if "kvcache" in cell else f"{cell}\n{TEXT}")
+        monkeypatch.undo()
+    # and a mistake still reads as one line naming the flag
+    with pytest.raises(UsageError, match=r"^--max-new-tokens -1: generate at least one token\.$"):
+        run(ip, f"%%kvcache --model tiny:llama --max-new-tokens -1\n{TEXT}")
 
 
 def test_help_lists_the_inspector_magics(ip, capsys):
@@ -121,7 +145,8 @@ def test_smollm2_by_default(ip):
     att = run(ip, f"%%attention --layer 29 --head 8\n{TEXT}")
     assert att.model == "SmolLM2-135M-Instruct" and att.weights.shape[:2] == (30, 9)
     assert att.selection == {"layer": 29, "head": 8}
-    with pytest.raises(UsageError, match="--head 9 is out of range: SmolLM2-135M-Instruct has 9 attention heads"):
+    with pytest.raises(UsageError, match=r"^--head 9: out of range: SmolLM2-135M-Instruct has 9 attention heads "
+                                         r"per layer; give 0 to 8"):
         run(ip, f"%%attention --head 9\n{TEXT}")
     report = run(ip, f"%kvcache --max-new-tokens 3 --head 2 --query {TEXT}")
     assert report.agrees and report.geometry.kv_heads == 3 and report.selection == {"head": 2}

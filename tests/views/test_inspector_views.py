@@ -11,29 +11,13 @@ from html.parser import HTMLParser
 import numpy as np
 import pytest
 
-from nbrag.inspectors import attention, kv_cache, routing, speed
+from nbrag.errors import NbragError
+from nbrag.inspectors import attention, compare_routing, js_divergence, kv_cache, routing, speed
+from nbrag.views.attention import MEAN, WINDOW, AttentionView, pick_weights, window_bounds
+from nbrag.views.kvcache import CacheView, SpeedView, attention_kind, cache_rows, growth_figure, speed_figure
+from nbrag.views.moe import RANDOM_ROUTING, RoutingComparisonView, RoutingView, expert_colours
+from nbrag.views.tokens import token_labels, token_pieces
 from tests.tiny import tiny
-from nbrag.views.inspectors import (
-    MEAN,
-    RANDOM_ROUTING,
-    WINDOW,
-    AttentionView,
-    CacheView,
-    RoutingComparisonView,
-    RoutingView,
-    SpeedView,
-    attention_kind,
-    cache_rows,
-    compare_routing,
-    expert_colours,
-    growth_figure,
-    js_divergence,
-    pick_weights,
-    speed_figure,
-    token_labels,
-    token_pieces,
-    window_bounds,
-)
 
 TEXT = "The cat sat on the mat because it was tired, and then it slept."
 EVIL = "Tags <script>alert(1)</script> and <b>bold</b> & more."
@@ -112,7 +96,7 @@ def test_pick_weights_of_heads_layers_and_means():
     np.testing.assert_allclose(pick_weights(a, 0, MEAN), a.weights[0].mean(axis=0))
     np.testing.assert_allclose(pick_weights(a, MEAN, 3), a.weights[:, 3].mean(axis=0))
     np.testing.assert_allclose(pick_weights(a, MEAN, MEAN), a.weights.mean(axis=(0, 1)))
-    with pytest.raises(ValueError, match="out of range"):
+    with pytest.raises(NbragError, match=r"^head=9: out of range: this model has 4 heads per layer"):
         pick_weights(a, 0, 9)
 
 
@@ -123,7 +107,7 @@ def test_js_divergence():
     m = (p + q) / 2
     expected = 0.5 * np.sum(p * np.log2(p / m)) + 0.5 * np.sum(q * np.log2(q / m))
     assert js_divergence(p, q) == pytest.approx(expected) == pytest.approx(js_divergence(q, p))
-    with pytest.raises(ValueError, match="differ in length"):
+    with pytest.raises(NbragError, match="p and q differ in length"):
         js_divergence([1, 2], [1, 2, 3])
 
 
@@ -176,8 +160,10 @@ def test_a_subset_of_layers_is_what_the_pickers_offer():
     view = a.view()
     assert [v for _, v in view.layer.options] == [MEAN, 1]
     np.testing.assert_array_equal(z(view.heatmap), a.weights[0, 0])
-    with pytest.raises(ValueError, match="was not kept"):
+    with pytest.raises(NbragError, match=r"^layer=0: not kept"):
         a.view(layer=0)
+    with pytest.raises(NbragError, match=r"^metric='heat': use one of entropy, distance, sink\.$"):
+        a.view(metric="heat")
 
 
 def test_long_texts_show_a_window():
@@ -343,7 +329,8 @@ def test_two_routings_compared():
     static = view.to_html()
     assert RANDOM_ROUTING in html.unescape(static) and "code: share per expert" in static
     other = trace(PROSE, "qwen3_moe")  # 8 experts: not the same model
-    with pytest.raises(ValueError, match="different models"):
+    with pytest.raises(NbragError, match=r"^second: comes from a different model than first \(tiny-mixtral: MoE "
+                                         r"layers \[0, 1\], 4 experts; tiny-qwen3_moe: \[0, 1\], 8 experts\)"):
         compare_routing(a, other)
 
 
@@ -364,3 +351,30 @@ def test_views_open_where_the_magics_selection_says():
     assert '<tr class=nbrag-picked><td>1</td>' in drawn
     assert (f"KV head 1: {report.tokens} tokens × (16 + 16) values = {report.layers[1].bytes // 2:,} bytes, read by "
             "query heads 2–3.") in drawn
+
+
+def test_options_a_view_cannot_open_on_are_named():
+    report = kv_cache("Hello there", model=tiny("llama"), max_new_tokens=2)
+    with pytest.raises(NbragError, match=r"^layer=5: out of range: this cache has 2 layers\.$"):
+        report.view(layer=5)
+    with pytest.raises(NbragError, match=r"^head=2: out of range: this cache has 2 KV heads\.$"):
+        report.view(head=2)
+    with pytest.raises(NbragError, match=r"^expert=4: out of range: this model has 4 experts"):
+        trace().view(expert=4)
+    with pytest.raises(NbragError, match=r"^layer=7: no router in this layer"):
+        trace().view(layer=7)
+
+
+def test_the_old_module_still_gives_the_moved_names(monkeypatch):
+    import nbrag.inspectors
+    import nbrag.views.moe
+    from nbrag.views import inspectors as old
+
+    monkeypatch.setattr("nbrag.errors._warned", set())
+    with pytest.warns(FutureWarning, match=r"nbrag.views.inspectors.compare_routing is now "
+                                           r"nbrag.inspectors.compare_routing"):
+        assert old.compare_routing is nbrag.inspectors.compare_routing
+    with pytest.warns(FutureWarning, match="is now nbrag.views.moe.RoutingView"):
+        assert old.RoutingView is nbrag.views.moe.RoutingView
+    with pytest.raises(AttributeError):
+        old.no_such_name  # noqa: B018
