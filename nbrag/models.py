@@ -390,7 +390,7 @@ def __getattr__(name: str) -> Any:
 
         from nbrag.errors import renamed
 
-        renamed("nbrag.models.generate(prompt)", "nbrag.llm.resolve(name).complete(prompt)")
+        renamed("nbrag.models.generate", "nbrag.llm.resolve(name).complete")
         llm = importlib.import_module("nbrag.llm")  # imported by name: the model interface sits above this module
 
         def generate(prompt: Any, max_new_tokens: int = 64, name: str | None = None) -> str:

@@ -99,8 +99,8 @@ def test_generator_gguf_is_converted_once_and_matches_the_gguf(tmp_path, setting
 
 @pytest.mark.slow
 def test_the_renamed_generate_still_answers_and_says_where_it_went():
-    nbrag.errors._warned.discard("nbrag.models.generate(prompt)")
-    with pytest.warns(FutureWarning, match=r"nbrag.llm.resolve\(name\).complete\(prompt\)"):
+    nbrag.errors._warned.discard("nbrag.models.generate")
+    with pytest.warns(FutureWarning, match=r"nbrag.models.generate is now nbrag.llm.resolve\(name\).complete"):
         generate = models.generate
     assert "Paris" in generate("What is the capital of France? Answer with one word.", max_new_tokens=8)
 

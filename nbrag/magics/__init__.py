@@ -5,7 +5,7 @@
 
 ========================  ==========================================================
 ``%nbrag``                :class:`~nbrag.magics.settings.NbragMagics`: info, settings as traitlets
-``%%chunk``               :class:`~nbrag.magics.chunk.ChunkMagics`
+``%%chunk``               :class:`~nbrag.magics.chunking.ChunkMagics`
 ``%nbrag index``,         :class:`~nbrag.magics.retrieve.RetrieveMagics`
 ``%%retrieve``
 ``%%graphrag``            :class:`~nbrag.magics.graphrag.GraphragMagics`
@@ -29,7 +29,7 @@ from typing import Any
 
 from nbrag.magics.ask import AskMagics
 from nbrag.magics.base import AreaMagics, Session
-from nbrag.magics.chunk import ChunkMagics
+from nbrag.magics.chunking import ChunkMagics
 from nbrag.magics.graphrag import GraphragMagics
 from nbrag.magics.inspectors import InspectorMagics
 from nbrag.magics.lora import LoraMagics

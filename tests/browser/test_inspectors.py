@@ -130,7 +130,7 @@ def test_attention_and_routing_views(page, lab, lab_root):
 
 OTHERS = [
     ("import torch\ntorch.set_num_threads(1)\nfrom nbrag.inspectors import attention, kv_cache, routing, speed\n"
-     "from nbrag.views.inspectors import compare_routing\n"
+     "from nbrag.inspectors import compare_routing\n"
      "kv_cache('The cat sat on the mat', model='tiny:mistral', max_new_tokens=24)"),
     "speed('The cat sat on the mat', model='tiny:llama', lengths=(4, 8))",
     ("code = routing('def add(x, y):\\n    return x + y', model='tiny:qwen3_moe')\n"
