@@ -14,12 +14,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from nbrag.errors import NbragError
+from nbrag.errors import NbragError, renamed
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
 DTYPES = ("auto", "float32", "bfloat16", "float16")
 UNITS = ("token", "char")
-BM25_BACKENDS = ("bm25s", "rank_bm25:okapi", "rank_bm25:l", "rank_bm25:plus")
+BM25_BACKENDS = ("bm25s", "bm25s:robertson", "bm25s:bm25l", "bm25s:bm25+")  # bm25s: Lucene's BM25
+BM25_RENAMED = {"rank_bm25:okapi": "bm25s:robertson", "rank_bm25:l": "bm25s:bm25l", "rank_bm25:plus": "bm25s:bm25+"}
 
 
 def _default_data_dir() -> str:
@@ -64,9 +65,13 @@ class Settings:
     )
     top_k: int = field(default=5, metadata={"help": "Hits a search returns by default."})
     bm25: str = field(default="bm25s", metadata={
-        "help": f"BM25 backend of new indexes: one of {', '.join(BM25_BACKENDS)}."})
+        "help": f"BM25 backend of new indexes: one of {', '.join(BM25_BACKENDS)} (bm25s's Lucene, Robertson, "
+                "BM25L and BM25+ scoring)."})
 
     def __post_init__(self) -> None:
+        if self.bm25 in BM25_RENAMED:  # rank-bm25's names, served by bm25s now
+            renamed(f"the BM25 backend {self.bm25!r}", repr(BM25_RENAMED[self.bm25]))
+            self.bm25 = BM25_RENAMED[self.bm25]
         for name, allowed in (("device", DEVICES), ("dtype", DTYPES), ("chunk_unit", UNITS), ("bm25", BM25_BACKENDS)):
             value = getattr(self, name)
             if value not in allowed:

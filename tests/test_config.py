@@ -22,7 +22,7 @@ def test_defaults_are_the_offline_models():
         ({"embedder": "  "}, "embedder='  ': empty"),
         ({"top_n": 5}, "unknown setting(s) top_n. Available: embedder"),
         ({"top_k": 0}, "top_k=0: must be at least 1"),
-        ({"bm25": "bm26"}, "bm25='bm26': choose one of bm25s, rank_bm25:okapi"),
+        ({"bm25": "bm26"}, "bm25='bm26': choose one of bm25s, bm25s:robertson, bm25s:bm25l, bm25s:bm25+."),
     ],
 )
 def test_bad_values_are_refused_and_change_nothing(settings_guard, changes, message):

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import csv
 import hashlib
-import html
 import inspect
 import json
 import re
@@ -31,6 +30,8 @@ from pathlib import Path
 from typing import Any
 
 from nbrag.config import settings
+from nbrag.display import Shown, show
+from nbrag.errors import NbragError, NbragTypeError
 
 DEPTH = 100
 PRESETS: dict[str, dict[str, Any]] = {
@@ -91,13 +92,13 @@ def _jsonl(path: Path, required: tuple[str, ...], what: str) -> list[dict[str, A
             try:
                 row = json.loads(line)
             except json.JSONDecodeError as error:
-                raise ValueError(f"{path} line {number} is not JSON ({error.msg}); each line of {path.name} is "
+                raise NbragError(f"{path} line {number} is not JSON ({error.msg}); each line of {path.name} is "
                                  f"one JSON object with {what}.") from None
             if not isinstance(row, dict):
-                raise ValueError(f"{path} line {number} is a JSON {type(row).__name__}, not an object with {what}.")
+                raise NbragError(f"{path} line {number} is a JSON {type(row).__name__}, not an object with {what}.")
             absent = [key for key in required if key not in row]
             if absent:
-                raise ValueError(f"{path} line {number} has no {', '.join(repr(k) for k in absent)} field; each "
+                raise NbragError(f"{path} line {number} has no {', '.join(repr(k) for k in absent)} field; each "
                                  f"line of {path.name} needs {what}.")
             rows.append(row)
     return rows
@@ -108,7 +109,7 @@ def _qrels(folder: Path) -> tuple[Path, dict[str, dict[str, int]]]:
         if path.exists():
             break
     else:
-        raise ValueError(f"{folder} has no judgements: neither {folder / 'qrels.tsv'} nor "
+        raise NbragError(f"{folder} has no judgements: neither {folder / 'qrels.tsv'} nor "
                          f"{folder / 'qrels' / 'test.tsv'} exists (tab-separated, header query-id corpus-id score).")
     qrels: dict[str, dict[str, int]] = {}
     with path.open(encoding="utf-8", newline="") as handle:
@@ -116,7 +117,7 @@ def _qrels(folder: Path) -> tuple[Path, dict[str, dict[str, int]]]:
         header = [column.strip() for column in next(reader, [])]
         absent = [c for c in ("query-id", "corpus-id", "score") if c not in header]
         if absent:
-            raise ValueError(f"{path} lacks the column{'s' * (len(absent) > 1)} {', '.join(absent)}: its first line "
+            raise NbragError(f"{path} lacks the column{'s' * (len(absent) > 1)} {', '.join(absent)}: its first line "
                              f"is {header!r}; BEIR qrels start with the tab-separated header query-id corpus-id score.")
         q, d, s = (header.index(c) for c in ("query-id", "corpus-id", "score"))
         for number, row in enumerate(reader, start=2):
@@ -126,7 +127,7 @@ def _qrels(folder: Path) -> tuple[Path, dict[str, dict[str, int]]]:
                 score = int(float(row[s]))
                 qrels.setdefault(row[q], {})[row[d]] = score
             except (IndexError, ValueError):
-                raise ValueError(f"{path} line {number} is {row!r}: it needs a query id, a corpus id and a whole "
+                raise NbragError(f"{path} line {number} is {row!r}: it needs a query id, a corpus id and a whole "
                                  "number score, separated by tabs.") from None
     return path, qrels
 
@@ -135,11 +136,11 @@ def load_beir(path: str | Path, name: str | None = None) -> BeirSet:
     """Read a BEIR-layout folder; errors name the missing file, field or column."""
     folder = Path(path)
     if not folder.is_dir():
-        raise ValueError(f"{folder} is not a folder; give the folder that holds corpus.jsonl, queries.jsonl and "
-                         "qrels.tsv (or qrels/test.tsv).")
+        raise NbragError("not a folder: give the folder that holds corpus.jsonl, queries.jsonl and qrels.tsv (or "
+                         "qrels/test.tsv).", option="path", value=str(path))
     for file in ("corpus.jsonl", "queries.jsonl"):
         if not (folder / file).exists():
-            raise ValueError(f"{folder / file} does not exist; a BEIR folder holds corpus.jsonl, queries.jsonl and "
+            raise NbragError(f"{folder / file} does not exist; a BEIR folder holds corpus.jsonl, queries.jsonl and "
                              "qrels.tsv (or qrels/test.tsv).")
     corpus = {}
     for row in _jsonl(folder / "corpus.jsonl", ("_id", "text"), "_id, title and text"):
@@ -148,14 +149,14 @@ def load_beir(path: str | Path, name: str | None = None) -> BeirSet:
         if passage.strip():  # an empty passage can never be found
             corpus[str(row["_id"])] = passage
     if not corpus:
-        raise ValueError(f"{folder / 'corpus.jsonl'} holds no passage with text.")
+        raise NbragError(f"{folder / 'corpus.jsonl'} holds no passage with text.")
     queries = {str(row["_id"]): str(row["text"])
                for row in _jsonl(folder / "queries.jsonl", ("_id", "text"), "_id and text")}
     qrels_path, qrels = _qrels(folder)
     relevant = {qid for qid, judged in qrels.items() if any(score > 0 for score in judged.values())}
     judged = {qid: text for qid, text in queries.items() if qid in relevant}
     if not judged:
-        raise ValueError(f"No query of {folder / 'queries.jsonl'} has a relevant passage in {qrels_path}: are the "
+        raise NbragError(f"No query of {folder / 'queries.jsonl'} has a relevant passage in {qrels_path}: are the "
                          "files from the same set?")
     return BeirSet(name=name or folder.name, corpus=corpus, queries=judged,
                    qrels={qid: qrels[qid] for qid in judged}, unjudged=len(queries) - len(judged))
@@ -165,8 +166,8 @@ def load_beir(path: str | Path, name: str | None = None) -> BeirSet:
 
 
 @dataclass
-class BeirEval:
-    """Each mode's metrics (means over queries) and every query's.
+class BeirEval(Shown):
+    """Each mode's metrics (means over queries) and every query's; shown as a table.
 
     ``rows`` (``table()``): ``mode``, ``nDCG@10``, ``R@10``, ``R@100``, ``RR``, ``queries`` and
     ``seconds_per_query``. ``per_query[mode][query id]`` holds that query's metrics, its
@@ -195,34 +196,20 @@ class BeirEval:
     def scores(self, mode: str, metric: str | None = None) -> dict[str, float]:
         """One metric (default nDCG@k) of every query under ``mode``: query id -> value."""
         if mode not in self.per_query:
-            raise ValueError(f"No mode {mode!r} in this evaluation. Scored: {', '.join(self.per_query)}.")
+            raise NbragError(f"not scored in this evaluation: choose one of {', '.join(self.per_query)}.",
+                             option="mode", value=mode)
         metric = metric or self.metrics[0]
         if metric not in self.metrics:
-            raise ValueError(f"No metric {metric!r}. Measured: {', '.join(self.metrics)}.")
+            raise NbragError(f"not measured: choose one of {', '.join(self.metrics)}.", option="metric", value=metric)
         return {qid: record[metric] for qid, record in self.per_query[mode].items()}
 
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, "k": self.k, "metrics": list(self.metrics), "modes": self.modes,
                 "rows": self.table(), "per_query": self.per_query}
 
-    def plot(self):
+    def plot(self) -> Any:
         """The metrics of each mode as grouped bars (a plotly figure)."""
-        from nbrag.views.beir import beir_figure
-
-        return beir_figure(self)
-
-    def _repr_html_(self) -> str:
-        keys = list(self.rows[0]) if self.rows else []
-        head = "".join(f"<th>{html.escape(k)}</th>" for k in keys)
-
-        def cell(value: Any) -> str:
-            return f"{value:.4f}" if isinstance(value, float) else str(value)
-
-        body = "".join("<tr>" + "".join(f"<td>{html.escape(cell(row[k]))}</td>" for k in keys) + "</tr>"
-                       for row in self.rows)
-        passages = f", {len(self.data.corpus)} passages" if self.data else ""
-        caption = html.escape(f"retrieval quality on {self.name}{passages}")
-        return f"<table><caption>{caption}</caption><tr>{head}</tr>{body}</table>"
+        return show(self, "plot")
 
 
 # --------------------------------------------------------------------------- the evaluation
@@ -247,34 +234,39 @@ def _modes(modes: Any, common: dict[str, Any]) -> dict[str, dict[str, Any]]:
         for entry in modes:
             if isinstance(entry, str):
                 if entry not in PRESETS:
-                    raise ValueError(f"Unknown mode {entry!r}. Available: {', '.join(PRESETS)}; or give a pair "
-                                     "(label, search options), e.g. ('mine', {'mode': 'hybrid', 'rrf_k': 10}).")
+                    raise NbragError(f"{entry!r} is not a mode: name one of {', '.join(PRESETS)}, or give a pair "
+                                     "(label, search options), e.g. ('mine', {'mode': 'hybrid', 'rrf_k': 10}).",
+                                     option="modes", value=modes)
                 pairs.append((entry, PRESETS[entry]))
             elif isinstance(entry, Sequence) and len(entry) == 2 and isinstance(entry[1], Mapping):
                 pairs.append((str(entry[0]), entry[1]))
             else:
-                raise TypeError(f"Mode {entry!r} is neither a name ({', '.join(PRESETS)}) nor a pair "
-                                "(label, search options).")
+                raise NbragTypeError(f"{entry!r} is neither a mode's name ({', '.join(PRESETS)}) nor a pair "
+                                     "(label, search options).", option="modes", value=modes)
     allowed = _search_options()
     out: dict[str, dict[str, Any]] = {}
     for label, options in pairs:
         if not isinstance(options, Mapping):
-            raise TypeError(f"Mode {label!r}: the search options must be a dict, not {type(options).__name__}.")
+            raise NbragTypeError(f"the search options of {label!r} are a {type(options).__name__}: give a dict.",
+                                 option="modes", value=modes)
         if label in out:
-            raise ValueError(f"Two modes are labelled {label!r}; give each its own label.")
+            raise NbragError(f"two modes are labelled {label!r}: give each its own label.", option="modes", value=modes)
         chosen = {**common, **options}
         unknown = sorted(set(chosen) - allowed)
         if unknown:
-            raise ValueError(f"Mode {label!r}: Index.search has no option {', '.join(unknown)}. It takes "
-                             f"{', '.join(sorted(allowed))} (k comes from beir's own k).")
+            raise NbragError(f"mode {label!r}: Index.search has no option {', '.join(unknown)}. It takes "
+                             f"{', '.join(sorted(allowed))} (k comes from beir's own k).", option="modes", value=modes)
         chosen.setdefault("mode", label if label in MODES else "hybrid")
         if chosen["mode"] not in MODES:
-            raise ValueError(f"Mode {label!r}: unknown mode {chosen['mode']!r}. Available: {', '.join(MODES)}.")
+            raise NbragError(f"mode {label!r}: {chosen['mode']!r} is not a search mode: choose one of "
+                             f"{', '.join(MODES)}.", option="modes", value=modes)
         if chosen.get("fusion", "rrf") not in FUSIONS:
-            raise ValueError(f"Mode {label!r}: unknown fusion {chosen['fusion']!r}. Available: {', '.join(FUSIONS)}.")
+            raise NbragError(f"mode {label!r}: {chosen['fusion']!r} is not a fusion: choose one of "
+                             f"{', '.join(FUSIONS)}.", option="modes", value=modes)
         out[label] = chosen
     if not out:
-        raise ValueError("No modes to evaluate; name some, e.g. modes=('bm25', 'dense', 'hybrid').")
+        raise NbragError("no mode to evaluate: name some, e.g. modes=('bm25', 'dense', 'hybrid').", option="modes",
+                         value=modes)
     return out
 
 
@@ -284,7 +276,7 @@ def _ranking(index: Any, query: str, depth: int, k: int, options: dict[str, Any]
     result = index.search(query, depth, **{**options, "rerank": False})
     hits = list(result.hits)
     if rerank:  # rerank the top max(20, k), as search(k=k, rerank=...) does; the rest keep their fused order
-        top = result.refuse(k=max(20, k), rerank=rerank).hits
+        top = result.fuse(k=max(20, k), rerank=rerank).hits
         pool = {hit.id for hit in top}
         hits = top + [hit for hit in hits if hit.id not in pool]
     return list(dict.fromkeys(hit.document for hit in hits)), result.hyde
@@ -299,7 +291,8 @@ def beir(path: str | Path | BeirSet, modes: Any = ("bm25", "dense", "hybrid"), k
     ``hybrid+graph``), ``(label, options)`` pairs, or a dict
     ``label -> options`` of :meth:`Index.search` options, e.g.
     ``{"hybrid 0.3/0.7": {"mode": "hybrid", "weights": {"bm25": 0.3, "dense": 0.7}}}``;
-    ``search_options`` apply to every mode. ``queries=N`` runs the first N judged queries.
+    ``search_options`` apply to every mode (``generator=``, anything :func:`nbrag.llm.resolve`
+    takes, writes HyDE's answers and judges for ``rerank``). ``queries=N`` runs the first N judged queries.
     ``index`` reuses an Index that already holds every passage (``BeirSet.index()``, or a
     previous result's ``.index``), so that nothing is embedded again; by default the
     passages are indexed in memory, once per corpus in a session. Graph modes build the
@@ -311,11 +304,16 @@ def beir(path: str | Path | BeirSet, modes: Any = ("bm25", "dense", "hybrid"), k
     from tqdm.auto import tqdm
 
     if isinstance(k, bool) or not isinstance(k, int) or k < 1:
-        raise ValueError(f"k={k!r} must be a whole number of at least 1.")
+        raise NbragError("give a whole number of at least 1.", option="k", value=k)
     if queries is not None and (isinstance(queries, bool) or not isinstance(queries, int) or queries < 1):
-        raise ValueError(f"queries={queries!r}: give how many queries to run (a whole number of at least 1), or None "
-                         "for all.")
+        raise NbragError("give how many queries to run (a whole number of at least 1), or None for all.",
+                         option="queries", value=queries)
+    generator = search_options.pop("generator", None)  # kept out of the modes (to_dict() is JSON)
     chosen = _modes(modes, search_options)
+    if any(o.get("hyde") or o.get("rerank") is True for o in chosen.values()):
+        from nbrag.llm import resolve
+
+        generator = resolve(generator)  # loaded once, before any work
     data = path if isinstance(path, BeirSet) else load_beir(path)
     if index is None:
         index = data.index(progress=progress)
@@ -323,9 +321,9 @@ def beir(path: str | Path | BeirSet, modes: Any = ("bm25", "dense", "hybrid"), k
         held = set(index.documents)
         missing = [doc_id for doc_id in data.corpus if doc_id not in held]
         if missing:
-            raise ValueError(f"The index given lacks {len(missing)} of the {len(data.corpus)} passages of "
-                             f"{data.name} (e.g. {missing[0]!r}); pass index=None to index them, or use "
-                             "load_beir(path).index().")
+            raise NbragError(f"lacks {len(missing)} of the {len(data.corpus)} passages of {data.name} (e.g. "
+                             f"{missing[0]!r}): pass index=None to index them, or use load_beir(path).index().",
+                             option="index", value=index)
     if any("graph" in options["mode"] for options in chosen.values()) and index.graph is None:
         index.build_graph(progress=progress)
     depth = max(DEPTH, k)
@@ -342,7 +340,8 @@ def beir(path: str | Path | BeirSet, modes: Any = ("bm25", "dense", "hybrid"), k
         run = []
         for qid in tqdm(run_ids, desc=label, unit="query", disable=not progress):
             started = time.perf_counter()
-            ranked, hypothetical = _ranking(index, data.queries[qid], depth, k, options)
+            ranked, hypothetical = _ranking(index, data.queries[qid], depth, k,
+                                            {"generator": generator, **options})
             seconds = time.perf_counter() - started
             # scored by rank, so that the order is ours even where fused scores tie
             run += [ir_measures.ScoredDoc(qid, doc_id, float(len(ranked) - rank))

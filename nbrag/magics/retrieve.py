@@ -64,7 +64,7 @@ class RetrieveMagics(AreaMagics):
     @argument("--generator", default=None, metavar="NAME",
               help="--hyde, --rerank: a Hugging Face chat model's id, or a variable holding (model, tokenizer) or a "
                    "complete(messages) -> str function (default: the configured generator).")
-    @argument("--compare", default=None, metavar="A,B,...",
+    @argument("--compare", dest="modes", default=None, metavar="A,B,...",
               help="Run these modes side by side (e.g. bm25,dense,hybrid), with rank changes against the first.")
     @argument("-o", "--output", default=None, help="Store the RetrievalResult (or comparison) in this variable.")
     @argument("--query", default=None, metavar="TEXT",
@@ -87,10 +87,10 @@ class RetrieveMagics(AreaMagics):
         options = {k: v for k, v in options.items() if v is not None}
         index = self.index(args.index)
         with self.engine(self.retrieve):
-            if args.compare is not None:
+            if args.modes is not None:
                 from nbrag.retrieval import compare
 
-                modes = [m.strip() for m in args.compare.split(",") if m.strip()]
+                modes = [m.strip() for m in args.modes.split(",") if m.strip()]
                 result = compare(index, query, modes, k=args.k, **options)
             else:
                 result = index.search(query, args.k, mode=args.mode, **options)

@@ -1,13 +1,37 @@
-"""BM25 keyword search over a changing set of documents, on bm25s or rank-bm25.
+"""BM25 keyword search over a changing set of documents, scored by bm25s.
 
-:func:`nbrag.text.terms` is the analyzer both backends share: NFKC, case-folded words of
-letters and digits, English stop words dropped, and runs of CJK characters (Han, Hiragana,
-Katakana, Hangul) cut into overlapping character bigrams, as Lucene's CJKAnalyzer does.
+:func:`nbrag.text.terms` is the analyzer: NFKC, case-folded words of letters and digits,
+English stop words dropped, and runs of CJK characters (Han, Hiragana, Katakana, Hangul)
+cut into overlapping character bigrams, as Lucene's CJKAnalyzer does.
 
-``BM25`` keeps each document's id, text and terms; the backend's index is rebuilt
-lazily, on the first search after a change, so a thousand upserts cost one rebuild.
-Scores come from the backend itself, and so does ``explain()``: each query term's
-share of a document's score is that backend's score for the term alone.
+``BM25`` keeps each document's id, text and terms; bm25s's index is rebuilt lazily, on
+the first search after a change, so a thousand upserts cost one rebuild. Scores come
+from bm25s itself, and so does ``explain()``: each query term's share of a document's
+score is bm25s's score for the term alone.
+
+The backends are bm25s's scoring methods (Kamphuis et al., 2020):
+
+* ``bm25s``: Lucene's BM25, ``idf = ln(1 + (N - df + 0.5) / (df + 0.5))``, always positive;
+* ``bm25s:robertson``: Robertson's original, ``idf = ln((N - df + 0.5) / (df + 0.5))``, floored at 0;
+* ``bm25s:bm25l``: BM25L (Lv and Zhai, 2011), long documents less penalised, delta 0.5;
+* ``bm25s:bm25+``: BM25+ (Lv and Zhai, 2011), every occurrence worth at least delta 1.0.
+
+The rank-bm25 names of earlier releases (``rank_bm25:okapi``, ``rank_bm25:l``,
+``rank_bm25:plus``) still open, with a warning, as the closest bm25s method: Robertson,
+BM25L and BM25+. How the scores differ from rank-bm25's:
+
+* Okapi -> ``bm25s:robertson``: rank-bm25 multiplies the term-frequency part by ``k1 + 1``
+  (bm25s's Robertson and Lucene do not: the same ranking, scores ``k1 + 1`` times
+  smaller), and gives a term found in more than half the documents (negative idf) a
+  quarter of the mean idf, where bm25s gives it 0: on a handful of documents such a term
+  no longer counts, and a document that holds only such terms is not returned;
+* BM25+ -> ``bm25s:bm25+``: the same formula and delta (1.0), the same scores;
+* BM25L -> ``bm25s:bm25l``: rank-bm25 multiplies each term's part by its count once more
+  and gives the query terms a document lacks nothing; bm25s follows Lv and Zhai, so a
+  document's score is rank-bm25's only where each matched term occurs once and it holds
+  every query term. BM25L and BM25+ credit a document for each query term it lacks
+  (``idf`` times the delta's part), but nbrag returns only documents that hold at least
+  one query term, whatever the backend.
 """
 
 from __future__ import annotations
@@ -23,31 +47,44 @@ from typing import Any
 
 import numpy as np
 
-from nbrag.config import BM25_BACKENDS
+from nbrag.config import BM25_BACKENDS, BM25_RENAMED
+from nbrag.errors import NbragError, NbragTypeError, renamed
 from nbrag.text import STOP_WORDS, term_spans, terms
 
-__all__ = ["BM25", "STOP_WORDS", "term_spans", "terms"]
+__all__ = ["BM25", "STOP_WORDS", "backend_name", "term_spans", "terms"]
+
+METHODS = {"bm25s": "lucene", "bm25s:robertson": "robertson", "bm25s:bm25l": "bm25l", "bm25s:bm25+": "bm25+"}
+DELTAS = {"bm25l": 0.5, "bm25+": 1.0}  # Lv and Zhai's (and rank-bm25's) defaults
+
+
+def backend_name(backend: str, option: str = "backend") -> str:
+    """``backend`` as one of :data:`BM25_BACKENDS`; a rank-bm25 name of earlier releases becomes the closest
+    bm25s method (with a warning, once)."""
+    if backend in BM25_RENAMED:
+        renamed(f"the BM25 backend {backend!r}", repr(BM25_RENAMED[backend]))
+        return BM25_RENAMED[backend]
+    if backend not in BM25_BACKENDS:
+        raise NbragError(f"choose one of {', '.join(BM25_BACKENDS)}.", option=option, value=backend)
+    return backend
+
 
 class BM25:
     """A BM25 index of ``id -> text``: ``upsert``, ``delete``, ``search``, ``explain``, ``save``.
 
-    ``backend`` picks the scorer: ``bm25s`` (Lucene's BM25, precomputed sparse scores: fast)
-    or rank-bm25's ``okapi``, ``l`` (BM25L) or ``plus`` (BM25+), which score every
-    document in Python at each query. rank-bm25's Okapi floors negative idf at a fraction
-    of the mean idf, so on a handful of documents a term in half of them may score little
-    or nothing; bm25s's idf is always positive.
+    ``backend`` picks bm25s's scoring method (see the module's docstring): ``bm25s``
+    (Lucene's, the default), ``bm25s:robertson``, ``bm25s:bm25l`` or ``bm25s:bm25+``. bm25s
+    precomputes each (term, document) score at build time, so a query costs a sparse lookup.
     """
 
     BACKENDS = BM25_BACKENDS
     FORMAT = "nbrag.bm25"
 
     def __init__(self, backend: str = "bm25s", k1: float = 1.5, b: float = 0.75) -> None:
-        if backend not in self.BACKENDS:
-            raise ValueError(f"Unknown BM25 backend {backend!r}. Available: {', '.join(self.BACKENDS)}.")
+        backend = backend_name(backend)
         if isinstance(k1, bool) or not isinstance(k1, (int, float)) or not math.isfinite(k1) or k1 <= 0:
-            raise ValueError(f"k1={k1!r} must be a number above 0 (1.2 to 2.0 is usual).")
+            raise NbragError("give a number above 0 (1.2 to 2.0 is usual).", option="k1", value=k1)
         if isinstance(b, bool) or not isinstance(b, (int, float)) or not 0 <= b <= 1:
-            raise ValueError(f"b={b!r} must be a number from 0 (no length normalisation) to 1 (full).")
+            raise NbragError("give a number from 0 (no length normalisation) to 1 (full).", option="b", value=b)
         self.backend = backend
         self.k1 = float(k1)
         self.b = float(b)
@@ -61,12 +98,14 @@ class BM25:
         """Add documents, or replace the text of ids already here (an id given twice: the last text wins)."""
         ids, texts = list(ids), list(texts)
         if len(ids) != len(texts):
-            raise ValueError(f"upsert got {len(ids)} ids and {len(texts)} texts: give one text per id.")
+            raise NbragError(f"{len(ids)} ids and {len(texts)} texts: give one text per id.", option="texts")
         for id, text in zip(ids, texts):
             if not isinstance(id, str):
-                raise TypeError(f"Document ids must be str, got {type(id).__name__} {id!r}.")
+                raise NbragTypeError(f"holds the {type(id).__name__} {id!r}: give each document's id as a str.",
+                                     option="ids")
             if not isinstance(text, str):
-                raise TypeError(f"The text of {id!r} must be a str, got {type(text).__name__}.")
+                raise NbragTypeError(f"the text of {id!r} is a {type(text).__name__}: give each text as a str.",
+                                     option="texts")
         for id, text in zip(ids, texts):
             if self._texts.get(id) == text:
                 continue
@@ -77,7 +116,7 @@ class BM25:
     def delete(self, ids: Iterable[str]) -> None:
         """Remove documents by id; ids not in the index are ignored."""
         if isinstance(ids, str):
-            raise TypeError(f"delete() takes an iterable of ids; wrap a single id in a list: [{ids!r}].")
+            raise NbragTypeError(f"one str: give a list of ids, e.g. [{ids!r}].", option="ids", value=ids)
         for id in ids:
             if id in self._texts:
                 del self._texts[id], self._terms[id]
@@ -103,15 +142,15 @@ class BM25:
         """The ``k`` best ``(id, score)`` pairs, best first; only documents that share a term with the query
         and score above 0. Ties keep the order the documents were added in."""
         if isinstance(k, bool) or not isinstance(k, (int, np.integer)):
-            raise TypeError(f"k must be a whole number, got {type(k).__name__} {k!r}.")
+            raise NbragTypeError("give a whole number of at least 1.", option="k", value=k)
         if k < 1:
-            raise ValueError(f"k={k} must be at least 1.")
+            raise NbragError("give a whole number of at least 1.", option="k", value=k)
         query_terms = terms(query)
         built = self._build()
         if not query_terms or built.engine is None:
             return []
         scores = built.engine.scores(query_terms)
-        if built.engine.scores_unmatched:
+        if built.engine.credits_absent_terms:  # only documents that hold a query term are found
             scores = np.where(built.engine.matches(query_terms), scores, 0.0)
         found = np.flatnonzero(scores > 0)
         if len(found) > k:
@@ -125,12 +164,13 @@ class BM25:
 
         The shares are the backend's own scores for each term alone (a term the query repeats
         counts as often as it appears), so they sum to the score ``search`` gives the
-        document. BM25+ also credits documents with terms they lack (its delta); those
-        terms are listed too, so that the sum still holds. A document that shares no term
-        with the query gets ``{}``.
+        document. BM25L and BM25+ also credit documents with terms they lack (their delta);
+        those terms are listed too, so that the sum still holds. A document that shares no
+        term with the query gets ``{}``.
         """
         if id not in self._texts:
-            raise KeyError(f"No document with id {id!r} in this BM25 index ({len(self)} documents).")
+            raise NbragError(f"no document with this id in this BM25 index ({len(self)} documents).", option="id",
+                             value=id)
         counts = Counter(terms(query))
         built = self._build()
         present = set(self._terms[id])
@@ -150,9 +190,8 @@ class BM25:
             ids = list(self._terms)
             docs = [self._terms[id] for id in ids]
             engine = None
-            if any(docs):  # neither backend can index documents without a single term
-                engine = _Bm25s(docs, self.k1, self.b) if self.backend == "bm25s" else \
-                    _RankBm25(docs, self.k1, self.b, self.backend.partition(":")[2])
+            if any(docs):  # bm25s cannot index documents without a single term
+                engine = _Bm25s(docs, self.k1, self.b, METHODS[self.backend])
             self._built = _Built(ids, {id: i for i, id in enumerate(ids)}, engine)
         return self._built
 
@@ -175,42 +214,47 @@ class BM25:
 
     @classmethod
     def load(cls, path: Path | str) -> BM25:
-        """A BM25 index written by ``save``; its terms are analyzed again, its backend index built on first search."""
+        """A BM25 index written by ``save``; its terms are analyzed again, bm25s's index built on the first search.
+        A rank-bm25 backend saved by an earlier release opens as the closest bm25s method."""
         path = Path(path)
         with open(path, encoding="utf-8") as f:
             state: dict[str, Any] = json.load(f)
         if not isinstance(state, dict) or state.get("format") != cls.FORMAT:
-            raise ValueError(f"{path} is not a saved nbrag BM25 index (it lacks \"format\": \"{cls.FORMAT}\").")
+            raise NbragError(f"not a saved nbrag BM25 index (it lacks \"format\": \"{cls.FORMAT}\").", option="path",
+                             value=str(path))
         bm25 = cls(state["backend"], k1=state["k1"], b=state["b"])
         bm25.upsert(state["ids"], state["texts"])
         return bm25
 
 
 class _Built:
-    """One build of the backend: the ids in the order it holds them, and its index (None: no terms at all)."""
+    """One build of the index: the ids in the order bm25s holds them, and its index (None: no terms at all)."""
 
-    def __init__(self, ids: list[str], positions: dict[str, int], engine: _Bm25s | _RankBm25 | None) -> None:
+    def __init__(self, ids: list[str], positions: dict[str, int], engine: _Bm25s | None) -> None:
         self.ids = ids
         self.positions = positions
         self.engine = engine
 
 
 class _Bm25s:
-    """bm25s's Lucene BM25: scores precomputed per (term, document) at build time."""
+    """bm25s with one scoring method: scores precomputed per (term, document) at build time."""
 
-    scores_unmatched = False
-
-    def __init__(self, docs: list[list[str]], k1: float, b: float) -> None:
+    def __init__(self, docs: list[list[str]], k1: float, b: float, method: str) -> None:
         import bm25s
 
         # float64, so that explain()'s per-term scores add up to search()'s exactly enough
-        self.model = bm25s.BM25(k1=k1, b=b, method="lucene", dtype="float64")
+        self.model = bm25s.BM25(k1=k1, b=b, delta=DELTAS.get(method, 0.5), method=method, dtype="float64")
         self.model.index(docs, create_empty_token=False, show_progress=False)
         self.size = len(docs)
+        # BM25L and BM25+ give a document a part of each query term it lacks
+        self.credits_absent_terms = method in self.model.methods_requiring_nonoccurrence
+
+    def _ids(self, query: list[str]) -> list[int]:
+        vocab = self.model.vocab_dict
+        return [vocab[t] for t in query if t in vocab]
 
     def scores(self, query: list[str]) -> np.ndarray:
-        vocab = self.model.vocab_dict
-        token_ids = [vocab[t] for t in query if t in vocab]
+        token_ids = self._ids(query)
         if not token_ids:
             return np.zeros(self.size)
         return self.model.get_scores_from_ids(token_ids)
@@ -218,28 +262,11 @@ class _Bm25s:
     def score(self, query: list[str], position: int) -> float:
         return float(self.scores(query)[position])
 
-
-class _RankBm25:
-    """rank-bm25's Okapi, BM25L or BM25+: every document scored in Python at each query."""
-
-    def __init__(self, docs: list[list[str]], k1: float, b: float, variant: str) -> None:
-        import rank_bm25
-
-        model = {"okapi": rank_bm25.BM25Okapi, "l": rank_bm25.BM25L, "plus": rank_bm25.BM25Plus}[variant]
-        self.model = model(docs, k1=k1, b=b)
-        self.scores_unmatched = variant == "plus"  # BM25+ gives idf * delta for a term a document lacks
-
-    def scores(self, query: list[str]) -> np.ndarray:
-        # with b = 1 an empty document divides 0 by 0: it matches nothing, so its score is 0
-        with np.errstate(divide="ignore", invalid="ignore"):
-            return np.nan_to_num(self.model.get_scores(query), nan=0.0)
-
-    def score(self, query: list[str], position: int) -> float:
-        with np.errstate(divide="ignore", invalid="ignore"):
-            return float(np.nan_to_num(self.model.get_batch_scores(query, [position])[0], nan=0.0))
-
     def matches(self, query: list[str]) -> np.ndarray:
-        """Which documents hold at least one of the query's terms."""
-        unique = set(query)
-        return np.fromiter((any(t in doc for t in unique) for doc in self.model.doc_freqs),
-                           dtype=bool, count=len(self.model.doc_freqs))
+        """Which documents hold at least one of the query's terms: the rows of the terms' columns in bm25s's
+        sparse (document x term) score matrix."""
+        indices, indptr = self.model.scores["indices"], self.model.scores["indptr"]
+        found = np.zeros(self.size, dtype=bool)
+        for token in set(self._ids(query)):
+            found[indices[indptr[token]:indptr[token + 1]]] = True
+        return found

@@ -7,13 +7,15 @@
 
 An item a retriever did not return counts as that retriever's lowest candidate (0 after
 min-max, the lowest z-score), so one strong retriever can still carry it. Weights are
-normalised to sum to 1.
+normalised to sum to 1. :func:`contributions` splits a fused score into each retriever's part.
 """
 
 from __future__ import annotations
 
 import statistics
 from collections.abc import Callable, Mapping
+
+from nbrag.errors import NbragError
 
 Ranked = list[tuple[str, float]]  # (id, score), best first
 FUSIONS: dict[str, Callable[..., dict[str, float]]] = {}
@@ -31,18 +33,28 @@ def check_weights(weights: Mapping[str, float], retrievers: list[str]) -> dict[s
     """Weights for ``retrievers`` that are non-negative and sum to 1 (missing ones count 0)."""
     unknown = sorted(set(weights) - set(retrievers))
     if unknown:
-        raise ValueError(f"weights name {', '.join(unknown)}, which are not retrievers here ({', '.join(retrievers)}).")
-    chosen = {r: float(weights.get(r, 0.0)) for r in retrievers}
-    if any(w < 0 for w in chosen.values()) or sum(chosen.values()) <= 0:
-        raise ValueError(f"weights {dict(weights)} must be non-negative with a positive sum, e.g. bm25=0.3, dense=0.7.")
+        raise NbragError(f"{', '.join(unknown)} {'is not a retriever' if len(unknown) == 1 else 'are not retrievers'} "
+                         f"here: weigh {', '.join(retrievers)}.", option="weights", value=dict(weights))
+    try:
+        chosen = {r: float(weights.get(r, 0.0)) for r in retrievers}
+    except (TypeError, ValueError):
+        chosen = {}
+    if not chosen or any(not w >= 0 for w in chosen.values()) or sum(chosen.values()) <= 0:
+        raise NbragError("give numbers of at least 0 with a positive sum, e.g. {'bm25': 0.3, 'dense': 0.7}.",
+                         option="weights", value=dict(weights))
     total = sum(chosen.values())
     return {r: w / total for r, w in chosen.items()}
 
 
+def check_rrf_k(rrf_k: int) -> int:
+    if isinstance(rrf_k, bool) or not isinstance(rrf_k, int) or rrf_k < 0:
+        raise NbragError("give a whole number of at least 0 (60 is usual).", option="rrf_k", value=rrf_k)
+    return rrf_k
+
+
 @fusion("rrf")
 def rrf(candidates: Mapping[str, Ranked], weights: Mapping[str, float], rrf_k: int = 60) -> dict[str, float]:
-    if not isinstance(rrf_k, int) or rrf_k < 0:
-        raise ValueError(f"rrf_k={rrf_k!r} must be a whole number of at least 0 (60 is usual).")
+    check_rrf_k(rrf_k)
     fused: dict[str, float] = {}
     for name, ranked in candidates.items():
         for rank, (item, _) in enumerate(ranked, start=1):
@@ -85,9 +97,32 @@ def zscore(candidates: Mapping[str, Ranked], weights: Mapping[str, float], **_: 
     return _weighted(candidates, weights, scale)
 
 
+def check_fusion(how: str) -> str:
+    if how not in FUSIONS:
+        raise NbragError(f"choose one of {', '.join(FUSIONS)}.", option="fusion", value=how)
+    return how
+
+
 def fuse(candidates: Mapping[str, Ranked], how: str, weights: Mapping[str, float], rrf_k: int = 60) -> Ranked:
     """The fused ranking, best first (ties broken by id, so results repeat)."""
-    if how not in FUSIONS:
-        raise ValueError(f"Unknown fusion {how!r}. Available: {', '.join(FUSIONS)}.")
-    scores = FUSIONS[how](candidates, check_weights(weights, list(candidates)), rrf_k=rrf_k)
+    scores = FUSIONS[check_fusion(how)](candidates, check_weights(weights, list(candidates)), rrf_k=rrf_k)
     return sorted(scores.items(), key=lambda pair: (-pair[1], pair[0]))
+
+
+def contributions(candidates: Mapping[str, Ranked], how: str, weights: Mapping[str, float],
+                  rrf_k: int = 60) -> dict[str, dict[str, float]]:
+    """Per item, each retriever's part of its fused score: the parts sum to what :func:`fuse` gives it.
+
+    RRF: ``w / (rrf_k + rank)``, 0 where the retriever did not return the item; min-max and
+    z-score: the weight times the scaled score, the retriever's lowest part where it did not.
+    """
+    fusion = FUSIONS[check_fusion(how)]
+    weights = check_weights(weights, list(candidates))
+    items = {item for ranked in candidates.values() for item, _ in ranked}
+    parts: dict[str, dict[str, float]] = {item: {} for item in items}
+    for name, ranked in candidates.items():
+        mine = fusion({name: ranked}, {name: weights[name]}, rrf_k=rrf_k) if ranked else {}
+        absent = 0.0 if how == "rrf" or not mine else min(mine.values())
+        for item in items:
+            parts[item][name] = mine.get(item, absent)
+    return parts

@@ -3,7 +3,7 @@
 Scores are kept per retriever (``bm25``, ``dense``, later ``rerank``, ``graph``) next to
 the fused score, with each retriever's rank, so a view can show why a passage ranked
 where it did. The retrievers' full candidate lists stay in the result, so a hybrid
-result can be fused again with other weights without searching again (``refuse``).
+result can be fused again with other weights without searching again (``fuse``).
 """
 
 from __future__ import annotations
@@ -12,6 +12,10 @@ import dataclasses
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
+
+from nbrag.display import Shown
+from nbrag.errors import NbragError, renamed
+from nbrag.ranking.fusion import check_weights, contributions
 
 MODES = ("bm25", "dense", "hybrid", "graph", "hybrid+graph")
 RETRIEVERS = ("bm25", "dense", "graph")
@@ -44,8 +48,12 @@ class Hit:
 
 
 @dataclass
-class RetrievalResult:
-    """The ranked hits of one query, how they were found, and each retriever's candidates."""
+class RetrievalResult(Shown):
+    """The ranked hits of one query, how they were found, and each retriever's candidates.
+
+    In a notebook it shows its hits with every score (a graph search: the subgraph around
+    the query above them).
+    """
 
     query: str
     mode: str
@@ -56,6 +64,7 @@ class RetrievalResult:
     timings: dict[str, float] = field(default_factory=dict, repr=False)
     index: Any = field(default=None, repr=False, compare=False)  # the Index searched, to re-fuse or show documents
     graph: dict[str, Any] | None = field(default=None, repr=False)  # graph search: its entities, paths, communities
+    generator: Any = field(default=None, repr=False, compare=False)  # what wrote HyDE's answer and reranks again
 
     def __len__(self) -> int:
         return len(self.hits)
@@ -79,21 +88,30 @@ class RetrievalResult:
         args = ", ".join(f"{k}={v!r}" for k, v in self.params.items())
         return f"RetrievalResult({len(self.hits)} hits for {self.query[:40]!r}, {self.mode}({args}))"
 
-    def refuse(self, **changes: Any) -> RetrievalResult:
-        """The same candidates fused again with other options (``weights``, ``fusion``, ``rrf_k``), no new search."""
+    def weights(self) -> dict[str, float]:
+        """The retrievers' weights as fused (normalised to sum to 1; equal when none were given)."""
+        names = list(self.candidates)
+        return check_weights(self.params.get("weights") or dict.fromkeys(names, 1.0), names)
+
+    def parts(self) -> dict[str, dict[str, float]]:
+        """Per hit id, each retriever's part of the score that fused it: the parts sum to the fused score (see
+        :func:`nbrag.ranking.fusion.contributions`). One retriever: its own score."""
+        names = list(self.candidates)
+        if len(names) < 2:
+            name = names[0] if names else self.mode
+            return {h.id: {name: h.scores.get(name, h.score)} for h in self.hits}
+        every = contributions(self.candidates, self.params.get("fusion") or "rrf", self.weights(),
+                              self.params.get("rrf_k", 60))
+        return {h.id: every.get(h.id, dict.fromkeys(names, 0.0)) for h in self.hits}
+
+    def fuse(self, **changes: Any) -> RetrievalResult:
+        """The same candidates fused again with other options (``weights``, ``fusion``, ``rrf_k``, ``k``,
+        ``rerank``, ``generator``), without searching again."""
         if self.index is None:
-            raise ValueError("This result does not know its index; search again with the new options.")
+            raise NbragError("this result does not know its index: search again with the new options.")
         return self.index.fuse(self, **changes)
 
-    def view(self):
-        """The scored hits; for a graph search, the subgraph around the query above them."""
-        if self.graph is not None:
-            from nbrag.views.graph import GraphSearchView
-
-            return GraphSearchView.of(self)
-        from nbrag.views.retrieval import ScoreView
-
-        return ScoreView.of(self)
-
-    def _repr_mimebundle_(self, include=None, exclude=None):
-        return self.view()._repr_mimebundle_(include=include, exclude=exclude)
+    def refuse(self, **changes: Any) -> RetrievalResult:
+        """Deprecated: :meth:`fuse`."""
+        renamed("RetrievalResult.refuse", "RetrievalResult.fuse")
+        return self.fuse(**changes)

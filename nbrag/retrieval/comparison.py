@@ -11,12 +11,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from nbrag.display import Shown
+from nbrag.errors import NbragError
 from nbrag.retrieval.base import MODES, RetrievalResult
 
 
 @dataclass
-class RetrievalComparison:
-    """The results of one query in several modes, in the order they were asked for."""
+class RetrievalComparison(Shown):
+    """The results of one query in several modes, in the order they were asked for (shown side by side)."""
 
     query: str
     results: dict[str, RetrievalResult]
@@ -40,26 +42,27 @@ class RetrievalComparison:
         tops = ", ".join(f"{mode}: {result[0].id if len(result) else '-'}" for mode, result in self.results.items())
         return f"RetrievalComparison({self.query[:40]!r}; top hits {tops})"
 
-    def view(self):
-        from nbrag.views.retrieval import ComparisonView
 
-        return ComparisonView.of(self)
-
-    def _repr_mimebundle_(self, include=None, exclude=None):
-        return self.view()._repr_mimebundle_(include=include, exclude=exclude)
-
-
-def compare(index: Any, query: str, modes: Sequence[str] = ("bm25", "dense", "hybrid"), k: int | None = None,
-            **options: Any) -> RetrievalComparison:
+def compare(index: Any, query: str, modes: Sequence[str] = ("bm25", "dense", "hybrid"), k: int | None = None, *,
+            generator: Any = None, **options: Any) -> RetrievalComparison:
     """Search ``index`` for ``query`` in each of ``modes`` with the same ``k`` and options (``fusion``,
-    ``weights``, ``rrf_k``, ``hyde``, ``rerank``: see ``Index.search``)."""
+    ``weights``, ``rrf_k``, ``hyde``, ``rerank``, ``graph``: see ``Index.search``). ``generator`` (anything
+    :func:`nbrag.llm.resolve` takes) writes HyDE's answer and reranks with ``rerank=True``; it is loaded once
+    for every mode."""
     modes = list(modes)
     if not modes:
-        raise ValueError(f"compare() needs at least one mode, e.g. modes={list(MODES)}.")
+        raise NbragError(f"no mode to compare: name at least one, e.g. {list(MODES[:3])}.", option="modes",
+                         value=modes)
     unknown = [m for m in modes if m not in MODES]
     if unknown:
-        raise ValueError(f"Unknown mode {unknown[0]!r}. Available: {', '.join(MODES)}.")
+        raise NbragError(f"{unknown[0]!r} is not a mode: choose from {', '.join(MODES)}.", option="modes",
+                         value=modes)
     twice = sorted({m for m in modes if modes.count(m) > 1})
     if twice:
-        raise ValueError(f"Mode {twice[0]!r} is asked for twice: name each mode once.")
-    return RetrievalComparison(query=query, results={m: index.search(query, k, mode=m, **options) for m in modes})
+        raise NbragError(f"{twice[0]!r} is named twice: name each mode once.", option="modes", value=modes)
+    if options.get("hyde") or options.get("rerank") is True:
+        from nbrag.llm import resolve
+
+        generator = resolve(generator)
+    return RetrievalComparison(query=query, results={m: index.search(query, k, mode=m, generator=generator, **options)
+                                                     for m in modes})

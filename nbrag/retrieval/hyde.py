@@ -7,13 +7,17 @@ result (``result.hyde``), so the user sees what was searched for.
 
 from __future__ import annotations
 
+from typing import Any
+
+from nbrag.llm import resolve
+
 SYSTEM = ("Write one short paragraph that answers the question, as it would appear in a reference text. "
           "State facts plainly; do not repeat the question.")
 
 
-def hypothetical_answer(query: str, generator: str | None = None, max_new_tokens: int = 96) -> str:
-    from nbrag.models import generate
-
-    answer = generate([{"role": "system", "content": SYSTEM}, {"role": "user", "content": query}],
-                      max_new_tokens=max_new_tokens, name=generator).strip()
+def hypothetical_answer(query: str, generator: Any = None, max_new_tokens: int = 96) -> str:
+    """The passage ``generator`` (anything :func:`nbrag.llm.resolve` takes) imagines for ``query``; the query
+    itself where the reply is empty."""
+    messages = [{"role": "system", "content": SYSTEM}, {"role": "user", "content": query}]
+    answer = resolve(generator).complete(messages, max_new_tokens=max_new_tokens).strip()
     return answer or query

@@ -14,25 +14,27 @@ in a local folder.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re
 import time
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
-from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
 from nbrag.config import settings
+from nbrag.errors import NbragError
+from nbrag.llm import resolve
+from nbrag.ranking.bm25 import BM25, backend_name
+from nbrag.ranking.fusion import check_fusion, check_rrf_k, check_weights, fuse
+from nbrag.retrieval import rerank as reranking
 from nbrag.retrieval.base import GRAPH_SEARCHES, MODES, RETRIEVERS, Hit, RetrievalResult
-from nbrag.ranking.bm25 import BM25
-from nbrag.ranking.fusion import FUSIONS, fuse
+from nbrag.retrieval.documents import SUFFIXES, IngestReport, as_documents, digest, flat, read_document, unflat
+from nbrag.retrieval.hyde import hypothetical_answer
+from nbrag.retrieval.rerank import check_rerank
 
 _NAME = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9._-]{1,510}[a-zA-Z0-9]")
-TEXT_SUFFIXES = (".txt", ".md", ".markdown", ".rst")
-HTML_SUFFIXES = (".html", ".htm")
+FUSE_CHANGES = ("fusion", "weights", "rrf_k", "k", "rerank", "generator")  # what fuse() may change
 
 
 # Chroma's in-memory clients share one store per process; the documents' texts and graphs follow it.
@@ -46,81 +48,14 @@ def check_name(name: str) -> None:
         return
     slug = re.sub(r"[^a-zA-Z0-9._-]+", "-", str(name)).strip("._-")[:512] or "index"
     slug = slug if len(slug) >= 3 else f"{slug}-index"
-    raise ValueError(f"Index name {name!r} is not allowed: Chroma needs 3-512 characters from a-z, A-Z, 0-9, '.', "
-                     f"'_' and '-', starting and ending with a letter or digit. Try {slug!r}.")
+    raise NbragError(f"not a name Chroma allows: 3-512 characters from a-z, A-Z, 0-9, '.', '_' and '-', starting "
+                     f"and ending with a letter or digit. Try {slug!r}.", option="name", value=name)
 
 
-def _digest(*parts: str) -> str:
-    return hashlib.sha1("\x1f".join(parts).encode("utf-8")).hexdigest()[:16]
-
-
-def _flat(meta: Mapping[str, Any]) -> dict[str, str | int | float | bool]:
-    """Chunk metadata as Chroma stores it: scalars kept, spans as _start/_end, the rest as JSON."""
-    out: dict[str, str | int | float | bool] = {}
-    for key, value in meta.items():
-        if isinstance(value, (str, int, float, bool)):
-            out[key] = value
-        elif isinstance(value, Mapping) and set(value) == {"start", "end"}:
-            out[f"{key}_start"], out[f"{key}_end"] = int(value["start"]), int(value["end"])
-        elif value is not None:
-            out[key] = json.dumps(value, ensure_ascii=False)
-    return out
-
-
-class _Text(HTMLParser):
-    """The text of an HTML page, without scripts and styles."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.parts: list[str] = []
-        self._skip = 0
-
-    def handle_starttag(self, tag: str, attrs: Any) -> None:
-        self._skip += tag in {"script", "style"}
-        if tag in {"p", "div", "br", "li", "tr", "h1", "h2", "h3", "h4", "h5", "h6", "section", "article"}:
-            self.parts.append("\n")
-
-    def handle_endtag(self, tag: str) -> None:
-        self._skip -= tag in {"script", "style"} and self._skip > 0
-
-    def handle_data(self, data: str) -> None:
-        if not self._skip:
-            self.parts.append(data)
-
-
-def read_document(path: Path) -> str:
-    """The text of a txt/md/html file, or of a PDF when pypdf is installed."""
-    suffix = path.suffix.lower()
-    if suffix in TEXT_SUFFIXES:
-        return path.read_text(encoding="utf-8")
-    if suffix in HTML_SUFFIXES:
-        parser = _Text()
-        parser.feed(path.read_text(encoding="utf-8"))
-        return re.sub(r"\n{3,}", "\n\n", "".join(parser.parts)).strip() + "\n"
-    if suffix == ".pdf":
-        try:
-            from pypdf import PdfReader
-        except ImportError:
-            raise ValueError(f"{path}: reading PDFs needs pypdf; `pip install pypdf`, or convert it to text.") from None
-        return "\n\n".join(page.extract_text() or "" for page in PdfReader(path).pages)
-    raise ValueError(f"{path}: nbrag reads {', '.join(TEXT_SUFFIXES + HTML_SUFFIXES)} and .pdf files, not {suffix!r}.")
-
-
-@dataclass
-class IngestReport:
-    """What one ``add`` did: documents seen, chunks embedded, kept as they were, and removed."""
-
-    documents: int = 0
-    added: int = 0
-    unchanged: int = 0
-    removed: int = 0
-    seconds: float = 0.0
-    skipped: list[str] = field(default_factory=list)
-
-    def __repr__(self) -> str:
-        skipped = f", skipped {len(self.skipped)} files" if self.skipped else ""
-        return (f"IngestReport({self.documents} documents: {self.added} chunks embedded, {self.unchanged} unchanged, "
-                f"{self.removed} removed{skipped}, {self.seconds:.1f} s)")
+def check_k(k: Any) -> int:
+    if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+        raise NbragError("give a whole number of at least 1.", option="k", value=k)
+    return k
 
 
 class Index:
@@ -139,7 +74,8 @@ class Index:
         if host is not None:
             self.where = f"chroma server {host}:{port}"
             self.client = chromadb.HttpClient(host=host, port=port, settings=chroma_settings)
-            self.path: Path | None = Path(path) if path else Path(settings.data_dir) / "indexes" / f"{host}-{port}" / name
+            self.path: Path | None = (Path(path) if path else
+                                      Path(settings.data_dir) / "indexes" / f"{host}-{port}" / name)
         elif memory:
             self.where, self.path = "memory", None
             self.client = chromadb.EphemeralClient(settings=chroma_settings)
@@ -151,14 +87,14 @@ class Index:
             name, embedding_function=None, metadata={"hnsw:space": "cosine", "embedder": self.embedder})
         recorded = (self.collection.metadata or {}).get("embedder")
         if recorded and recorded != self.embedder:
-            raise ValueError(f"Index {name!r} was built with the embedder {recorded!r}, not {self.embedder!r}: its "
-                             f"vectors only compare with that model's. Open it with embedder={recorded!r}, or use "
-                             "another name.")
+            raise NbragError(f"index {name!r} was built with the embedder {recorded!r}: its vectors only compare "
+                             f"with that model's. Open it with embedder={recorded!r}, or use another name.",
+                             option="embedder", value=self.embedder)
         if self.path is not None:
             self.path.mkdir(parents=True, exist_ok=True)
         self._documents: dict[str, dict[str, Any]] = (
             _MEMORY_DOCUMENTS.setdefault(name, {}) if self.path is None else self._load_documents())
-        self.bm25 = self._open_bm25(bm25 or settings.bm25)
+        self.bm25 = self._open_bm25(backend_name(bm25 or settings.bm25, option="bm25"))
         self._graph: Any = None
 
     # ------------------------------------------------------------------ persistence
@@ -209,7 +145,7 @@ class Index:
         with a ``text`` column (and ``id`` or ``_id``). Ids default to a hash of the text, so adding
         the same documents again changes nothing; a document added again with other text or another
         chunker replaces its chunks."""
-        return self._ingest(self._as_documents(texts, ids), chunker, batch_size, progress, options)
+        return self._ingest(as_documents(texts, ids), chunker, batch_size, progress, options)
 
     def add_files(self, paths: str | Path | Iterable[str | Path], *, pattern: str = "**/*", chunker: str = "fixed",
                   batch_size: int = 64, progress: bool = True, **options: Any) -> IngestReport:
@@ -220,11 +156,11 @@ class Index:
         skipped: list[str] = []
         for root in roots:
             if not root.exists():
-                raise ValueError(f"{root} does not exist.")
+                raise NbragError("no such file or folder.", option="paths", value=str(root))
             files = sorted(p for p in root.glob(pattern) if p.is_file()) if root.is_dir() else [root]
             for file in files:
                 doc_id = file.relative_to(root).as_posix() if root.is_dir() else file.name
-                if file.suffix.lower() not in TEXT_SUFFIXES + HTML_SUFFIXES + (".pdf",):
+                if file.suffix.lower() not in SUFFIXES:
                     skipped.append(str(file))
                     continue
                 documents[doc_id] = read_document(file)
@@ -232,36 +168,12 @@ class Index:
         report.skipped = skipped
         return report
 
-    @staticmethod
-    def _as_documents(texts: Any, ids: Iterable[str] | None) -> dict[str, str]:
-        if hasattr(texts, "columns"):  # a DataFrame
-            if "text" not in texts.columns:
-                raise ValueError(f"The DataFrame needs a 'text' column; it has {', '.join(map(str, texts.columns))}.")
-            id_column = next((c for c in ("id", "_id") if c in texts.columns), None)
-            ids = list(texts[id_column].astype(str)) if id_column and ids is None else ids
-            texts = list(texts["text"])
-        if isinstance(texts, Mapping):
-            pairs = list(texts.items())
-        else:
-            texts = [texts] if isinstance(texts, str) else list(texts)
-            bad = [type(t).__name__ for t in texts if not isinstance(t, str)]
-            if bad:
-                raise TypeError(f"Index.add takes text (str), not {bad[0]}: read files with add_files().")
-            names = [str(i) for i in ids] if ids is not None else [f"doc-{_digest(t)}" for t in texts]
-            if len(names) != len(texts):
-                raise ValueError(f"{len(names)} ids for {len(texts)} texts: give one id per text.")
-            pairs = list(zip(names, texts))
-        documents: dict[str, str] = {}
-        for doc_id, text in pairs:
-            documents[str(doc_id)] = text
-        return documents
-
     def _ingest(self, documents: dict[str, str], chunker: str, batch_size: int, progress: bool,
                 options: dict[str, Any]) -> IngestReport:
         from nbrag.chunking import chunk, get_chunker
 
         started = time.perf_counter()
-        method = get_chunker(chunker).name  # unknown names fail before any work
+        method = get_chunker(chunker, option="chunker").name  # unknown names fail before any work
         report = IngestReport(documents=len(documents))
         rows: list[tuple[str, str, dict[str, Any]]] = []  # (id, text, metadata)
         stale: list[str] = []
@@ -269,8 +181,8 @@ class Index:
             chunks = chunk(text, method=method, **options)
             fresh = []
             for c in chunks:
-                chunk_id = f"{doc_id}#{_digest(method, str(c.start), str(c.end), c.text)}"
-                meta = {**_flat(c.meta), "document": doc_id, "start": c.start, "end": c.end, "tokens": c.tokens,
+                chunk_id = f"{doc_id}#{digest(method, str(c.start), str(c.end), c.text)}"
+                meta = {**flat(c.meta), "document": doc_id, "start": c.start, "end": c.end, "tokens": c.tokens,
                         "chunk": c.index, "chunker": method}
                 fresh.append((chunk_id, c.text, meta))
             old = set(self.collection.get(where={"document": doc_id}, include=[])["ids"])
@@ -319,7 +231,7 @@ class Index:
         """Remove a document and its chunks; returns how many chunks went."""
         ids = self.collection.get(where={"document": document}, include=[])["ids"]
         if not ids and document not in self._documents:
-            raise ValueError(f"No document {document!r} in index {self.name!r}.")
+            raise NbragError(f"no such document in index {self.name!r}.", option="document", value=document)
         if ids:
             self.collection.delete(ids=ids)
             self.bm25.delete(ids)
@@ -340,8 +252,21 @@ class Index:
     def document(self, document: str) -> str:
         """A document's full text."""
         if document not in self._documents:
-            raise ValueError(f"No document {document!r} in index {self.name!r}.")
+            raise NbragError(f"no such document in index {self.name!r}.", option="document", value=document)
         return self._documents[document]["text"]
+
+    def document_chunks(self, document: str):
+        """``document`` as this index chunked it: a :class:`~nbrag.chunking.ChunkResult` of its chunks here, in
+        document order, with the chunker's metadata."""
+        from nbrag.chunking.base import Chunk, ChunkResult
+
+        text = self.document(document)
+        metas = sorted(self.collection.get(where={"document": document}, include=["metadatas"])["metadatas"],
+                       key=lambda m: (int(m["start"]), int(m["end"])))
+        chunks = [Chunk(text=text[int(m["start"]):int(m["end"])], start=int(m["start"]), end=int(m["end"]),
+                        tokens=int(m.get("tokens", 0)), index=i, meta=unflat(m)) for i, m in enumerate(metas)]
+        method = str(metas[0].get("chunker", "")) if metas else self._documents[document].get("chunker", "")
+        return ChunkResult(source=text, chunks=chunks, method=method, params={})
 
     def __repr__(self) -> str:
         return (f"Index({self.name!r}: {len(self._documents)} documents, {len(self)} chunks, {self.embedder}, "
@@ -404,18 +329,18 @@ class Index:
         if graph is not None and graph.extractor.name == "offline":
             graph.last_update = self._update_graph(graph, progress)
 
-    def _searchable_graph(self):
+    def _searchable_graph(self, mode: str):
         graph = self.graph
         if graph is None:
-            raise ValueError(f"Index {self.name!r} has no knowledge graph yet: build it with index.build_graph() "
-                             "(or %%graphrag --build), then search with mode='graph'.")
+            raise NbragError(f"index {self.name!r} has no knowledge graph yet: build it with index.build_graph() (or "
+                             "%%graphrag --build), then search the graph.", option="mode", value=mode)
         return graph
 
     # ------------------------------------------------------------------ search
 
     def search(self, query: str, k: int | None = None, mode: str = "hybrid", *, fusion: str = "rrf",
                weights: Mapping[str, float] | None = None, rrf_k: int = 60, candidates: int | None = None,
-               hyde: bool | str = False, rerank: bool | str = False, graph: str = "ppr",
+               hyde: bool | str = False, rerank: bool | str = False, generator: Any = None, graph: str = "ppr",
                graph_options: Mapping[str, Any] | None = None) -> RetrievalResult:
         """The ``k`` best chunks for ``query``.
 
@@ -423,7 +348,10 @@ class Index:
         ``weights`` such as ``{"bm25": 0.3, "dense": 0.7}``, equal by default). Each retriever
         returns ``candidates`` items (default ``max(50, 4k)``). ``hyde=True`` (or ``"average"``)
         embeds a hypothetical answer the generator writes, averaged with the query; ``"replace"``
-        embeds the answer alone. ``rerank=True`` reorders the best candidates with the reranker.
+        embeds the answer alone. ``rerank=True`` reorders the best ``max(20, k)`` candidates by the
+        generator's judgement of each; ``rerank="<cross-encoder>"`` by a sentence-transformers
+        cross-encoder. ``generator`` is anything :func:`nbrag.llm.resolve` takes (None: the configured
+        one; a name, a ``(model, tokenizer)`` pair, a ``complete(messages) -> str`` function).
 
         ``mode="graph"`` ranks chunks through the index's knowledge graph (``build_graph()``) with
         the search ``graph`` names: ``ppr`` (personalized PageRank from the query's entities and best
@@ -431,20 +359,24 @@ class Index:
         reports); ``"hybrid+graph"`` fuses it with BM25 and dense. ``graph_options`` go to that search
         (e.g. ``{"dense_weight": 0}`` for PageRank from entities alone).
         """
-        k = settings.top_k if k is None else k
-        if not isinstance(k, int) or k < 1:
-            raise ValueError(f"k={k!r} must be a whole number of at least 1.")
+        k = check_k(settings.top_k if k is None else k)
         if mode not in MODES:
-            raise ValueError(f"Unknown mode {mode!r}. Available: {', '.join(MODES)}.")
-        if fusion not in FUSIONS:
-            raise ValueError(f"Unknown fusion {fusion!r}. Available: {', '.join(FUSIONS)}.")
+            raise NbragError(f"choose one of {', '.join(MODES)}.", option="mode", value=mode)
+        check_fusion(fusion)
+        check_rrf_k(rrf_k)
+        if weights and mode in ("hybrid", "hybrid+graph"):  # checked before any work; fused with the candidates
+            check_weights(weights, ["bm25", "dense", "graph"] if mode == "hybrid+graph" else ["bm25", "dense"])
         if hyde not in (False, True, "average", "replace"):
-            raise ValueError(f"hyde={hyde!r}: use True (or 'average'), 'replace', or False.")
+            raise NbragError("give True (or 'average': the answer's embedding averaged with the query's), 'replace' "
+                             "(the answer's alone) or False.", option="hyde", value=hyde)
+        rerank = check_rerank(rerank)
         if graph not in GRAPH_SEARCHES:
-            raise ValueError(f"Unknown graph search {graph!r}. Available: {', '.join(GRAPH_SEARCHES)}.")
-        knowledge = self._searchable_graph() if "graph" in mode else None
+            raise NbragError(f"choose one of {', '.join(GRAPH_SEARCHES)}.", option="graph", value=graph)
+        knowledge = self._searchable_graph(mode) if "graph" in mode else None
         if not isinstance(query, str) or not query.strip():
-            raise ValueError("The query is empty: write what you are looking for.")
+            raise NbragError("empty: write what you are looking for.", option="query", value=query)
+        if hyde or rerank is True:  # loaded once, for HyDE and for reranking again with other options
+            generator = resolve(generator)
         n = candidates or max(50, 4 * k)
         timings: dict[str, float] = {}
         found: dict[str, list[tuple[str, float]]] = {}
@@ -457,7 +389,7 @@ class Index:
         vector, dense = None, []
         if mode == "dense" or hybrid or (mode == "graph" and graph != "local"):
             t = time.perf_counter()
-            vector, hypothetical = self._query_vector(query, hyde)
+            vector, hypothetical = self._query_vector(query, hyde, generator)
             dense = self._dense(vector, n)
             timings["dense"] = time.perf_counter() - t
             if mode != "graph":
@@ -478,19 +410,17 @@ class Index:
         if knowledge is not None:
             params["graph"] = graph
         result = RetrievalResult(query=query, mode=mode, hits=[], params=params, candidates=found,
-                                 hyde=hypothetical, timings=timings, index=self, graph=trace)
+                                 hyde=hypothetical, timings=timings, index=self, graph=trace, generator=generator)
         return self.fuse(result)
 
-    def _query_vector(self, query: str, hyde: bool | str):
+    def _query_vector(self, query: str, hyde: bool | str, generator: Any = None):
         import numpy as np
 
         from nbrag.models import embed
 
         if not hyde:
             return embed([query], name=self.embedder)[0], None
-        from nbrag.retrieval.hyde import hypothetical_answer
-
-        answer = hypothetical_answer(query)
+        answer = hypothetical_answer(query, generator)
         vectors = embed([query, answer], name=self.embedder)
         vector = vectors[1] if hyde == "replace" else vectors.mean(axis=0)
         return vector / (np.linalg.norm(vector) or 1.0), answer
@@ -503,25 +433,29 @@ class Index:
         return [(i, 1.0 - d) for i, d in zip(got["ids"][0], got["distances"][0])]  # cosine similarity
 
     def fuse(self, result: RetrievalResult, **changes: Any) -> RetrievalResult:
-        """Rank ``result``'s candidates (again) with its options, changed by ``changes``."""
-        unknown = set(changes) - {"fusion", "weights", "rrf_k", "k", "rerank"}
+        """Rank ``result``'s candidates (again) with its options, changed by ``changes`` (any of ``fusion``,
+        ``weights``, ``rrf_k``, ``k``, ``rerank``, ``generator``)."""
+        unknown = sorted(set(changes) - set(FUSE_CHANGES))
         if unknown:
-            raise ValueError(f"Cannot change {', '.join(sorted(unknown))} without searching again.")
+            raise NbragError(f"changes what is searched: search again with it (fusing again changes only "
+                             f"{', '.join(FUSE_CHANGES)}).", option=unknown[0], value=changes[unknown[0]])
+        generator = changes.pop("generator", result.generator)
         params = {**result.params, **changes}
+        check_k(params["k"])
+        params["rerank"] = check_rerank(params["rerank"])
         names = list(result.candidates)
         if len(names) == 1:
             ranked = list(result.candidates[names[0]])
         else:
             weights = params["weights"] or dict.fromkeys(names, 1.0)
-            ranked = fuse(result.candidates, params["fusion"], weights, params["rrf_k"])
+            ranked = fuse(result.candidates, params["fusion"] or "rrf", weights, params["rrf_k"])
         timings = dict(result.timings)
         if params["rerank"] and ranked:
-            from nbrag.retrieval.rerank import rerank
-
             t = time.perf_counter()
             pool = [item for item, _ in ranked[:max(20, params["k"])]]
             texts = self._chunks(pool)
-            scores = rerank(result.query, [texts[i]["text"] for i in pool], params["rerank"])
+            scores = reranking.rerank(result.query, [texts[i]["text"] for i in pool], params["rerank"],
+                                      generator=generator)
             ranked = sorted(zip(pool, scores), key=lambda pair: -pair[1])
             timings["rerank"] = time.perf_counter() - t
         top = ranked[:params["k"]]
@@ -533,7 +467,7 @@ class Index:
                     hit.meta["graph_path"] = list(path)
         return RetrievalResult(query=result.query, mode=result.mode, hits=hits, params=params,
                                candidates=result.candidates, hyde=result.hyde, timings=timings, index=self,
-                               graph=result.graph)
+                               graph=result.graph, generator=generator)
 
     def _chunks(self, ids: list[str]) -> dict[str, dict[str, Any]]:
         if not ids:

@@ -1,13 +1,13 @@
-"""ScoreView: why each passage ranked where it did. ComparisonView: several modes' rankings side by side.
+"""ScoreView: why each passage ranked where it did. RetrievalComparisonView: several modes' rankings side by side.
 
 Python computes everything that is drawn: the character spans of the query terms that
-BM25 matched in each passage, each retriever's part of the fused score (RRF:
-``w / (rrf_k + rank)``; min-max and z-score: the weight times the scaled score), and
-where each part of the bar starts and ends. The JavaScript in ``widgets/retrieval.js``
-only draws, and sets every piece of text as text.
+BM25 matched in each passage, each retriever's part of the fused score (the engine's
+``RetrievalResult.parts()``: RRF ``w / (rrf_k + rank)``; min-max and z-score, the weight
+times the scaled score), and where each part of the bar starts and ends. The JavaScript in
+``widgets/retrieval.js`` only draws, and sets every piece of text as text.
 
 A hybrid result gets a slider for the BM25 weight (dense = 1 - it) and a fusion menu
-(``hybrid+graph``: the menu only): both fuse the same candidates again (``result.refuse``,
+(``hybrid+graph``: the menu only): both fuse the same candidates again (``result.fuse``,
 no new search) and redraw. A hit found through the knowledge graph says by which path
 ("via A → B → C").
 Clicking a hit opens its document below, with the index's chunk boundaries and the
@@ -16,21 +16,20 @@ hits of that document starred by rank.
 
 from __future__ import annotations
 
-import html
-import json
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import anywidget
 import ipywidgets
 import traitlets
 
-from nbrag.views.html import WithStaticHTML, static
+from nbrag.errors import NbragError
+from nbrag.ranking.fusion import FUSIONS
+from nbrag.text import term_spans
 from nbrag.views.boundary import LEGEND, BoundaryView
+from nbrag.views.html import WithStaticHTML, e, static, style
 
 if TYPE_CHECKING:  # pragma: no cover
-    from nbrag.chunking.base import Chunk
     from nbrag.retrieval.base import Hit, RetrievalResult
     from nbrag.retrieval.comparison import RetrievalComparison
 
@@ -66,8 +65,6 @@ def highlight_spans(text: str, terms: Mapping[str, float]) -> list[dict[str, Any
     ``Lighthouse`` for ``lighthouse``, 储存 inside 绿茶储存, never ``light`` inside ``lighthouse``.
     Each span says which terms it holds and their share of the score.
     """
-    from nbrag.ranking.bm25 import term_spans
-
     wanted = dict(terms)
     if not wanted:
         return []
@@ -85,26 +82,9 @@ def highlight_spans(text: str, terms: Mapping[str, float]) -> list[dict[str, Any
 
 
 def score_parts(result: RetrievalResult) -> dict[str, dict[str, float]]:
-    """Per hit id, each retriever's part of the score that ranked it; in hybrid mode the parts sum to the
-    fused score. A retriever that did not return a hit gives it its lowest candidate's part (0 in RRF), as
-    the fusion did."""
-    from nbrag.ranking.fusion import FUSIONS, check_weights
-
-    names = list(result.candidates)
-    if len(names) < 2:
-        name = names[0] if names else result.mode
-        return {h.id: {name: h.scores.get(name, h.score)} for h in result.hits}
-    params = result.params
-    weights = check_weights(params.get("weights") or dict.fromkeys(names, 1.0), names)
-    how = params.get("fusion") or "rrf"
-    parts: dict[str, dict[str, float]] = {h.id: {} for h in result.hits}
-    for name in names:
-        ranked = result.candidates[name]
-        mine = FUSIONS[how]({name: ranked}, {name: weights[name]}, rrf_k=params.get("rrf_k", 60)) if ranked else {}
-        absent = 0.0 if how == "rrf" or not mine else min(mine.values())
-        for h in result.hits:
-            parts[h.id][name] = mine.get(h.id, absent)
-    return parts
+    """Per hit id, each retriever's part of the score that ranked it (``result.parts()``); in hybrid mode the
+    parts sum to the fused score."""
+    return result.parts()
 
 
 def bar_segments(parts: list[dict[str, float]]) -> tuple[float, list[list[dict[str, Any]]]]:
@@ -167,11 +147,7 @@ def describe(result: RetrievalResult) -> str:
             w = bm25_weight(result)
             parts.append(f"bm25 {w:.2f} / dense {1 - w:.2f}")
         else:
-            from nbrag.ranking.fusion import check_weights
-
-            names = list(result.candidates)
-            weights = check_weights(p.get("weights") or dict.fromkeys(names, 1.0), names)
-            parts.append(" / ".join(f"{n} {w:.2f}" for n, w in weights.items()))
+            parts.append(" / ".join(f"{n} {w:.2f}" for n, w in result.weights().items()))
     if result.hyde:
         parts.append("HyDE")
     if p.get("rerank"):
@@ -241,52 +217,6 @@ def column(result: RetrievalResult, moves: list[int | None] | None = None) -> di
     return {"mode": result.mode, "title": describe(result), "legend": legend(result), "zero": zero, "hits": hits}
 
 
-# ---------------------------------------------------------------------- a document with the index's chunks
-
-@dataclass
-class DocumentChunks:
-    """A document of an index and its chunks there, shaped as ``BoundaryView`` draws a ``ChunkResult``."""
-
-    source: str
-    chunks: list[Chunk]
-    method: str
-    params: dict[str, Any] = field(default_factory=dict)
-    warnings: list[str] = field(default_factory=list)
-
-
-def _chunk_meta(meta: Mapping[str, Any]) -> dict[str, Any]:
-    """Chunk metadata as the chunker gave it: spans stored as ``X_start``/``X_end`` and JSON lists rebuilt."""
-    out: dict[str, Any] = {}
-    for key, value in meta.items():
-        if key in {"document", "start", "end", "tokens", "chunk"}:
-            continue
-        if key.endswith("_start") and f"{key[:-6]}_end" in meta:
-            out[key[:-6]] = {"start": int(value), "end": int(meta[f"{key[:-6]}_end"])}
-        elif key.endswith("_end") and f"{key[:-4]}_start" in meta:
-            continue
-        elif isinstance(value, str) and value[:1] in "[{":
-            try:
-                out[key] = json.loads(value)
-            except ValueError:
-                out[key] = value
-        else:
-            out[key] = value
-    return out
-
-
-def document_chunks(index: Any, document: str) -> DocumentChunks:
-    """``document``'s text and its chunks in ``index``, in document order."""
-    from nbrag.chunking.base import Chunk
-
-    text = index.document(document)
-    got = index.collection.get(where={"document": document}, include=["metadatas"])
-    metas = sorted(got["metadatas"], key=lambda m: (int(m["start"]), int(m["end"])))
-    chunks = [Chunk(text=text[int(m["start"]):int(m["end"])], start=int(m["start"]), end=int(m["end"]),
-                    tokens=int(m.get("tokens", 0)), index=i, meta=_chunk_meta(m)) for i, m in enumerate(metas)]
-    method = str(metas[0].get("chunker", "")) if metas else ""
-    return DocumentChunks(source=text, chunks=chunks, method=method)
-
-
 # ---------------------------------------------------------------------- widgets
 
 class HitsWidget(WithStaticHTML, anywidget.AnyWidget):
@@ -303,9 +233,8 @@ class HitsWidget(WithStaticHTML, anywidget.AnyWidget):
 
     def to_html(self) -> str:
         """The same columns as static HTML (every piece of text escaped)."""
-        e = html.escape
         side = " nbrag-side-by-side" if len(self.columns) > 1 else ""
-        out = [f"<style>{static('retrieval.css').read_text()}</style>",
+        out = [style("retrieval.css"),
                f'<div class="nbrag-retrieval{side}" data-columns="{len(self.columns)}">',
                f'<div class="nbrag-query"><span>Query</span> {e(self.query)}</div>']
         if self.hyde:
@@ -326,12 +255,11 @@ class HitsWidget(WithStaticHTML, anywidget.AnyWidget):
 
 def _swatches(col: dict[str, Any]) -> str:
     names = list(dict.fromkeys(seg["name"] for hit in col["hits"] for seg in hit["bar"]))
-    shown = " ".join(f'<span class="nbrag-swatch nbrag-part-{html.escape(n)}"></span>{html.escape(n)}' for n in names)
+    shown = " ".join(f'<span class="nbrag-swatch nbrag-part-{e(n)}"></span>{e(n)}' for n in names)
     return f"{shown}: " if shown else ""
 
 
 def _static_hit(hit: dict[str, Any], zero: float) -> str:
-    e = html.escape
     head = [f'<span class="nbrag-rank">#{hit["rank"]}</span>']
     if hit["move"]:
         head.append(f'<span class="nbrag-move" data-move="{e(hit["move"])}">{e(hit["move"])}</span>')
@@ -385,8 +313,8 @@ class _HitsView(WithStaticHTML, ipywidgets.VBox):
             self._error("This result does not know its index, so its document cannot be shown.")
             return
         try:
-            doc = document_chunks(result.index, hit.document)
-        except ValueError as error:
+            doc = result.index.document_chunks(hit.document)
+        except NbragError as error:
             self._error(str(error))
             return
         where = {(c.start, c.end): c.index for c in doc.chunks}
@@ -403,7 +331,7 @@ class _HitsView(WithStaticHTML, ipywidgets.VBox):
         self.document.layout.display = None
 
     def _error(self, message: str) -> None:
-        self.status.value = f'<span style="color:#cf222e">{html.escape(message)}</span>'
+        self.status.value = f'<span class="nbrag-retrieval-error">{e(message)}</span>'
 
     def to_html(self) -> str:
         return self.hits.to_html()
@@ -414,8 +342,6 @@ class ScoreView(_HitsView):
     and a fusion menu that fuse the same candidates again."""
 
     def __init__(self, result: RetrievalResult, **kwargs: Any) -> None:
-        from nbrag.ranking.fusion import FUSIONS
-
         super().__init__(**kwargs)
         self.result = result
         self.weight: ipywidgets.FloatSlider | None = None
@@ -439,23 +365,23 @@ class ScoreView(_HitsView):
         self._draw()
 
     @classmethod
-    def of(cls, result: RetrievalResult) -> ScoreView:
-        return cls(result)
+    def of(cls, result: RetrievalResult, **options: Any) -> ScoreView:
+        """The view of ``result``; ``options`` go to the widget box (e.g. ``layout``)."""
+        return cls(result, **options)
 
     def results(self) -> list[RetrievalResult]:
         return [self.result]
 
     def _changed(self, change: dict[str, Any]) -> None:
         weights = {"weights": slider_weights(self.weight.value)} if self.weight is not None else {}
-        self.refuse(fusion=self.fusion.value, **weights)
+        self.fuse(fusion=self.fusion.value, **weights)
 
-    def refuse(self, **changes: Any) -> None:
-        """Fuse the same candidates again with these options changed (``weights``, ``fusion``, ...) and redraw."""
-        from nbrag.models import ModelUnavailableError
-
+    def fuse(self, **changes: Any) -> None:
+        """Fuse the same candidates again with these options changed (``weights``, ``fusion``, ...) and redraw;
+        a value the engine refuses leaves the drawing as it was and says why."""
         try:
-            result = self.result.refuse(**changes)
-        except (ValueError, TypeError, ModelUnavailableError) as error:
+            result = self.result.fuse(**changes)
+        except NbragError as error:
             self._error(str(error))
             return
         self.status.value = ""
@@ -473,7 +399,7 @@ class ScoreView(_HitsView):
         self.document.layout.display = "none"
 
 
-class ComparisonView(_HitsView):
+class RetrievalComparisonView(_HitsView):
     """A ``RetrievalComparison``: one column per mode, rank changes against the first mode."""
 
     def __init__(self, comparison: RetrievalComparison, **kwargs: Any) -> None:
@@ -489,8 +415,19 @@ class ComparisonView(_HitsView):
         self.children = [self.status, self.hits, self.document]
 
     @classmethod
-    def of(cls, comparison: RetrievalComparison) -> ComparisonView:
-        return cls(comparison)
+    def of(cls, comparison: RetrievalComparison, **options: Any) -> RetrievalComparisonView:
+        """The view of ``comparison``; ``options`` go to the widget box (e.g. ``layout``)."""
+        return cls(comparison, **options)
 
     def results(self) -> list[RetrievalResult]:
         return list(self.comparison.results.values())
+
+
+def result_view(result: RetrievalResult, **options: Any) -> Any:
+    """What a ``RetrievalResult`` shows: its scored hits; for a graph search, the subgraph around the query
+    above them."""
+    if result.graph is not None:
+        from nbrag.views.graph import GraphSearchView
+
+        return GraphSearchView.of(result, **options)
+    return ScoreView.of(result, **options)

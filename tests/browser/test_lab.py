@@ -224,7 +224,7 @@ def test_the_weight_slider_refuses_the_ranking(page, lab, lab_root):
     drag_first_slider(page, view, -40)
     weight = float(view.locator(".widget-readout").first.inner_text())
     assert 0.0 < weight < 0.5
-    refused = expected.refuse(weights=slider_weights(weight)).ids
+    refused = expected.fuse(weights=slider_weights(weight)).ids
     assert refused != before, f"at BM25 weight {weight} the ranking would not change; drag further"
     page.wait_for_function(
         """ids => {
@@ -241,7 +241,7 @@ def test_the_weight_slider_refuses_the_ranking(page, lab, lab_root):
     document.wait_for(state="visible", timeout=30_000)
     page.wait_for_function("[...document.querySelectorAll('.nbrag-boundary')].some(e => "
                            "e.querySelector('.nbrag-seg.nbrag-selected'))", timeout=30_000)
-    hit = next(h for h in expected.refuse(weights=slider_weights(weight)) if h.id == refused[1])
+    hit = next(h for h in expected.fuse(weights=slider_weights(weight)) if h.id == refused[1])
     assert document.locator(".nbrag-title").inner_text().startswith(f"{hit.document} · ")
     assert document.locator(".nbrag-hit").count() >= 1  # starred labels of this result's hits
     selected = "".join(document.locator(".nbrag-seg.nbrag-selected").all_inner_texts())

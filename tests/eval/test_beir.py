@@ -6,8 +6,10 @@ import pytest
 
 import nbrag
 from nbrag.data import sample_documents
+from nbrag.errors import NbragError
 from nbrag.eval import BeirEval, beir, load_beir
 from nbrag.eval.retrieval import _ranking
+from nbrag.views.beir import BeirTable
 from tests.conftest import SHARED_DATA
 
 HOTPOT = SHARED_DATA / "hotpotqa"
@@ -130,7 +132,8 @@ def test_an_index_is_reused_and_passages_split_in_chunks_count_once(small, evalu
     assert result.per_query["bm25"]["q-pharos"]["RR"] == 1.0
     partial = nbrag.Index("beir-test-partial", memory=True)
     partial.add({"lighthouses-1": data.corpus["lighthouses-1"]}, chunker="fixed", size=512, progress=False)
-    with pytest.raises(ValueError, match=r"lacks 11 of the 12 passages of small"):
+    with pytest.raises(NbragError, match=r"^index=Index\('beir-test-partial'.*\): lacks 11 of the 12 passages of "
+                                         r"small \(e\.g\. 'lighthouses-0'\): pass index=None"):
         beir(data, ["bm25"], index=partial, progress=False)
 
 
@@ -142,7 +145,7 @@ def test_rerank_reorders_the_top_twenty_and_keeps_the_rest_in_fused_order(tmp_pa
     query = next(text for text in data.queries.values() if len(index.search(text, 100, mode="bm25")) > 25)
     fused = [hit.document for hit in index.search(query, 100, mode="bm25").hits]
 
-    def shortest_first(query, passages, how=True, batch_size=8):
+    def shortest_first(query, passages, how=True, generator=None, batch_size=8):
         return [-float(len(p)) for p in passages]
 
     monkeypatch.setattr("nbrag.retrieval.rerank.rerank", shortest_first)
@@ -156,11 +159,31 @@ def test_rerank_reorders_the_top_twenty_and_keeps_the_rest_in_fused_order(tmp_pa
     assert result.modes["rerank"] == {"mode": "hybrid", "rerank": True}
 
 
+def test_hyde_and_rerank_with_a_generator_of_ones_own(small, evaluated):
+    """One complete(messages) function writes every hypothetical answer and judges every passage."""
+    asked = []
+
+    def generator(messages):
+        asked.append(messages[-1]["content"])
+        if messages[0]["content"].startswith("You judge"):
+            return "Yes" if "Pharos" in messages[-1]["content"] else "No"
+        return "The Pharos of Alexandria stood on the island of Pharos."
+
+    result = beir(small, ["hyde", "rerank"], index=evaluated.index, queries=1, generator=generator, progress=False)
+    assert result.per_query["hyde"]["q-pharos"]["hyde"] == "The Pharos of Alexandria stood on the island of Pharos."
+    assert result.per_query["rerank"]["q-pharos"]["retrieved"][0] == "lighthouses-1"
+    assert asked[0] == "Where did the Pharos of Alexandria stand?" and len(asked) == 1 + 12  # 12 passages judged
+    json.dumps(result.to_dict())  # the function is not among the modes' options
+
+
 def test_table_dict_html_and_plot(evaluated):
     assert json.loads(json.dumps(evaluated.to_dict()))["rows"] == evaluated.table()
     assert set(evaluated.table()[0]) == {"mode", "nDCG@10", "R@10", "R@100", "RR", "queries", "seconds_per_query"}
-    page = evaluated._repr_html_()
+    assert isinstance(evaluated.view(), BeirTable)
+    bundle = evaluated._repr_mimebundle_()
+    page = bundle["text/html"]
     assert "<caption>retrieval quality on small, 12 passages</caption>" in page and "<td>bm25</td>" in page
+    assert bundle["text/plain"] == repr(evaluated)
     assert repr(evaluated).startswith("BeirEval('small', 4 queries, nDCG@10: bm25 ")
     fig = evaluated.plot()
     assert [trace.name for trace in fig.data] == evaluated.metrics
@@ -176,11 +199,11 @@ def test_k_sets_the_cut_offs(small, evaluated):
 
 
 @pytest.mark.parametrize(("kwargs", "error", "message"), [
-    ({"corpus": False}, ValueError, r"small/corpus.jsonl does not exist"),
-    ({"queries": False}, ValueError, r"small/queries.jsonl does not exist"),
-    ({"qrels": None}, ValueError, r"neither .*small/qrels.tsv nor .*small/qrels/test.tsv exists"),
-    ({"header": "query\tcorpus-id\tscore"}, ValueError, r"qrels.tsv lacks the column query-id"),
-    ({"header": "query-id\tdoc\trel"}, ValueError, r"lacks the columns corpus-id, score"),
+    ({"corpus": False}, NbragError, r"small/corpus.jsonl does not exist"),
+    ({"queries": False}, NbragError, r"small/queries.jsonl does not exist"),
+    ({"qrels": None}, NbragError, r"neither .*small/qrels.tsv nor .*small/qrels/test.tsv exists"),
+    ({"header": "query\tcorpus-id\tscore"}, NbragError, r"qrels.tsv lacks the column query-id"),
+    ({"header": "query-id\tdoc\trel"}, NbragError, r"lacks the columns corpus-id, score"),
 ])
 def test_a_missing_file_or_column_is_named(tmp_path, kwargs, error, message):
     folder = write_set(tmp_path / "small", **kwargs)
@@ -193,31 +216,36 @@ def test_qrels_in_a_subfolder_and_bad_lines(tmp_path):
     assert next(iter(load_beir(folder).queries)) == "q-pharos"
     with open(folder / "corpus.jsonl", "a", encoding="utf-8") as f:
         f.write(json.dumps({"id": "x", "text": "no underscore"}) + "\n")
-    with pytest.raises(ValueError, match=r"corpus.jsonl line 13 has no '_id' field; each line of corpus.jsonl needs"):
+    with pytest.raises(NbragError, match=r"corpus.jsonl line 13 has no '_id' field; each line of corpus.jsonl needs"):
         load_beir(folder)
     (folder / "corpus.jsonl").write_text("{not json\n")
-    with pytest.raises(ValueError, match=r"corpus.jsonl line 1 is not JSON"):
+    with pytest.raises(NbragError, match=r"corpus.jsonl line 1 is not JSON"):
         load_beir(folder)
-    with pytest.raises(ValueError, match=r"is not a folder"):
+    with pytest.raises(NbragError, match=r"^path='.*corpus.jsonl': not a folder: give the folder that holds"):
         load_beir(folder / "corpus.jsonl")
 
 
 def test_bad_modes_and_arguments_fail_before_any_work(tmp_path):
     missing = tmp_path / "absent"  # never read: the arguments are checked first
-    with pytest.raises(ValueError, match=r"Unknown mode 'hybird'. Available: bm25, dense, hybrid, hybrid-rrf"):
+    with pytest.raises(NbragError, match=r"^modes=\['bm25', 'hybird'\]: 'hybird' is not a mode: name one of bm25, "
+                                         r"dense, hybrid, hybrid-rrf"):
         beir(missing, ["bm25", "hybird"])
-    with pytest.raises(ValueError, match=r"Mode 'x': Index.search has no option fusoin"):
+    with pytest.raises(NbragError, match=r"mode 'x': Index.search has no option fusoin"):
         beir(missing, {"x": {"mode": "hybrid", "fusoin": "rrf"}})
-    with pytest.raises(ValueError, match=r"Mode 'x': unknown fusion 'sum'"):
+    with pytest.raises(NbragError, match=r"mode 'x': 'sum' is not a fusion: choose one of rrf, minmax, zscore\.$"):
         beir(missing, [("x", {"mode": "hybrid", "fusion": "sum"})])
-    with pytest.raises(ValueError, match=r"Two modes are labelled 'bm25'"):
+    with pytest.raises(NbragError, match=r"two modes are labelled 'bm25': give each its own label"):
         beir(missing, ["bm25", ("bm25", {"mode": "bm25"})])
-    with pytest.raises(ValueError, match=r"k=0 must be a whole number"):
+    with pytest.raises(TypeError, match=r"^modes=\[3\]: 3 is neither a mode's name"):
+        beir(missing, [3])
+    with pytest.raises(NbragError, match=r"^k=0: give a whole number of at least 1\.$"):
         beir(missing, k=0)
-    with pytest.raises(ValueError, match=r"queries=0"):
+    with pytest.raises(NbragError, match=r"^queries=0: give how many queries to run"):
         beir(missing, queries=0)
-    with pytest.raises(ValueError, match=r"absent is not a folder"):
+    with pytest.raises(NbragError, match=r"^path='.*absent': not a folder"):
         beir(missing)
+    with pytest.raises(NbragError, match=r"^generator=42: not a generator"):
+        beir(missing, ["hyde"], generator=42)
 
 
 @needs_hotpot

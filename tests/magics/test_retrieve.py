@@ -97,17 +97,22 @@ def test_without_an_index_retrieve_says_how_to_build_one(ip, no_current_index):
 
 
 @pytest.mark.parametrize("source, message", [
-    ("%%retrieve --mode sparse\nq", "Unknown mode 'sparse'. Available: bm25, dense, hybrid"),
-    ("%%retrieve --fusion borda\nq", "Unknown fusion 'borda'. Available: rrf, minmax, zscore"),
-    ("%%retrieve -k 0\nq", "k=0 must be a whole number of at least 1"),
+    ("%%retrieve --mode sparse\nq", "--mode sparse: choose one of bm25, dense, hybrid, graph, hybrid+graph."),
+    ("%%retrieve --mode graph\nq", "--mode graph: index 'magic-samples-"),
+    ("%%retrieve --fusion borda\nq", "--fusion borda: choose one of rrf, minmax, zscore."),
+    ("%%retrieve --rrf-k -1\nq", "--rrf-k -1: give a whole number of at least 0 (60 is usual)."),
+    ("%%retrieve -k 0\nq", "--top-k 0: give a whole number of at least 1."),
     ("%%retrieve -k five\nq", "argument -k/--top-k: invalid int value: 'five'"),
     ("%%retrieve --weights 0.3\nq", "--weights 0.3: give the BM25 and dense weights as two numbers"),
     ("%%retrieve --weights a,b\nq", "--weights a,b: give the BM25 and dense weights"),
-    ("%%retrieve --weights 0,0\nq", "must be non-negative with a positive sum"),
-    ("%%retrieve --weights bm25=1,sparse=1\nq", "weights name sparse, which are not retrievers here"),
+    ("%%retrieve --weights 0,0\nq", "--weights {'bm25': 0.0, 'dense': 0.0}: give numbers of at least 0 with a "
+                                     "positive sum"),
+    ("%%retrieve --weights bm25=1,sparse=1\nq", "--weights {'bm25': 1.0, 'sparse': 1.0}: sparse is not a retriever "
+                                               "here: weigh bm25, dense."),
     ("%%retrieve --hyde always\nq", "argument --hyde: invalid choice: 'always'"),
-    ("%%retrieve --compare bm25,sparse\nq", "Unknown mode 'sparse'. Available: bm25, dense, hybrid"),
-    ("%%retrieve --compare bm25,bm25\nq", "Mode 'bm25' is asked for twice"),
+    ("%%retrieve --compare bm25,sparse\nq", "--compare ['bm25', 'sparse']: 'sparse' is not a mode: choose from bm25, "
+                                           "dense, hybrid"),
+    ("%%retrieve --compare bm25,bm25\nq", "--compare ['bm25', 'bm25']: 'bm25' is named twice"),
     ("%%retrieve --index nowhere\nq", "--index nowhere: no such index. Build it with %nbrag index PATH --name nowhere"),
     ("%%retrieve --index text\nq", "(the variable text holds a str, not an nbrag.Index)"),
     ("%%retrieve --query twice\nq", "Query given twice (the cell and --query)"),
@@ -117,8 +122,8 @@ def test_without_an_index_retrieve_says_how_to_build_one(ip, no_current_index):
     ("%%retrieve --sise 3\nq", "unrecognized arguments: --sise 3"),
     ("%nbrag index /no/such/folder", "%nbrag index /no/such/folder: no such file or folder"),
     ("%nbrag index", "the following arguments are required: path"),
-    ("%nbrag index $corpus --memory --chunker rekursive", "Unknown chunker 'rekursive'"),
-    ("%nbrag index $corpus --memory --name x", "Index name 'x' is not allowed"),
+    ("%nbrag index $corpus --memory --chunker rekursive", "--chunker rekursive: no such chunker"),
+    ("%nbrag index $corpus --memory --name x", "--name x: not a name Chroma allows: 3-512 characters"),
     ("%nbrag index $corpus --size many", "argument --size: invalid int value: 'many'"),
     ("%nbrag info please", "%nbrag info takes no arguments"),
 ])
@@ -131,3 +136,30 @@ def test_bad_input_is_one_line_usage_error(ip, built, source, message):
     assert message in str(info.value)
     assert "\n" not in str(info.value).strip()
     assert ip.user_ns["keep"] == "still here" and magics(ip).current_index is current
+
+
+def test_a_bug_in_the_engine_keeps_its_traceback(ip, built, monkeypatch):
+    """Only a person's mistake (an NbragError) becomes a one-line UsageError: a bug inside the engine reaches the
+    notebook as the exception it is."""
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(Index, "search", broken)
+    for source in (f"%%retrieve -k 2\n{QUERY}", f"%%retrieve --compare bm25,dense\n{QUERY}"):
+        with pytest.raises(RuntimeError, match=r"^boom$"):
+            run(ip, source)
+    monkeypatch.setattr(Index, "add_files", broken)
+    with pytest.raises(RuntimeError, match=r"^boom$"):
+        run(ip, f"%nbrag index $corpus --memory --name {built.name}")
+    assert magics(ip).current_index is built
+
+
+def test_a_bad_option_names_its_flag_in_one_line(ip, built):
+    with pytest.raises(UsageError) as info:
+        run(ip, f"%%retrieve -k 3 --fusion rrf --rrf-k -1 --hyde --generator g\n{QUERY}")
+    assert str(info.value) == "--rrf-k -1: give a whole number of at least 0 (60 is usual)."
+    with pytest.raises(UsageError) as info:
+        run(ip, f"%retrieve --weights bm25=0.5,dense=-1 --query {QUERY}")
+    assert str(info.value) == ("--weights {'bm25': 0.5, 'dense': -1.0}: give numbers of at least 0 with a positive "
+                               "sum, e.g. {'bm25': 0.3, 'dense': 0.7}.")

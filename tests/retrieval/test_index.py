@@ -11,9 +11,12 @@ from pathlib import Path
 import pytest
 
 import nbrag
+from nbrag import errors
 from nbrag.data import sample_documents
+from nbrag.errors import NbragError
+from nbrag.ranking.fusion import contributions, fuse
 from nbrag.retrieval import Index, check_name
-from nbrag.ranking.fusion import fuse
+from nbrag.retrieval.documents import read_document
 
 _names = itertools.count()
 
@@ -52,17 +55,34 @@ def test_every_mode_finds_the_passage_and_keeps_every_score(index):
 
 def test_weights_and_fusions_reorder_the_same_candidates(index):
     result = index.search("lens that bends light into a beam", k=10, mode="hybrid")
-    bm25_only = result.refuse(weights={"bm25": 1.0, "dense": 0.0})
-    dense_only = result.refuse(weights={"bm25": 0.0, "dense": 1.0}, fusion="minmax")
+    bm25_only = result.fuse(weights={"bm25": 1.0, "dense": 0.0})
+    dense_only = result.fuse(weights={"bm25": 0.0, "dense": 1.0}, fusion="minmax")
     assert [h.id for h in bm25_only] == [i for i, _ in result.candidates["bm25"][:10]]
     assert [h.id for h in dense_only] == [i for i, _ in result.candidates["dense"][:10]]
     assert bm25_only.candidates is result.candidates  # no new search
-    z = result.refuse(fusion="zscore")
+    z = result.fuse(fusion="zscore")
     assert z.params["fusion"] == "zscore" and len(z) == 10
-    with pytest.raises(ValueError, match="non-negative with a positive sum"):
-        result.refuse(weights={"bm25": 0, "dense": 0})
-    with pytest.raises(ValueError, match="Cannot change query"):
-        result.refuse(query="x")
+    assert len(result.fuse(k=3)) == 3
+    with pytest.raises(NbragError, match=r"^weights=\{'bm25': 0, 'dense': 0\}: give numbers of at least 0 with a "
+                                         r"positive sum"):
+        result.fuse(weights={"bm25": 0, "dense": 0})
+    with pytest.raises(NbragError, match=r"^weights=\{'bm25': 1, 'sparse': 1\}: sparse is not a retriever here: "
+                                         r"weigh bm25, dense\.$"):
+        result.fuse(weights={"bm25": 1, "sparse": 1})
+    with pytest.raises(NbragError, match=r"^fusion='borda': choose one of rrf, minmax, zscore\.$"):
+        result.fuse(fusion="borda")
+    with pytest.raises(NbragError, match=r"^rrf_k=-1: give a whole number of at least 0"):
+        result.fuse(rrf_k=-1)
+    with pytest.raises(NbragError, match=r"^query='x': changes what is searched: search again with it"):
+        result.fuse(query="x")
+
+
+def test_refuse_is_fuse_under_its_old_name(index, monkeypatch):
+    monkeypatch.setattr(errors, "_warned", set())
+    result = index.search("lens that bends light into a beam", k=5, mode="hybrid")
+    with pytest.warns(FutureWarning, match=r"RetrievalResult\.refuse is now RetrievalResult\.fuse"):
+        again = result.refuse(weights={"bm25": 1.0, "dense": 0.0})
+    assert again.ids == result.fuse(weights={"bm25": 1.0, "dense": 0.0}).ids
 
 
 def test_fusion_by_hand():
@@ -71,6 +91,14 @@ def test_fusion_by_hand():
     assert rrf == pytest.approx({"a": (1 / 1 + 1 / 3) / 2, "b": (1 / 2 + 1 / 1) / 2, "c": (1 / 2) / 2})
     minmax = dict(fuse(candidates, "minmax", {"bm25": 3, "dense": 1}))
     assert minmax == pytest.approx({"a": 0.75 * 1 + 0.25 * 0, "b": 0.75 * 0 + 0.25 * 1, "c": 0.75 * 0 + 0.25 * 0.5})
+    parts = contributions(candidates, "rrf", {"bm25": 1, "dense": 1}, rrf_k=0)
+    assert parts["c"] == pytest.approx({"bm25": 0.0, "dense": (1 / 2) / 2})  # absent from BM25: no part
+    parts = contributions(candidates, "minmax", {"bm25": 3, "dense": 1})
+    assert parts["c"] == pytest.approx({"bm25": 0.0, "dense": 0.25 * 0.5})
+    for how in ("rrf", "minmax", "zscore"):
+        fused = dict(fuse(candidates, how, {"bm25": 1, "dense": 2}))
+        parts = contributions(candidates, how, {"bm25": 1, "dense": 2})
+        assert {item: sum(p.values()) for item, p in parts.items()} == pytest.approx(fused)
 
 
 def test_a_chinese_query_finds_the_chinese_passage(index, docs):
@@ -139,34 +167,49 @@ def test_files_and_folders(tmp_path):
     assert index.documents == ["a.md", "sub/b.html"] and report.skipped == [str(folder / "c.bin")]
     assert "var x" not in index.document("sub/b.html") and "Yeast makes the dough rise." in index.document("sub/b.html")
     assert index.search("why does dough rise", k=1)[0].document == "sub/b.html"
-    with pytest.raises(ValueError, match="does not exist"):
+    with pytest.raises(NbragError, match=r"^paths='.*/nope': no such file or folder\.$"):
         index.add_files(tmp_path / "nope")
+    with pytest.raises(NbragError, match=r"^path='.*c\.bin': nbrag reads \.txt, \.md, .* \.pdf files, not \.bin\."):
+        read_document(folder / "c.bin")
 
 
 def test_bad_input_gets_clear_errors_or_empty_results(index):
     empty = Index(fresh("empty"), memory=True)
     assert len(empty.search("anything", k=5)) == 0
     assert len(index.search("rain gauge", k=10_000, mode="bm25")) <= len(index)
-    with pytest.raises(ValueError, match="Unknown mode 'vector'. Available: bm25, dense, hybrid"):
+    with pytest.raises(NbragError, match=r"^mode='vector': choose one of bm25, dense, hybrid, graph, hybrid\+graph\.$"):
         index.search("x", mode="vector")
-    with pytest.raises(ValueError, match="query is empty"):
+    with pytest.raises(NbragError, match=r"^query='   ': empty: write what you are looking for\.$"):
         index.search("   ")
-    with pytest.raises(ValueError, match="k=0 must be a whole number of at least 1"):
+    with pytest.raises(NbragError, match=r"^k=0: give a whole number of at least 1\.$"):
         index.search("x", k=0)
-    with pytest.raises(ValueError, match="Try 'ab-index'"):
+    with pytest.raises(NbragError, match=r"^hyde='sometimes': give True"):
+        index.search("x", hyde="sometimes")
+    with pytest.raises(NbragError, match=r"^rerank='': give True \(the generator judges each passage\)"):
+        index.search("x", rerank="")
+    with pytest.raises(NbragError, match=r"^graph='far': choose one of ppr, local, global\.$"):
+        index.search("x", graph="far")
+    with pytest.raises(NbragError, match=r"^mode='graph': index '.*' has no knowledge graph yet: build it with "):
+        empty.search("x", mode="graph")
+    with pytest.raises(NbragError, match=r"^name='ab': not a name Chroma allows: .* Try 'ab-index'\.$"):
         check_name("ab")
-    with pytest.raises(ValueError, match="Try 'my-notes'"):
+    with pytest.raises(NbragError, match="Try 'my-notes'"):
         Index("my notes!", memory=True)
-    with pytest.raises(TypeError, match="takes text"):
+    with pytest.raises(NbragError, match=r"^bm25='bm26': choose one of bm25s, "):
+        Index(fresh("backend"), memory=True, bm25="bm26")
+    with pytest.raises(TypeError, match=r"^texts: holds a bytes: Index.add takes text \(str\)"):
         empty.add([b"bytes"])
-    with pytest.raises(ValueError, match="No document 'nope'"):
+    with pytest.raises(NbragError, match=r"^document='nope': no such document in index"):
         empty.delete("nope")
+    with pytest.raises(NbragError, match=r"^document='nope': no such document in index"):
+        empty.document_chunks("nope")
 
 
 def test_an_index_remembers_its_embedder(tmp_path):
     name = fresh("embedder")
     Index(name, path=tmp_path)
-    with pytest.raises(ValueError, match="was built with the embedder 'all-MiniLM-L6-v2'"):
+    with pytest.raises(NbragError, match=r"^embedder='some/other-model': index '.*' was built with the embedder "
+                                         r"'all-MiniLM-L6-v2'"):
         Index(name, path=tmp_path, embedder="some/other-model")
 
 
@@ -220,3 +263,45 @@ def test_an_in_memory_index_opened_again_in_the_session_is_the_same(docs):
     again = Index(name, memory=True)
     assert again.documents == ["tea"] and len(again) > 0 and again.document("tea") == docs["tea"]
     assert again.search("绿茶", k=1, mode="bm25")[0].document == "tea"
+
+
+def test_a_document_as_the_index_chunked_it(index, docs):
+    chunked = index.document_chunks("weather_station")
+    assert chunked.source == docs["weather_station"] and chunked.method == "recursive"
+    assert [c.index for c in chunked.chunks] == list(range(len(chunked.chunks)))
+    assert all(chunked.source[c.start:c.end] == c.text for c in chunked.chunks)
+    assert [c.start for c in chunked.chunks] == sorted(c.start for c in chunked.chunks)
+    held = index.collection.get(where={"document": "weather_station"}, include=[])["ids"]
+    assert len(chunked.chunks) == len(held)
+    assert all("document" not in c.meta and "start" not in c.meta for c in chunked.chunks)
+
+
+def test_chunk_metadata_survives_chroma(tmp_path):
+    from nbrag.retrieval.documents import flat, unflat
+
+    meta = {"level": 2, "heading": "Tides", "section": {"start": 3, "end": 40}, "path": ["A", "B"], "none": None}
+    stored = flat(meta)
+    assert stored == {"level": 2, "heading": "Tides", "section_start": 3, "section_end": 40, "path": '["A", "B"]'}
+    assert unflat({**stored, "document": "d", "start": 0, "end": 9, "tokens": 4, "chunk": 0}) == \
+        {"level": 2, "heading": "Tides", "section": {"start": 3, "end": 40}, "path": ["A", "B"]}
+
+
+def test_an_index_saved_with_a_rank_bm25_backend_opens_with_bm25s(tmp_path, docs, monkeypatch):
+    import json
+    import warnings
+
+    monkeypatch.setattr(errors, "_warned", set())
+    name = fresh("old-backend")
+    first = Index(name, path=tmp_path)
+    first.add({"tea": docs["tea"]}, chunker="fixed", size=128, progress=False)
+    del first
+    saved = tmp_path / "bm25"
+    state = json.loads(saved.read_text(encoding="utf-8"))
+    saved.write_text(json.dumps({**state, "backend": "rank_bm25:plus"}), encoding="utf-8")  # an earlier release's
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        reopened = Index(name, path=tmp_path, bm25="rank_bm25:plus")
+    assert reopened.bm25.backend == "bm25s:bm25+"
+    assert any("'rank_bm25:plus' is now 'bm25s:bm25+'" in str(w.message) for w in caught)
+    assert json.loads(saved.read_text(encoding="utf-8"))["backend"] == "rank_bm25:plus"  # reused, not rebuilt
+    assert reopened.search("绿茶", k=1, mode="bm25")[0].document == "tea"

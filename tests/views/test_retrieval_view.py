@@ -7,15 +7,18 @@ import time
 import pytest
 
 import nbrag
-from nbrag.retrieval import Hit, Index, RetrievalResult
+from nbrag.display import view_for
+from nbrag.errors import NbragError
 from nbrag.ranking.bm25 import terms
+from nbrag.retrieval import Hit, Index, RetrievalResult
 from nbrag.retrieval.comparison import RetrievalComparison, compare
 from nbrag.views.retrieval import (
-    ComparisonView,
+    RetrievalComparisonView,
     ScoreView,
     bar_segments,
     highlight_spans,
     move_label,
+    result_view,
     score_parts,
     slider_weights,
 )
@@ -105,7 +108,7 @@ def test_one_retriever_draws_its_own_score(index):
     assert "BM25 score" in col["legend"]
 
 
-def test_the_slider_refuses_and_changes_the_order(index):
+def test_the_slider_fuses_again_and_changes_the_order(index):
     result = index.search(QUERY, k=3, mode="hybrid")
     view = ScoreView.of(result)
     assert view.weight.value == 0.5 and view.fusion.value == "rrf"
@@ -113,13 +116,13 @@ def test_the_slider_refuses_and_changes_the_order(index):
     assert before[0].startswith("keywords#")
     view.weight.value = 0.0  # dense alone
     after = [h["id"] for h in view.hits.columns[0]["hits"]]
-    assert after == result.refuse(weights=slider_weights(0.0)).ids != before
+    assert after == result.fuse(weights=slider_weights(0.0)).ids != before
     assert after[0].startswith("meaning#") and view.dense.value == "dense weight 1.00"
     assert view.result.candidates is result.candidates  # fused again, not searched again
     view.fusion.value = "minmax"
     assert view.result.params["fusion"] == "minmax" and "scaled to 0–1" in view.hits.columns[0]["legend"]
     assert [h["id"] for h in view.hits.columns[0]["hits"]] == \
-        result.refuse(weights=slider_weights(0.0), fusion="minmax").ids
+        result.fuse(weights=slider_weights(0.0), fusion="minmax").ids
 
 
 def test_clicking_a_hit_opens_its_document_with_the_index_chunks(index, python_doc):
@@ -144,9 +147,23 @@ def test_clicking_a_hit_opens_its_document_with_the_index_chunks(index, python_d
 def test_a_refused_value_says_why_and_keeps_the_drawing(index):
     view = ScoreView.of(index.search(QUERY, k=3, mode="hybrid"))
     drawn = view.hits.columns
-    view.refuse(weights={"bm25": 0.0, "dense": 0.0})
-    assert "non-negative with a positive sum" in view.status.value
+    view.fuse(weights={"bm25": 0.0, "dense": 0.0})
+    assert "give numbers of at least 0 with a positive sum" in view.status.value
+    assert 'class="nbrag-retrieval-error"' in view.status.value and "style=" not in view.status.value
     assert view.hits.columns is drawn
+    view.fuse(weights={"bm25": 1.0, "dense": 0.0})  # a good value clears the message
+    assert view.status.value == "" and view.hits.columns is not drawn
+
+
+def test_a_bug_in_the_engine_is_not_taken_for_a_refused_value(index, monkeypatch):
+    view = ScoreView.of(index.search(QUERY, k=3, mode="hybrid"))
+
+    def broken(self, result, **changes):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(Index, "fuse", broken)
+    with pytest.raises(RuntimeError, match="boom"):
+        view.fuse(fusion="minmax")
 
 
 def test_traits_are_json(index):
@@ -176,7 +193,7 @@ def test_rank_changes_against_the_first_mode():
                                            "dense": make_result("dense", ["c", "a", "x"])})
     assert comparison.moves() == {"bm25": [0, 0, 0], "dense": [2, -1, None]}
     assert [move_label(m) for m in (2, -1, None, 0)] == ["▲2", "▼1", "new", "="]
-    view = ComparisonView.of(comparison)
+    view = RetrievalComparisonView.of(comparison)
     first, second = view.hits.columns
     assert [h["move"] for h in first["hits"]] == ["", "", ""]
     assert [h["move"] for h in second["hits"]] == ["▲2", "▼1", "new"]
@@ -191,10 +208,13 @@ def test_compare_runs_each_mode(index):
     assert [c["mode"] for c in view.hits.columns] == ["bm25", "dense", "hybrid"]
     view.hits.selected = [1, 0]
     assert view.document.title.startswith(comparison.results["dense"][0].document)
-    with pytest.raises(ValueError, match="Unknown mode 'sparse'. Available: bm25, dense, hybrid"):
+    with pytest.raises(NbragError, match=r"^modes=\['bm25', 'sparse'\]: 'sparse' is not a mode: choose from "
+                                               r"bm25, dense, hybrid"):
         compare(index, QUERY, ["bm25", "sparse"])
-    with pytest.raises(ValueError, match="asked for twice"):
+    with pytest.raises(NbragError, match=r"'bm25' is named twice: name each mode once"):
         compare(index, QUERY, ["bm25", "bm25"])
+    with pytest.raises(NbragError, match=r"^modes=\[\]: no mode to compare"):
+        compare(index, QUERY, [])
 
 
 def test_hyde_text_is_shown_above_the_hits(index):
@@ -215,3 +235,13 @@ def test_a_reranked_result_shows_the_reranker_score_and_says_whose_order_it_is()
     assert [h["score"] for h in col["hits"]] == [1.0, 0.5]  # the bar: the BM25 score the reranker reordered
     assert "the order is the reranker's" in col["legend"] and "reranked" in col["title"]
     assert "rerank 2.500" in ScoreView.of(result).to_html()
+
+
+def test_results_show_their_registered_views(index):
+    result = index.search(QUERY, k=2, mode="bm25")
+    assert view_for(result) is result_view and isinstance(result.view(), ScoreView)
+    assert isinstance(result_view(result, layout={"width": "50%"}), ScoreView)
+    comparison = compare(index, QUERY, ["bm25", "dense"], k=2)
+    assert isinstance(comparison.view(), RetrievalComparisonView)
+    data, _ = comparison._repr_mimebundle_()
+    assert 'data-columns="2"' in data["text/html"]
