@@ -227,10 +227,23 @@ function renderTrace(model, root) {
   model.on("change:data", () => drawTrace(model, root));
 }
 
+// ------------------------------------------------------------------ a reply as it is written
+
+function renderStream(model, root) {
+  root.classList.add("nbrag-stream");
+  const text = el("span", "nbrag-stream-text");
+  root.append(el("div", "nbrag-stream-title", model.get("title")), text, el("span", "nbrag-stream-cursor", "▍"));
+  const draw = () => { text.textContent = model.get("text"); };
+  draw();
+  model.on("change:text", draw);
+}
+
 function render({ model, el: host }) {
   const root = el("div");
   host.append(root);
-  if (model.get("kind") === "trace") renderTrace(model, root);
+  const kind = model.get("kind");
+  if (kind === "trace") renderTrace(model, root);
+  else if (kind === "stream") renderStream(model, root);
   else renderAnswer(model, root);
   return () => host.replaceChildren();
 }

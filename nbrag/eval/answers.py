@@ -12,7 +12,7 @@ answer in a long sentence that exact match cannot.
 (all the agent's searches together; none without retrieval).
 
     questions = nbrag.eval.load_qa("../shared/data/musique", limit=20)
-    scores = nbrag.eval.answers(questions, index, method="rag")       # or "none", "agent"
+    scores = nbrag.eval.qa(questions, index, method="rag")       # or "none", "agent"
     scores.means, scores.rows[0]
 """
 
@@ -30,11 +30,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import regex
+
+from nbrag.endpoints import DEFAULT_TIMEOUT
+from nbrag.errors import NbragError
+from nbrag.text import HAN
+
 METHODS = ("none", "rag", "agent")
 _PUNCTUATION = set(string.punctuation) | set("，。！？；：、“”‘’（）《》【】「」『』…—～·")
 _ARTICLES = re.compile(r"\b(a|an|the)\b")
-_HAN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff]")
-_TOKEN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff]|[^\s\u3400-\u4dbf\u4e00-\u9fff]+")
+_TOKEN = regex.compile(rf"{HAN.pattern}|[^\s{HAN.pattern}]+")  # each Han character a token; other words whole
 _CITATION = re.compile(r"\s*[\[【［]\s*\d+(?:\s*[-–,，、;；]\s*\d+)*\s*[\]】］]")
 
 QA_SYSTEM = ("Answer the question using the numbered sources. Give the shortest answer: a name, a date, a number or a "
@@ -57,7 +62,8 @@ def answer_tokens(text: str) -> list[str]:
 def _golds(gold: str | Iterable[str]) -> list[str]:
     golds = [gold] if isinstance(gold, str) else [g for g in gold if isinstance(g, str)]
     if not golds:
-        raise ValueError("No gold answer given: pass the answer as text or a list of accepted answers.")
+        raise NbragError("no gold answer given: pass the answer as text or a list of accepted answers.",
+                         option="gold", value=gold)
     return golds
 
 
@@ -84,7 +90,7 @@ def contains_answer(prediction: str, gold: str | Iterable[str]) -> float:
     said = f" {normalize_answer(prediction)} "
     for g in _golds(gold):
         g = normalize_answer(g)
-        if g and (f" {g} " in said or (_HAN.search(g) and g in said)):
+        if g and (f" {g} " in said or (HAN.search(g) and g in said)):
             return 1.0
     return 0.0
 
@@ -118,8 +124,8 @@ def load_qa(path: str | Path, limit: int | None = None) -> list[dict[str, Any]]:
     data = load_beir(folder)
     files = [p for p in sorted(folder.glob("*.jsonl")) if p.name not in ("corpus.jsonl", "queries.jsonl")]
     if not files:
-        raise ValueError(f"{folder} has no file of questions with answers (a *.jsonl beside corpus.jsonl with "
-                         "id/_id, question and answer).")
+        raise NbragError(f"{folder} has no file of questions with answers (a *.jsonl beside corpus.jsonl with "
+                         "id/_id, question and answer).", option="path")
     questions = []
     with files[0].open(encoding="utf-8") as handle:
         for number, line in enumerate(handle, start=1):
@@ -128,8 +134,8 @@ def load_qa(path: str | Path, limit: int | None = None) -> list[dict[str, Any]]:
             row = json.loads(line)
             qid = str(row.get("_id") or row.get("id") or "")
             if "answer" not in row or not qid:
-                raise ValueError(f"{files[0]} line {number} has no id and answer: each line needs _id (or id), "
-                                 "question and answer.")
+                raise NbragError(f"{files[0]} line {number} has no id and answer: each line needs _id (or id), "
+                                 "question and answer.", option="path")
             if qid not in data.qrels:
                 continue
             answers = [row["answer"], *row.get("answer_aliases", [])]
@@ -168,27 +174,29 @@ class QAEval:
 
 def evaluate_qa(questions: Iterable[Mapping[str, Any]], index: Any = None, method: str = "rag", *, k: int = 4,
                 mode: str = "hybrid", generator: Any = None, endpoint: str | None = None, model: str | None = None,
-                api_key: str | None = None, max_new_tokens: int = 32, template: Any = None, progress: bool = True,
-                **options: Any) -> QAEval:
+                api_key: str | None = None, timeout: float = DEFAULT_TIMEOUT, max_new_tokens: int = 32,
+                template: Any = None, progress: bool = True, **options: Any) -> QAEval:
     """Answer every question with ``method`` and score it.
 
     ``method``: ``"none"`` (the generator alone, no retrieval), ``"rag"`` (:func:`nbrag.ask`) or
-    ``"agent"`` (:func:`nbrag.agent`). Each question is a mapping with ``question``, ``answers`` (or
-    ``answer``), and optionally ``id`` and ``supporting`` (passage ids: documents of the index). The
-    prediction is the answer with its citation markers removed. ``template`` defaults to a prompt
-    that asks for the shortest answer; ``options`` go to ``ask`` or ``agent``.
+    ``"agent"`` (:func:`nbrag.agent`), each with the one model that ``generator`` (or ``endpoint`` and
+    ``model``) names, as :func:`nbrag.llm.resolve` reads them. Each question is a mapping with
+    ``question``, ``answers`` (or ``answer``), and optionally ``id`` and ``supporting`` (passage ids:
+    documents of the index). The prediction is the answer with its citation markers removed.
+    ``template`` defaults to a prompt that asks for the shortest answer; ``options`` go to ``ask`` or
+    ``agent``.
     """
     from tqdm.auto import tqdm
 
-    from nbrag.rag import PromptTemplate, agent, ask
-    from nbrag.rag.generators import resolve_generator
-    from nbrag.rag.prompt import DEFAULT_TEMPLATE
+    from nbrag import llm
+    from nbrag.rag import DEFAULT_TEMPLATE, PromptTemplate, agent, ask
 
     if method not in METHODS:
-        raise ValueError(f"Unknown method {method!r}. Available: {', '.join(METHODS)}.")
+        raise NbragError(f"unknown method: use one of {', '.join(METHODS)}.", option="method", value=method)
     if method != "none" and index is None:
-        raise ValueError(f"method={method!r} retrieves: give index= (an nbrag.Index holding the passages).")
-    gen = resolve_generator(generator, endpoint=endpoint, model=model, api_key=api_key)
+        raise NbragError("retrieves: give index= (an nbrag.Index holding the passages).", option="method",
+                         value=method)
+    gen = llm.resolve(generator, endpoint=endpoint, model=model, api_key=api_key, timeout=timeout)
     if template is None and method != "none":
         template = PromptTemplate(system=QA_SYSTEM, user=DEFAULT_TEMPLATE.user, source=DEFAULT_TEMPLATE.source)
     questions = list(questions)

@@ -73,13 +73,18 @@ class AskMagics(AreaMagics):
         if not question:
             raise UsageError("No question: write it in the cell under %%ask, or after the options of %ask "
                              "(e.g. %ask --index docs Who built the first lens).")
-        _check(args)
+        if not args.agent:
+            used = [flag for flag, value in (("--max-steps", args.max_steps), ("--budget", args.token_budget))
+                    if value is not None]
+            if used:
+                raise UsageError(f"{', '.join(used)}: option(s) of the agent; add --agent.")
         index = self.index(args.index)
         from nbrag import rag
         from nbrag.config import settings
 
         options: dict[str, Any] = {
-            "mode": args.mode, "k": args.k or settings.top_k, "generator": self.generator_value(args.generator),
+            "mode": args.mode, "k": settings.top_k if args.k is None else args.k,
+            "generator": self.generator_value(args.generator),
             "endpoint": args.endpoint, "model": args.model, "template": self._template(args.template),
             "graph": args.graph, "context_tokens": args.context_tokens,
             "support_threshold": args.support_threshold, "max_new_tokens": args.max_new_tokens}
@@ -137,25 +142,3 @@ def split_line(parser: Any, line: str) -> tuple[str, str]:
     for word in words[:i]:
         at = line.index(word, at) + len(word)
     return line[:at], unquote(line[at:].strip())
-
-
-def _check(args: Any) -> None:
-    """What the magic itself can tell before any model loads."""
-    for option, value in (("-k", args.k), ("--max-steps", args.max_steps), ("--budget", args.token_budget),
-                          ("--max-new-tokens", args.max_new_tokens), ("--context-tokens", args.context_tokens)):
-        if value is not None and value < 1:
-            raise UsageError(f"{option} {value}: give a whole number of at least 1.")
-    if args.support_threshold is not None and not 0.0 <= args.support_threshold <= 1.0:
-        raise UsageError(f"--threshold {args.support_threshold}: the support threshold is a cosine similarity "
-                         "between 0 and 1 (e.g. --threshold 0.6).")
-    if bool(args.endpoint) != bool(args.model):
-        given, missing = ("--endpoint", "--model NAME") if args.endpoint else ("--model", "--endpoint URL")
-        raise UsageError(f"{given} needs {missing} too: an OpenAI-compatible server is named by its base URL and "
-                         "the model's name there (e.g. --endpoint http://localhost:8000/v1 --model qwen2.5).")
-    if args.endpoint and args.generator:
-        raise UsageError("Give --generator or --endpoint/--model, not both.")
-    if not args.agent:
-        used = [flag for flag, value in (("--max-steps", args.max_steps), ("--budget", args.token_budget))
-                if value is not None]
-        if used:
-            raise UsageError(f"{', '.join(used)}: option(s) of the agent; add --agent.")

@@ -9,9 +9,7 @@ and a ``note`` naming any fallback taken.
 1. **plan**: the model splits the question into sub-questions, one a line, later ones naming
    earlier answers as ``#1``, ``#2`` (as MuSiQue's decompositions do). A reply that is not such
    a list (no line shares a content word with the question, or it repeats the example) falls
-   back to a split of the question's wording: "What is the Y of the Z where …?" becomes
-   "What is the Z where …?" then "What is the Y of #1?" (and recursively for "the X of the Y of
-   the Z"); a question that does not split stays one sub-question.
+   back to a split of the question's wording (:mod:`nbrag.rag.planning`).
 2. For each sub-question, ``#n`` is replaced by the answer found for sub-question n; an
    arithmetic sub-question ("What is 1912 - 1869?") goes to the safe calculator
    (:func:`~nbrag.rag.calculator.calculate`). Otherwise **retrieve** (and **graph_search** when the
@@ -37,46 +35,41 @@ loop; ``stopped`` says which limit and where, and the answer is the draft so far
 
 from __future__ import annotations
 
+import contextlib
 import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from nbrag import llm
 from nbrag.endpoints import DEFAULT_TIMEOUT
-from nbrag.rag.answer import answer_from_hits, open_index, script_mismatch
+from nbrag.errors import NbragError
+from nbrag.rag.answer import (
+    answer_from_hits,
+    check_counts,
+    check_question,
+    check_template,
+    open_index,
+    script_mismatch,
+)
 from nbrag.rag.base import AgentResult, AgentStep, Answer
 from nbrag.rag.calculator import calculate
-from nbrag.rag.generators import Generator, LocalGenerator, resolve_generator
+from nbrag.rag.planning import arithmetic_of, heuristic_plan, parse_plan, plan_messages, substitute
 from nbrag.rag.prompt import PromptTemplate
 from nbrag.rag.support import MARKER, check_threshold, source_similarity
+from nbrag.text import STOP_WORDS, content_words
 
 CANNOT = "I cannot answer from the documents"
-MAX_SUB_QUESTIONS = 4
 LEXICAL_ENOUGH = 0.6
 PASSAGE_CHARS = 600  # of each passage shown to the judge and the short answer
 
-PLAN_SYSTEM = ("Split the question into simple sub-questions, one per line. Refer to the answer of an earlier "
-               "sub-question as #1, #2. Write only the sub-questions.")
-PLAN_EXAMPLE = ("What is the capital of the country where the Eiffel Tower stands?",
-                "In which country does the Eiffel Tower stand?\nWhat is the capital of #1?")
 JUDGE_SYSTEM = "You check search results. Answer with Yes or No only."
 JUDGE_USER = "Passages:\n{passages}\n\nQuestion: {question}\n\nDo the passages answer the question?"
 VERIFY_USER = "Passages:\n{passages}\n\nQuestion: {question}\nAnswer: {answer}\n\nDo the passages support the answer?"
 REWRITE_SYSTEM = ("Write a better search query to find the missing information. Reply with the query only, on one "
                   "line.")
 SHORT_SYSTEM = "Answer the question with a few words taken from the passages. Write only the answer."
-
-STOP_WORDS = frozenset("""a an the of in on at to for from by with and or is are was were be been being do does did
-what which who whom whose where when why how that this these those it its as into than then there their they he
-she his her him them also not no yes has have had will would can could should may might one same both either
-""".split())
-_WORD = re.compile(r"[A-Za-z0-9][A-Za-z0-9'’-]*|[\u4e00-\u9fff]")
-_ARITHMETIC = re.compile(r"[-+(]*\d[\d,.\s]*(?:\s*(?:[-+*/×÷^%]|\*\*)\s*[-+(]*\d[\d,.\s)]*)+")
-
-
-def content_words(text: str) -> list[str]:
-    return [w for w in (m.group().lower().strip("'’") for m in _WORD.finditer(text)) if w and w not in STOP_WORDS]
 
 
 def lexical_coverage(question: str, texts: list[str]) -> float:
@@ -85,84 +78,6 @@ def lexical_coverage(question: str, texts: list[str]) -> float:
         return 1.0
     found = set(content_words(" ".join(texts)))
     return len(words & found) / len(words)
-
-
-# --------------------------------------------------------------------------- planning
-
-
-_BRIDGE = re.compile(r"^(?P<wh>what|who|which|where|when|how \w+)\s+(?P<be>is|was|are|were)\s+the\s+(?P<head>.+?)\s+"
-                     r"of\s+(?P<tail>the\s+.+?)\s*\??$", re.IGNORECASE)
-
-
-def heuristic_plan(question: str) -> list[str]:
-    """Sub-questions from the wording: "What is the Y of the Z …?" → "What is the Z …?", "What is the Y of #1?"."""
-    plan: list[str] = []
-    current = question.strip()
-    while len(plan) < MAX_SUB_QUESTIONS - 1:
-        match = _BRIDGE.match(current)
-        if not match or len(content_words(match["tail"])) < 2:
-            break
-        outer = f"{match['wh'].capitalize()} {match['be']} the {match['head']} of #{{n}}?"
-        plan.insert(0, outer)
-        current = f"What is {match['tail']}?"
-    if not plan:
-        return [question.strip()]
-    ordered = [current] + plan
-    return [q.replace("#{n}", f"#{i}") for i, q in enumerate(ordered)]
-
-
-def parse_plan(reply: str, question: str) -> list[str] | None:
-    """The model's sub-questions, or None when the reply is not a usable plan."""
-    lines = []
-    for line in reply.splitlines():
-        line = re.sub(r"^\s*(?:[-*•]|\d+[.)]|sub-?question\s*\d*:?|q\d+:?)\s*", "", line, flags=re.IGNORECASE).strip()
-        if len(content_words(line)) >= 2 and line not in lines:
-            lines.append(line)
-    if len(lines) < 2 or len(lines) > MAX_SUB_QUESTIONS:
-        return None  # one line is no decomposition; more than four, no plan
-    if not all(looks_like_question(line) for line in lines):
-        return None
-    asked = set(content_words(question))
-    example = {w.lower() for w in re.findall(r"(?<!^)\b[A-Z]\w+", PLAN_EXAMPLE[0])} - asked  # its names
-    for line in lines:
-        words = set(content_words(re.sub(r"#\d+", "", line)))
-        if not words & asked or words & example:  # off the question, or copied from the example
-            return None
-    for i, line in enumerate(lines, start=1):
-        if any(int(n) >= i for n in re.findall(r"#(\d+)", line)):
-            return None  # a sub-question that needs its own or a later answer
-    return lines
-
-
-_QUESTION_START = re.compile(r"^(?:what|which|who|whom|whose|where|when|why|how|in|on|at|from|to|for|by|of|is|are|"
-                             r"was|were|do|does|did|can|could|name)\b", re.IGNORECASE)
-
-
-def looks_like_question(line: str) -> bool:
-    """A short line that asks something and does not repeat itself (a small model's reply often loops)."""
-    words = line.lower().split()
-    if not 3 <= len(words) <= 30 or not (line.rstrip().endswith(("?", "？")) or _QUESTION_START.match(line)):
-        return False
-    trigrams = [tuple(words[i:i + 3]) for i in range(len(words) - 2)]
-    return len(trigrams) == len(set(trigrams))
-
-
-_ASKS_TO_COMPUTE = re.compile(r"\b(?:calculate|compute|sum|difference|plus|minus|times|multiplied|divided|product|"
-                              r"total)\b|计算|等于", re.IGNORECASE)
-_LEAD = re.compile(r"^\s*(?:what\s+is|what's|how\s+much\s+is|calculate|compute|evaluate)?\s*", re.IGNORECASE)
-
-
-def arithmetic_of(question: str) -> str | None:
-    """The arithmetic a sub-question asks for: the whole question is an expression ("What is 1912 - 1869?"), or it
-    asks to compute ("the difference 1912 - 1869"). A range such as "the 2001-2002 season" is not arithmetic."""
-    match = _ARITHMETIC.search(question)
-    if not match or not re.search(r"\d\s*(?:[-+*/×÷^%]|\*\*)\s*[-+(]*\d", match.group()):
-        return None
-    expression = match.group().strip().rstrip(".,")
-    rest = _LEAD.sub("", question).strip().rstrip("?？=. ").strip()
-    if rest == expression or _ASKS_TO_COMPUTE.search(question):
-        return expression
-    return None
 
 
 # --------------------------------------------------------------------------- the loop
@@ -175,7 +90,7 @@ class _Stop(Exception):
 @dataclass
 class _Run:
     question: str
-    gen: Generator
+    gen: llm.Generator
     max_steps: int
     token_budget: int
     steps: list[AgentStep] = field(default_factory=list)
@@ -200,24 +115,18 @@ class _Run:
         return step
 
     def ask(self, step: AgentStep, messages: list[dict[str, str]], max_new_tokens: int) -> str:
-        completion = self.gen.complete(messages, max_new_tokens=max_new_tokens)
+        completion = self.gen.reply(messages, max_new_tokens=max_new_tokens)
         self._count(step, completion.prompt_tokens, completion.completion_tokens)
         step.raw = completion.text
         return completion.text
 
     def yes_no(self, step: AgentStep, messages: list[dict[str, str]]) -> bool | None:
-        """The model's yes or no: logits where the model is local, else its reply; None when it says neither."""
-        score = self.gen.judge(messages) if isinstance(self.gen, LocalGenerator) else None
-        if score is not None:
-            self._count(step, self.gen.count_messages(messages), 0)
-            step.raw = f"logit(Yes) - logit(No) = {score:.3f}"
-            return score > 0
-        reply = self.ask(step, messages, 3).strip().lower()
-        if re.match(r"^\W*(yes|是|对)", reply):
-            return True
-        if re.match(r"^\W*(no|否|不)", reply):
-            return False
-        return None
+        """The model's yes or no (:meth:`nbrag.llm.Generator.verdict`: a local model's logits, else its reply);
+        None when it says neither."""
+        verdict = self.gen.verdict(messages)
+        self._count(step, verdict.prompt_tokens, verdict.completion_tokens)
+        step.raw = verdict.raw
+        return None if verdict.score is None else verdict.score > 0
 
     def _count(self, step: AgentStep, prompt: int, completion: int) -> None:
         step.prompt_tokens += prompt
@@ -255,16 +164,16 @@ def agent(question: str, index: Any = None, *, max_steps: int = 10, token_budget
     are those of :func:`nbrag.ask`; ``stream`` receives the draft answer as it is generated; ``template``
     writes the draft's prompt (default :data:`nbrag.rag.DEFAULT_TEMPLATE`).
     """
-    if not isinstance(question, str) or not question.strip():
-        raise ValueError("The question is empty: write what you want to know.")
-    for name, value, least in (("max_steps", max_steps, 1), ("token_budget", token_budget, 1), ("k", k, 1),
-                               ("rewrites", rewrites, 0)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < least:
-            raise ValueError(f"{name}={value!r} must be a whole number of at least {least}.")
+    check_question(question)
+    check_counts(max_steps=max_steps, token_budget=token_budget, k=k, max_new_tokens=max_new_tokens,
+                 context_tokens=context_tokens)
+    check_counts(0, rewrites=rewrites)
+    check_template(template)
     threshold = check_threshold(support_threshold)
-    gen = resolve_generator(generator, endpoint=endpoint, model=model, api_key=api_key, timeout=timeout)
     if index is None:
-        raise ValueError("The agent retrieves from an index: give index= (an nbrag.Index or its name).")
+        raise NbragError("the agent retrieves from an index: give index= (an nbrag.Index or its name).",
+                         option="index")
+    gen = llm.resolve(generator, endpoint=endpoint, model=model, api_key=api_key, timeout=timeout)
     index = open_index(index)
     graph_kind = _graph_kind(index, graph)
     mismatch = script_mismatch(question, [index.document(d) for d in index.documents[:3]], index.embedder)
@@ -275,10 +184,8 @@ def agent(question: str, index: Any = None, *, max_steps: int = 10, token_budget
     search = {"k": k, "mode": mode, **search_options}
     drafting = {"threshold": threshold, "context_tokens": context_tokens, "max_new_tokens": max_new_tokens,
                 "stream": stream, "template": template}
-    try:
+    with contextlib.suppress(_Stop):  # a limit stopped the loop: run.stopped says which
         _loop(run, index, search, graph_kind, state, rewrites, verify, drafting)
-    except _Stop:
-        pass
     draft: Answer | None = state["draft"]
     if state["final"] is not None:
         text = state["final"]
@@ -303,15 +210,14 @@ def _graph_kind(index: Any, graph: bool | str | None) -> str | None:
         return None
     if graph is None:
         return "ppr" if index.graph is not None else None
-    if graph is True:
-        graph = "ppr"
-    if graph not in ("ppr", "local", "global"):
-        raise ValueError(f"graph={graph!r}: use None (graph search when the index has a graph), True, False, or one "
-                         "of 'ppr', 'local', 'global'.")
+    kind = "ppr" if graph is True else graph
+    if kind not in ("ppr", "local", "global"):
+        raise NbragError("use None (graph search when the index has a graph), True, False, or one of 'ppr', "
+                         "'local', 'global'.", option="graph", value=graph)
     if index.graph is None:
-        raise ValueError(f"graph={graph!r} asks for graph search, but index {index.name!r} has no knowledge graph: "
-                         "build it with index.build_graph(), or pass graph=None.")
-    return graph
+        raise NbragError(f"asks for graph search, but the index {index.name!r} has no knowledge graph: build it with "
+                         "index.build_graph(), or pass graph=None.", option="graph", value=graph)
+    return str(kind)
 
 
 def _loop(run: _Run, index: Any, search: dict[str, Any], graph_kind: str | None, state: dict[str, Any],
@@ -320,7 +226,7 @@ def _loop(run: _Run, index: Any, search: dict[str, Any], graph_kind: str | None,
     state["plan"] = plan = _plan(run, question)
     per_question: list[list[Any]] = []
     for i, sub in enumerate(plan):
-        resolved = _substitute(sub, state["answers"])
+        resolved = substitute(sub, state["answers"])
         expression = arithmetic_of(resolved)
         if expression is not None:
             step = run.step("calculate", f"Sub-question {i + 1} is arithmetic: compute it.", expression=expression)
@@ -329,7 +235,7 @@ def _loop(run: _Run, index: Any, search: dict[str, Any], graph_kind: str | None,
                 value = calculate(expression)
                 step.observation = f"{expression} = {value}"
                 state["answers"].append(str(value))
-            except ValueError as error:
+            except NbragError as error:  # the calculator refuses the expression: say why
                 step.observation = str(error)
                 state["answers"].append(None)
             step.seconds = time.perf_counter() - started
@@ -339,7 +245,7 @@ def _loop(run: _Run, index: Any, search: dict[str, Any], graph_kind: str | None,
         per_question.append(hits)
         needed = any(f"#{i + 1}" in later for later in plan[i + 1:])
         state["answers"].append(_sub_answer(run, resolved, hits, i) if needed else None)
-    if arithmetic_of(_substitute(plan[-1], state["answers"][:-1])) is not None and state["answers"][-1] is not None:
+    if arithmetic_of(substitute(plan[-1], state["answers"][:-1])) is not None and state["answers"][-1] is not None:
         state["final"] = state["answers"][-1]  # the last step was exact arithmetic: its value is the answer
         state["verified"] = True
         run.step("finish", "The last sub-question was arithmetic: its value is the answer.",
@@ -371,9 +277,7 @@ def _loop(run: _Run, index: Any, search: dict[str, Any], graph_kind: str | None,
 def _plan(run: _Run, question: str) -> list[str]:
     step = run.step("plan", "Split the question into sub-questions that each need one lookup.", question=question)
     started = time.perf_counter()
-    messages = [{"role": "system", "content": PLAN_SYSTEM}, {"role": "user", "content": PLAN_EXAMPLE[0]},
-                {"role": "assistant", "content": PLAN_EXAMPLE[1]}, {"role": "user", "content": question}]
-    reply = run.ask(step, messages, 64)
+    reply = run.ask(step, plan_messages(question), 64)
     plan = parse_plan(reply, question)
     if plan is None:
         plan = heuristic_plan(question)
@@ -382,14 +286,6 @@ def _plan(run: _Run, question: str) -> list[str]:
     step.observation = "\n".join(f"{i}. {q}" for i, q in enumerate(plan, 1))
     step.seconds = time.perf_counter() - started
     return plan
-
-
-def _substitute(sub: str, answers: list[str | None]) -> str:
-    def put(match: re.Match) -> str:
-        n = int(match.group(1))
-        return answers[n - 1] if 0 < n <= len(answers) and answers[n - 1] else match.group()
-
-    return re.sub(r"#(\d+)", put, sub)
 
 
 def _gather(run: _Run, index: Any, search: dict[str, Any], graph_kind: str | None, query: str, i: int,
@@ -447,7 +343,8 @@ def _judge(run: _Run, query: str, hits: list[Any], i: int) -> bool:
 
 
 def _rewrite(run: _Run, query: str, hits: list[Any], i: int) -> str:
-    step = run.step("rewrite", f"The passages do not answer sub-question {i + 1}: rewrite the search query.", query=query)
+    step = run.step("rewrite", f"The passages do not answer sub-question {i + 1}: rewrite the search query.",
+                    query=query)
     started = time.perf_counter()
     reply = run.ask(step, [{"role": "system", "content": REWRITE_SYSTEM},
                            {"role": "user", "content": f"Question: {query}\nPassages found:\n{_passages(hits, 2)}\n\n"
@@ -463,7 +360,8 @@ def _rewrite(run: _Run, query: str, hits: list[Any], i: int) -> str:
         names = re.findall(r"\b[A-Z][\w'-]+(?:\s+[A-Z][\w'-]+)*", query)
         names = [n for n in names if n.lower() not in STOP_WORDS]
         line = " ".join(dict.fromkeys(missing + names)) or query
-        step.note = "The model's reply is not a usable query; the new query is the sub-question's missing words and names."
+        step.note = ("The model's reply is not a usable query; the new query is the sub-question's missing words and "
+                     "names.")
     step.arguments["new_query"] = line
     step.observation = line
     step.seconds = time.perf_counter() - started
@@ -506,7 +404,7 @@ def _draft(run: _Run, question: str, plan: list[str], answers: list[str | None],
            drafting: dict[str, Any]) -> Answer:
     step = run.step("answer", "Draft the answer with citations from all the evidence.", passages=len(evidence))
     started = time.perf_counter()
-    known = [f"{_substitute(q, answers)} {a}" for q, a in zip(plan, answers) if a]
+    known = [f"{substitute(q, answers)} {a}" for q, a in zip(plan, answers) if a]
     asked = question + (f"\n(Found so far: {'; '.join(known)})" if known and len(plan) > 1 else "")
     draft = answer_from_hits(asked, evidence, run.gen, params={"agent": True}, **drafting)
     draft.question = question
@@ -536,8 +434,9 @@ def _verify(run: _Run, question: str, draft: Answer, threshold: float) -> tuple[
                              {"role": "user", "content": VERIFY_USER.format(
                                  passages=_passages([s.hit for s in cited]), question=question, answer=claim_text)}])
     ok = supported and said is not False
-    step.observation = (f"support {score:.2f} (threshold {threshold:g}): {'supported' if supported else 'not supported'}"
-                        f"; model: {({True: 'yes', False: 'no', None: 'no clear reply'})[said]}")
+    verdict = "supported" if supported else "not supported"
+    step.observation = (f"support {score:.2f} (threshold {threshold:g}): {verdict}; "
+                        f"model: {({True: 'yes', False: 'no', None: 'no clear reply'})[said]}")
     step.seconds = time.perf_counter() - started
     if ok:
         return True, ""

@@ -8,7 +8,7 @@ wrong in the input gets one clear message: an empty index, a question the embedd
 to the documents' language (a warning), a generator that ignores the citation format (a
 warning, the answer is kept), sources that overflow the budget (cut, with a warning), a
 question too long for the model (an error), an endpoint that does not answer (an
-:class:`~nbrag.endpoints.EndpointError` naming the URL, after ``timeout`` seconds at most).
+:class:`~nbrag.errors.EndpointError` naming the URL, after ``timeout`` seconds at most).
 """
 
 from __future__ import annotations
@@ -17,42 +17,30 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from nbrag import llm
 from nbrag.endpoints import DEFAULT_TIMEOUT
+from nbrag.errors import NbragError, NbragTypeError
 from nbrag.rag.base import Answer
-from nbrag.rag.generators import Generator, resolve_generator
 from nbrag.rag.prompt import CLOSED_BOOK_TEMPLATE, DEFAULT_TEMPLATE, PromptTemplate, assemble
 from nbrag.rag.support import SUPPORT_THRESHOLD, check_threshold, parse_citations, support_check, support_warning
+from nbrag.text import script_share
 
 
-def open_index(index: Any):
+def open_index(index: Any) -> Any:
     """An Index from an Index or its name; an empty one is refused with what to do."""
     from nbrag.retrieval import Index
 
     if isinstance(index, str):
         index = Index(index)
     if not hasattr(index, "search"):
-        raise TypeError(f"index={index!r} is not an index: give an nbrag.Index or the name of one.")
+        raise NbragTypeError("not an index: give an nbrag.Index or the name of one.", option="index", value=index)
     if len(index) == 0:
-        raise ValueError(f"Index {index.name!r} has no documents: add some with index.add(texts) or "
-                         "index.add_files(folder) (or %nbrag index), then ask again.")
+        raise NbragError(f"the index {index.name!r} has no documents: add some with index.add(texts) or "
+                         "index.add_files(folder) (or %nbrag index), then ask again.", option="index")
     return index
 
 
 # --------------------------------------------------------------------------- scripts
-
-
-def script_share(text: str) -> dict[str, float]:
-    """The share of Han characters and of Latin letters among a text's letters."""
-    han = latin = 0
-    for ch in text:
-        if "\u4e00" <= ch <= "\u9fff" or "\u3400" <= ch <= "\u4dbf":
-            han += 1
-        elif ch.isascii() and ch.isalpha():
-            latin += 1
-    total = han * 2 + latin  # a Han character carries about as much as a short word; weigh it up
-    if total == 0:
-        return {"han": 0.0, "latin": 0.0}
-    return {"han": han * 2 / total, "latin": latin / total}
 
 
 def script_of(text: str) -> str | None:
@@ -88,21 +76,19 @@ def ask(question: str, index: Any = None, *, mode: str = "hybrid", k: int = 4, t
 
     ``index``: an :class:`nbrag.Index` or an index name; None answers from the model alone (no
     retrieval, for comparison). ``mode`` and ``search_options`` go to ``index.search`` (``fusion``,
-    ``weights``, ``hyde``, ``rerank``, ``graph``, …). ``generator``: None (the configured offline
-    generator), a Hugging Face model id, a ``(model, tokenizer)`` pair or a ``complete(messages) -> str``
-    callable; or ``endpoint="http://host:port/v1", model="NAME"`` for an OpenAI-compatible server.
+    ``weights``, ``hyde``, ``rerank``, ``graph``, …). ``generator``: anything :func:`nbrag.llm.resolve`
+    accepts (None for the configured offline generator, a model name or Hugging Face id, a
+    ``(model, tokenizer)`` pair, a ``complete(messages) -> str`` callable, an ``nbrag.llm.Generator``);
+    or ``endpoint="http://host:port/v1", model="NAME"`` for an OpenAI-compatible server.
     ``context_tokens`` bounds the prompt (sources that do not fit are cut or left out, with a warning);
     ``stream`` receives each piece of the answer as it is generated. ``support_threshold`` defaults
     to :data:`nbrag.rag.support.SUPPORT_THRESHOLD`.
     """
-    if not isinstance(question, str) or not question.strip():
-        raise ValueError("The question is empty: write what you want to know.")
-    _check_numbers(k=k, max_new_tokens=max_new_tokens, context_tokens=context_tokens)
+    check_question(question)
+    check_counts(k=k, max_new_tokens=max_new_tokens, context_tokens=context_tokens)
     threshold = check_threshold(support_threshold)
-    if template is not None and not isinstance(template, PromptTemplate):
-        raise TypeError(f"template={template!r} is not a PromptTemplate: build one with "
-                        "nbrag.rag.PromptTemplate(system=..., user=..., source=...).")
-    gen = resolve_generator(generator, endpoint=endpoint, model=model, api_key=api_key, timeout=timeout)
+    check_template(template)
+    gen = llm.resolve(generator, endpoint=endpoint, model=model, api_key=api_key, timeout=timeout)
     retrieval, seconds, warnings = None, {}, []
     hits: list[Any] = []
     if index is not None:
@@ -121,7 +107,7 @@ def ask(question: str, index: Any = None, *, mode: str = "hybrid", k: int = 4, t
                             params={"mode": mode, "k": k, **search_options} if index is not None else {})
 
 
-def answer_from_hits(question: str, hits: list[Any], gen: Generator, *, template: PromptTemplate | None = None,
+def answer_from_hits(question: str, hits: list[Any], gen: llm.Generator, *, template: PromptTemplate | None = None,
                      max_new_tokens: int = 200, context_tokens: int = 1024, threshold: float = SUPPORT_THRESHOLD,
                      stream: Callable[[str], Any] | None = None, retrieval: Any = None,
                      seconds: dict[str, float] | None = None, warnings: list[str] | None = None,
@@ -133,7 +119,7 @@ def answer_from_hits(question: str, hits: list[Any], gen: Generator, *, template
         template = DEFAULT_TEMPLATE if hits or retrieval is not None else CLOSED_BOOK_TEMPLATE
     alone = gen.count_messages(template.messages(question, ""))
     if gen.context_length is not None and alone + max_new_tokens > gen.context_length:
-        raise ValueError(f"The question and the template take {alone} tokens, and {max_new_tokens} more are kept for "
+        raise NbragError(f"The question and the template take {alone} tokens, and {max_new_tokens} more are kept for "
                          f"the answer: more than the {gen.context_length} tokens {gen.name} reads. Shorten the "
                          "question or the template, or lower max_new_tokens.")
     if gen.context_length is not None and context_tokens + max_new_tokens > gen.context_length:
@@ -150,7 +136,7 @@ def answer_from_hits(question: str, hits: list[Any], gen: Generator, *, template
         warnings.append("The search found no passage for this question: the answer comes from the model alone.")
     if stream is not None and template.answer_prefix:
         stream(template.answer_prefix)
-    completion = gen.complete(messages, max_new_tokens=max_new_tokens, stream=stream)
+    completion = gen.reply(messages, max_new_tokens=max_new_tokens, on_text=stream)
     seconds["generate"] = completion.seconds
     text = (template.answer_prefix + completion.text).strip()
     if not completion.text.strip():
@@ -169,7 +155,19 @@ def answer_from_hits(question: str, hits: list[Any], gen: Generator, *, template
                   params={**(params or {}), "max_new_tokens": max_new_tokens, "context_tokens": context_tokens})
 
 
-def _check_numbers(**values: Any) -> None:
+def check_question(question: Any) -> None:
+    if not isinstance(question, str) or not question.strip():
+        raise NbragError("the question is empty: write what you want to know.", option="query")
+
+
+def check_template(template: Any) -> None:
+    if template is not None and not isinstance(template, PromptTemplate):
+        raise NbragTypeError("not a PromptTemplate: build one with nbrag.rag.PromptTemplate(system=..., user=..., "
+                             "source=...).", option="template", value=template)
+
+
+def check_counts(least: int = 1, **values: Any) -> None:
+    """Each of ``values`` a whole number of at least ``least``, else an error naming it."""
     for name, value in values.items():
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"{name}={value!r} must be a whole number of at least 1.")
+        if isinstance(value, bool) or not isinstance(value, int) or value < least:
+            raise NbragError(f"give a whole number of at least {least}.", option=name, value=value)

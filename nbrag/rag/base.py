@@ -14,6 +14,8 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
+from nbrag.display import Shown
+
 ACTIONS = ("plan", "retrieve", "graph_search", "rewrite", "calculate", "answer", "verify", "finish")
 
 
@@ -27,6 +29,17 @@ class Source:
     tokens: int  # tokens of `text`, counted as the budget counts them
     truncated: bool = False
     dropped: bool = False
+
+    @property
+    def kept(self) -> int:
+        """How many characters of the chunk reached the prompt: all, none (dropped), or the beginning kept."""
+        full = self.hit.text if self.hit is not None else self.text
+        if self.dropped:
+            return 0
+        if not self.truncated:
+            return len(full)
+        return next((i for i, (a, b) in enumerate(zip(full, self.text, strict=False)) if a != b),
+                    min(len(full), len(self.text)))
 
     def to_dict(self) -> dict[str, Any]:
         return {"number": self.number, "hit": self.hit.to_dict() if self.hit is not None else None,
@@ -63,14 +76,8 @@ class Support:
         return dataclasses.asdict(self)
 
 
-def _views():
-    from nbrag.views import rag
-
-    return rag
-
-
 @dataclass
-class Answer:
+class Answer(Shown):
     """A retrieval-augmented answer with its sources, citations, prompt and support check."""
 
     question: str
@@ -120,12 +127,6 @@ class Answer:
     def __str__(self) -> str:
         return self.text
 
-    def view(self):
-        return _views().AnswerView(self)
-
-    def _repr_mimebundle_(self, include=None, exclude=None):
-        return self.view()._repr_mimebundle_(include=include, exclude=exclude)
-
 
 @dataclass
 class AgentStep:
@@ -156,7 +157,7 @@ class AgentStep:
 
 
 @dataclass
-class AgentResult:
+class AgentResult(Shown):
     """The agent's answer with the trace of every step: plan, retrievals, rewrites, draft and verification."""
 
     question: str
@@ -193,9 +194,3 @@ class AgentResult:
 
     def __str__(self) -> str:
         return self.answer
-
-    def view(self):
-        return _views().TraceView(self)
-
-    def _repr_mimebundle_(self, include=None, exclude=None):
-        return self.view()._repr_mimebundle_(include=include, exclude=exclude)

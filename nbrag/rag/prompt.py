@@ -14,12 +14,11 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from nbrag.errors import NbragError, NbragTypeError
+from nbrag.llm import Generator
 from nbrag.rag.base import Source
-
-if TYPE_CHECKING:  # pragma: no cover
-    from nbrag.rag.generators import Generator
 
 MIN_SOURCE_TOKENS = 32  # a cut source shorter than this is dropped instead
 SEPARATOR = "\n\n"
@@ -50,19 +49,19 @@ class PromptTemplate:
     def __post_init__(self) -> None:
         for name in ("system", "user", "source", "answer_prefix"):
             if not isinstance(getattr(self, name), str):
-                raise TypeError(f"PromptTemplate.{name} must be text, not {type(getattr(self, name)).__name__}.")
+                raise NbragTypeError(f"PromptTemplate.{name} must be text, not {type(getattr(self, name)).__name__}.")
         if "{question}" not in self.user:
-            raise ValueError("PromptTemplate.user has no {question} placeholder: the model would never see the "
+            raise NbragError("PromptTemplate.user has no {question} placeholder: the model would never see the "
                              "question. Add {question} where it belongs.")
         if "{text}" not in self.source:
-            raise ValueError("PromptTemplate.source has no {text} placeholder: the sources would be empty. "
+            raise NbragError("PromptTemplate.source has no {text} placeholder: the sources would be empty. "
                              "Write it like '[{number}] {text}'.")
         try:
             self.user.format(question="", sources="")
             self.source.format(number=1, title="", text="")
             self.system.format()
         except (KeyError, IndexError, ValueError) as error:
-            raise ValueError(f"PromptTemplate has a placeholder it cannot fill ({error!r}): the user part takes "
+            raise NbragError(f"PromptTemplate has a placeholder it cannot fill ({error!r}): the user part takes "
                              "{question} and {sources}, a source {number}, {title} and {text}, the system part "
                              "none; write literal braces as {{ and }}.") from None
 
@@ -104,6 +103,7 @@ def title_of(hit: Any) -> str:
 def assemble(template: PromptTemplate, question: str, hits: list[Any], generator: Generator,
              context_tokens: int) -> tuple[list[dict[str, str]], list[Source], list[str]]:
     """The messages, the sources as placed in them, and warnings about what the budget cut."""
+    count = generator.count_tokens
     fixed = generator.count_messages(template.messages(question, ""))
     room = context_tokens - fixed
     sources: list[Source] = []
@@ -111,19 +111,18 @@ def assemble(template: PromptTemplate, question: str, hits: list[Any], generator
     warnings: list[str] = []
     for number, hit in enumerate(hits, start=1):
         block = template.source.format(number=number, title=title_of(hit), text=hit.text)
-        need = generator.count(block) + (generator.count(SEPARATOR) if blocks else 0)
-        if need <= room:
+        separator = count(SEPARATOR) if blocks else 0
+        if count(block) + separator <= room:
             blocks.append(block)
-            sources.append(Source(number=number, hit=hit, text=hit.text, tokens=generator.count(hit.text)))
-            room -= need
+            sources.append(Source(number=number, hit=hit, text=hit.text, tokens=count(hit.text)))
+            room -= count(block) + separator
             continue
         empty = template.source.format(number=number, title=title_of(hit), text="")
-        text_room = room - generator.count(empty) - generator.count(ELLIPSIS) - (generator.count(SEPARATOR)
-                                                                                 if blocks else 0)
+        text_room = room - count(empty) - count(ELLIPSIS) - separator
         if text_room >= MIN_SOURCE_TOKENS and not any(s.dropped or s.truncated for s in sources):
             text = generator.cut(hit.text, text_room).rstrip() + ELLIPSIS
             blocks.append(template.source.format(number=number, title=title_of(hit), text=text))
-            sources.append(Source(number=number, hit=hit, text=text, tokens=generator.count(text), truncated=True))
+            sources.append(Source(number=number, hit=hit, text=text, tokens=count(text), truncated=True))
             room = 0
         else:
             sources.append(Source(number=number, hit=hit, text="", tokens=0, dropped=True))
@@ -132,8 +131,7 @@ def assemble(template: PromptTemplate, question: str, hits: list[Any], generator
     if cut or dropped:
         said = []
         if cut:
-            said.append(f"source [{cut[0].number}] was cut to {cut[0].tokens} of {generator.count(cut[0].hit.text)} "
-                        "tokens")
+            said.append(f"source [{cut[0].number}] was cut to {cut[0].tokens} of {count(cut[0].hit.text)} tokens")
         if dropped:
             said.append(f"source{'s' * (len(dropped) > 1)} {', '.join(f'[{n}]' for n in dropped)} "
                         f"{'were' if len(dropped) > 1 else 'was'} left out")

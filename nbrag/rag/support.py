@@ -5,8 +5,9 @@ Citations: a number in brackets after the text it backs: ``[1]``, ``[1, 2]``, ``
 number is one :class:`Citation` spanning the whole marker; a marker with several gives one
 citation per number, each spanning its own digits, so that spans never overlap.
 
-Support: the answer is split into sentences (``.``, ``!``, ``?``, ``。``, ``！``, ``？``, ``；`` and
-line breaks; a sentence made only of citation markers joins the one before it). Each sentence,
+Support: the answer is split into sentences (:func:`nbrag.text.sentence_spans`: ``.``, ``!``, ``?``,
+``。``, ``！``, ``？``, ``；`` and line breaks; a sentence made only of citation markers joins the one
+before it). Each sentence,
 its markers removed, is embedded with the embedder (MiniLM by default) and compared with the
 sentences of the sources it cites and with each of those sources whole; its score is the best
 cosine similarity. A sentence that cites nothing is compared with every source and flagged
@@ -28,7 +29,9 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from nbrag.errors import NbragError
 from nbrag.rag.base import Citation, Source, Support
+from nbrag.text import sentence_spans, strip_span
 
 SUPPORT_THRESHOLD = 0.60
 
@@ -37,7 +40,6 @@ _NUMBER = r"\d+(?:\s*[-–~～]\s*\d+)?"
 MARKER = re.compile(rf"{_OPEN}\s*(?:source\s*|来源\s*)?({_NUMBER}(?:\s*{_SEP}\s*{_NUMBER})*)\s*{_CLOSE}",
                     re.IGNORECASE)
 _ITEM = re.compile(_NUMBER)
-_SENTENCE_END = re.compile(r"[.!?。！？；…]+[\"'”’」』)）]*(?=\s|$|[^\x00-\x7f])|\n+")
 _LEADING_MARKERS = re.compile(rf"(?:\s*{MARKER.pattern})+[.,;。，；]?", re.IGNORECASE)
 MAX_RANGE = 20  # [1-300] is not a range of citations
 
@@ -74,27 +76,15 @@ def parse_citations(text: str, sources: list[Source]) -> tuple[list[Citation], l
 
 
 def split_sentences(text: str) -> list[tuple[int, int]]:
-    """Sentence spans of ``text`` (English and Chinese punctuation), trimmed, a markers-only tail joined back."""
-    spans: list[tuple[int, int]] = []
-    start = 0
-    for end in _SENTENCE_END.finditer(text):
-        spans.append((start, end.end()))
-        start = end.end()
-    spans.append((start, len(text)))
+    """Sentence spans of ``text`` (:func:`nbrag.text.sentence_spans`, a line break ending one too), trimmed; the
+    citation markers that open a sentence belong to the one before it, and a markers-only sentence joins it."""
     out: list[tuple[int, int]] = []
-    for a, b in spans:
-        while a < b and text[a].isspace():
-            a += 1
-        while b > a and text[b - 1].isspace():
-            b -= 1
-        if a >= b:
-            continue
+    for start, end in sentence_spans(text, lines=True):
+        a, b = strip_span(text, start, end)
         lead = _LEADING_MARKERS.match(text, a, b)
         if out and lead and lead.end() > a:  # "…sentence. [1] Next": the marker belongs to the sentence before it
             out[-1] = (out[-1][0], lead.end())
-            a = lead.end()
-            while a < b and text[a].isspace():
-                a += 1
+            a, b = strip_span(text, lead.end(), b)
         if a >= b:
             continue
         if out and not MARKER.sub("", text[a:b]).strip(" \t.,;:。，；"):
@@ -104,8 +94,9 @@ def split_sentences(text: str) -> list[tuple[int, int]]:
     return out
 
 
-def source_similarity(sentences: list[str], sources: list[str], embedder: str | None = None):
-    """``[sentence, source]`` best cosine similarity of each sentence with each source, whole or any of its sentences."""
+def source_similarity(sentences: list[str], sources: list[str], embedder: str | None = None) -> Any:
+    """``[sentence, source]``: the best cosine similarity of each sentence with each source, whole or any of its
+    sentences (a numpy array)."""
     import numpy as np
 
     from nbrag.models import embed
@@ -165,6 +156,6 @@ def check_threshold(threshold: Any) -> float:
     if threshold is None:
         return SUPPORT_THRESHOLD
     if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not -1 <= threshold <= 1:
-        raise ValueError(f"support_threshold={threshold!r} must be a cosine similarity between -1 and 1 (default "
-                         f"{SUPPORT_THRESHOLD}).")
+        raise NbragError(f"give a cosine similarity between -1 and 1 (default {SUPPORT_THRESHOLD}).",
+                         option="support_threshold", value=threshold)
     return float(threshold)

@@ -14,7 +14,6 @@ and the threshold on hover. ``StreamView`` shows a reply while the model writes 
 
 from __future__ import annotations
 
-import html
 import json
 import time
 from itertools import pairwise
@@ -24,7 +23,8 @@ import anywidget
 import ipywidgets
 import traitlets
 
-from nbrag.views.html import WithStaticHTML, static
+from nbrag.errors import NbragError
+from nbrag.views.html import WithStaticHTML, e, static, style
 
 CITE_HINT = "Click a citation [n] to see its source; hover a sentence for its support score."
 ACTION_HINTS = {
@@ -77,23 +77,6 @@ def _scores(hit: Any) -> list[dict[str, Any]]:
     return out
 
 
-def _in_prompt(source: Any) -> int:
-    """How many characters of the chunk reached the prompt: all, none (dropped), or the kept beginning."""
-    hit = source.hit
-    full = hit.text if hit is not None else source.text
-    if source.dropped:
-        return 0
-    if not source.truncated:
-        return len(full)
-    shown = source.text
-    n = 0
-    for a, b in zip(full, shown):
-        if a != b:
-            break
-        n += 1
-    return n
-
-
 def source_cards(answer: Any) -> list[dict[str, Any]]:
     """One card per numbered source: where its chunk lies, its scores, its text and how much the prompt kept."""
     cards = []
@@ -103,7 +86,7 @@ def source_cards(answer: Any) -> list[dict[str, Any]]:
         status = "dropped" if source.dropped else "truncated" if source.truncated else ""
         card = {"number": source.number, "document": getattr(hit, "document", ""),
                 "start": getattr(hit, "start", 0), "end": getattr(hit, "end", len(full)),
-                "id": getattr(hit, "id", ""), "text": full, "promptText": source.text, "inPrompt": _in_prompt(source),
+                "id": getattr(hit, "id", ""), "text": full, "promptText": source.text, "inPrompt": source.kept,
                 "tokens": source.tokens, "status": status, "scores": _scores(hit)}
         card["title"] = "\n".join([f"[{source.number}] {card['document']} · chars {card['start']}–{card['end']}",
                                    *(f"{s['name']} {s['value']:.4f}" + (f", rank {s['rank']}" if s["rank"] else "")
@@ -262,11 +245,12 @@ class AnswerView(WithStaticHTML, anywidget.AnyWidget):
         """Open source ``number`` (as a click on its citation does); 0 closes it."""
         numbers = [c["number"] for c in self.data["sources"]]
         if number and number not in numbers:
-            raise ValueError(f"No source [{number}]: this answer has sources {numbers or 'none'}.")
+            raise NbragError(f"no such source: this answer has sources {numbers or 'none'}.", option="number",
+                             value=number)
         self.selected = number
 
     def to_html(self) -> str:
-        return f"<style>{static('rag.css').read_text()}</style>" + static_answer(self.data, self.legend, self.model_id)
+        return style("rag.css") + static_answer(self.data, self.legend, self.model_id)
 
 
 def _uid(model_id: str) -> str:
@@ -275,7 +259,6 @@ def _uid(model_id: str) -> str:
 
 def static_answer(data: dict[str, Any], legend_text: str, model_id: str = "") -> str:
     """The answer as static HTML (every piece of text escaped); citations are links to their sources."""
-    e = html.escape
     uid = _uid(model_id)
     out = ['<div class="nbrag-rag">']
     if data["question"]:
@@ -332,7 +315,6 @@ def _rank(rank: int | None) -> str:
 
 
 def _static_card(card: dict[str, Any], uid: str) -> str:
-    e = html.escape
     status = f' <span class="nbrag-rag-status">{e(card["status"])}</span>' if card["status"] else ""
     scores = "".join(f'<span class="nbrag-chip" data-name="{e(s["name"])}">{e(s["name"])} {s["value"]:.4f}'
                      f'{_rank(s["rank"])}</span>' for s in card["scores"])
@@ -355,13 +337,12 @@ class TraceWidget(WithStaticHTML, anywidget.AnyWidget):
     data = traitlets.Dict().tag(sync=True)
 
     def to_html(self) -> str:
-        return static_trace(self.data)
+        return style("rag.css") + static_trace(self.data)
 
 
 def static_trace(data: dict[str, Any]) -> str:
     """The trace as static HTML, each step a ``<details>`` row (every piece of text escaped)."""
-    e = html.escape
-    out = [f"<style>{static('rag.css').read_text()}</style>", '<div class="nbrag-trace">',
+    out = ['<div class="nbrag-trace">',
            f'<div class="nbrag-rag-question"><span>Question</span> {e(data["question"])}</div>',
            f'<div class="nbrag-rag-meta">{e(data["summary"])}</div>']
     if data["subQuestions"]:
@@ -407,10 +388,23 @@ class TraceView(WithStaticHTML, ipywidgets.VBox):
         self.children = [self.trace, self.answer]
 
     def to_html(self) -> str:
-        return self.trace.to_html() + self.answer.to_html()
+        answer = self.answer
+        return style("rag.css") + static_trace(self.trace.data) + static_answer(answer.data, answer.legend,
+                                                                                answer.model_id)
 
 
 # ---------------------------------------------------------------------- streaming
+
+class StreamWidget(anywidget.AnyWidget):
+    """A reply as the model writes it: ``title`` above, ``text`` so far (set as text, never as markup)."""
+
+    _esm = static("rag.js")
+    _css = static("rag.css")
+
+    kind = traitlets.Unicode("stream").tag(sync=True)
+    title = traitlets.Unicode("").tag(sync=True)
+    text = traitlets.Unicode("").tag(sync=True)
+
 
 class StreamView:
     """Shows a reply as the model writes it: call it with each new piece of text (the ``stream`` callback).
@@ -425,7 +419,7 @@ class StreamView:
         self.text = ""
         self.pieces = 0
         self.draws = 0
-        self.widget = ipywidgets.HTML(self._html())
+        self.widget = StreamWidget(title=title)
         self._last = 0.0
 
     def __call__(self, piece: str) -> None:
@@ -438,13 +432,8 @@ class StreamView:
 
     def flush(self) -> None:
         """Draw the text received so far."""
-        self.widget.value = self._html()
+        self.widget.text = self.text
         self.draws += 1
-
-    def _html(self) -> str:
-        return (f'<div class="nbrag-stream" style="font-size:13px"><div style="color:#57606a;font-size:12px">'
-                f'{html.escape(self.title)}</div><div style="white-space:pre-wrap;word-break:break-word">'
-                f'{html.escape(self.text)}<span style="opacity:.5">▍</span></div></div>')
 
     def close(self) -> None:
         """Remove the streamed text from the page (the finished answer replaces it)."""

@@ -79,11 +79,23 @@ def test_options_reach_the_engine(ip, samples):
     ("%ask --index samples --generator quote", "No question"),
     (f"%%ask --index no_such_index_here\n{QUESTION}", "--index no_such_index_here: no such index"),
     (f"%%ask --index quote\n{QUESTION}", "holds a function, not an nbrag.Index"),
-    (f"%%ask --index samples --endpoint http://127.0.0.1:9/v1\n{QUESTION}", "--endpoint needs --model NAME too"),
-    (f"%%ask --index samples --model qwen\n{QUESTION}", "--model needs --endpoint URL too"),
+    (f"%%ask --index samples --endpoint http://127.0.0.1:9/v1\n{QUESTION}",
+     "--model None: the endpoint http://127.0.0.1:9/v1 needs the name of a model that server serves"),
+    (f"%%ask --index samples --model qwen\n{QUESTION}", "--model: an option of OpenAI-compatible endpoints"),
+    (f"%%ask --index samples --endpoint http://127.0.0.1:9/v1 --model m --generator quote\n{QUESTION}",
+     "--generator: give endpoint= or generator=, not both"),
     (f"%%ask --index samples --max-steps 3\n{QUESTION}", "--max-steps: option(s) of the agent; add --agent"),
-    (f"%%ask --index samples --threshold 1.5\n{QUESTION}", "--threshold 1.5: the support threshold is a cosine"),
-    (f"%%ask --index samples -k 0\n{QUESTION}", "-k 0: give a whole number of at least 1"),
+    (f"%%ask --index samples --threshold 1.5\n{QUESTION}",
+     "--threshold 1.5: give a cosine similarity between -1 and 1 (default 0.6)."),
+    (f"%%ask --index samples -k 0\n{QUESTION}", "--top-k 0: give a whole number of at least 1."),
+    (f"%%ask --index samples --generator quote --max-new-tokens 0\n{QUESTION}",
+     "--max-new-tokens 0: give a whole number of at least 1."),
+    (f"%%ask --agent --index samples --generator quote --budget 0\n{QUESTION}",
+     "--budget 0: give a whole number of at least 1."),
+    (f"%%ask --agent --index samples --generator quote --max-steps 0\n{QUESTION}",
+     "--max-steps 0: give a whole number of at least 1."),
+    (f"%%ask --agent --index samples --generator quote --context-tokens -3\n{QUESTION}",
+     "--context-tokens -3: give a whole number of at least 1."),
     (f"%%ask --index samples --template quote --generator quote\n{QUESTION}",
      "--template quote holds a function, not an nbrag PromptTemplate"),
     (f"%%ask --index samples --generator no/such-model-here\n{QUESTION}", "no/such-model-here"),
@@ -91,8 +103,26 @@ def test_options_reach_the_engine(ip, samples):
     (f"%%ask --index samples --generator quote --query Why\n{QUESTION}", "Question given twice"),
 ])
 def test_bad_input_is_one_clear_line(ip, samples, cell, message):
-    with pytest.raises(UsageError, match=re.escape(message)):
+    with pytest.raises(UsageError, match=re.escape(message)) as error:
         run(ip, cell)
+    assert "\n" not in str(error.value)
+
+
+def test_a_bug_in_the_engine_keeps_its_traceback(ip, samples, monkeypatch):
+    def broken(*args, **kwargs):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(nbrag.rag, "ask", broken)
+    with pytest.raises(RuntimeError, match=r"^boom$"):
+        run(ip, f"%%ask --index samples --generator quote\n{QUESTION}")
+    monkeypatch.undo()
+    monkeypatch.setattr(nbrag.rag.answer, "support_check", broken)  # deep inside the engine, past the model call
+    with pytest.raises(RuntimeError, match=r"^boom$"):
+        run(ip, f"%%ask --index samples --generator quote\n{QUESTION}")
+    # a generator of the notebook's own that fails is its bug too, not a usage error
+    ip.user_ns["faulty"] = lambda messages: 1 / 0
+    with pytest.raises(ZeroDivisionError):
+        run(ip, f"%%ask --index samples --generator faulty\n{QUESTION}")
 
 
 def test_an_empty_index_and_an_unreachable_endpoint_say_so_and_keep_the_old_result(ip, samples):

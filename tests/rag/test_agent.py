@@ -2,12 +2,15 @@
 the check, and the limits that stop it; each step recorded."""
 
 import json
+import re
 
 import pytest
 
 import nbrag
+from nbrag.errors import NbragError
 from nbrag.rag import ACTIONS, AgentResult
 from nbrag.rag.agentic import CANNOT, heuristic_plan, parse_plan
+from tests.tiny import tiny
 
 from .conftest import extractive
 from .servers import serving
@@ -28,8 +31,8 @@ def test_the_heuristic_plan_splits_bridge_questions(question, plan):
 
 def test_a_model_plan_is_read_only_when_it_is_one():
     question = "What is the capital of the country where the Cordouan lighthouse stands?"
-    assert parse_plan("1. In which country does the Cordouan lighthouse stand?\n2. What is the capital of #1?",
-                      question) == ["In which country does the Cordouan lighthouse stand?", "What is the capital of #1?"]
+    plan = ["In which country does the Cordouan lighthouse stand?", "What is the capital of #1?"]
+    assert parse_plan(f"1. {plan[0]}\n2. {plan[1]}", question) == plan
     looping = "The lighthouse stands in the country where the lighthouse stands in the country where the lighthouse"
     assert parse_plan(looping, question) is None  # repeats itself
     assert parse_plan("In which country does the Cordouan lighthouse stand?", question) is None  # one line: no split
@@ -100,7 +103,8 @@ def test_graph_search_joins_when_the_index_has_a_graph():
 
     index = nbrag.Index("rag-tests-graph", memory=True)
     index.add({"lighthouses": sample_documents()["lighthouses"]}, chunker="recursive", size=128, progress=False)
-    with pytest.raises(ValueError, match="has no knowledge graph: build it with index.build_graph()"):
+    with pytest.raises(NbragError, match=r"^graph=True: asks for graph search, but the index 'rag-tests-graph' has "
+                                         r"no knowledge graph: build it with index\.build_graph\(\)"):
         nbrag.agent(BRIDGE, index, generator=extractive, graph=True)
     index.build_graph(progress=False)
     result = nbrag.agent("Where was the first lens of Fresnel's design installed?", index, generator=extractive)
@@ -124,14 +128,54 @@ def test_the_agent_works_through_an_endpoint(english_index, monkeypatch):
 
 
 @pytest.mark.parametrize("options, message", [
-    ({"max_steps": 0}, "max_steps=0"), ({"token_budget": -1}, "token_budget=-1"), ({"rewrites": -1}, "rewrites=-1"),
-    ({"graph": "pagerank"}, "graph='pagerank'"),
+    ({"max_steps": 0}, "max_steps=0: give a whole number of at least 1."),
+    ({"token_budget": -1}, "token_budget=-1: give a whole number of at least 1."),
+    ({"rewrites": -1}, "rewrites=-1: give a whole number of at least 0."),
+    ({"max_new_tokens": 0}, "max_new_tokens=0: give a whole number of at least 1."),
+    ({"graph": "pagerank"}, "graph='pagerank': use None (graph search when the index has a graph), True, False"),
+    ({"support_threshold": "high"}, "support_threshold='high': give a cosine similarity"),
+    ({"template": "{question}"}, "template='{question}': not a PromptTemplate"),
 ])
 def test_bad_options_are_named(english_index, options, message):
-    with pytest.raises(ValueError, match=message):
+    with pytest.raises(NbragError, match=re.escape(message)) as error:
         nbrag.agent(BRIDGE, english_index, generator=extractive, **options)
+    assert error.value.option == next(iter(options))
 
 
 def test_the_agent_needs_an_index():
-    with pytest.raises(ValueError, match="give index="):
+    with pytest.raises(NbragError, match=r"^index: the agent retrieves from an index: give index="):
         nbrag.agent(BRIDGE, generator=extractive)
+
+
+def judging(says):
+    """A complete(messages) model that answers every yes/no question with ``says`` and the rest extractively."""
+    def complete(messages):
+        return says if "Yes or No" in messages[0]["content"] else extractive(messages)
+
+    return complete
+
+
+def test_a_model_judges_the_evidence_in_words(english_index):
+    question = "Where was the first lens of Fresnel's design installed?"
+    yes = nbrag.agent(question, english_index, generator=judging("Yes."), k=3, graph=False)
+    judged = [s for s in yes.steps if s.action == "verify"]
+    assert len(judged) == 2 and all(s.raw == "Yes." and s.note == "" for s in judged)  # the evidence, the draft
+    assert all(s.prompt_tokens > 0 and s.completion_tokens > 0 for s in judged)
+    assert judged[0].observation.startswith("enough evidence (model)") and "model: yes" in judged[1].observation
+    assert yes.verified is True and not any(s.action == "rewrite" for s in yes.steps)
+
+    no = nbrag.agent(question, english_index, generator=judging("No, they do not."), k=3, graph=False, max_steps=20)
+    assert no.steps[2].action == "verify" and no.steps[2].observation.startswith("not enough evidence (model)")
+    assert no.steps[3].action == "rewrite"  # evidence judged insufficient: rewrite the query
+    assert no.verified is False and no.answer == f"{CANNOT}: the model judged that the passages do not support it."
+
+
+def test_a_local_model_judges_with_its_next_token_logits(english_index, one_thread):
+    model, tokenizer = tiny("llama")  # random weights: "Yes" and "No" are single tokens, so the logits decide
+    result = nbrag.agent("Where was the first lens of Fresnel's design installed?", english_index,
+                         generator=(model, tokenizer), k=2, graph=False, max_steps=3, max_new_tokens=8)
+    plan, retrieve, judge = result.steps
+    assert (plan.action, retrieve.action, judge.action) == ("plan", "retrieve", "verify")
+    assert judge.raw.startswith("logit(Yes) - logit(No) = ") and judge.completion_tokens == 0
+    assert judge.prompt_tokens > 100 and result.tokens["completion"] == plan.completion_tokens
+    assert result.stopped.startswith("max_steps=3 reached before the step")

@@ -1,13 +1,14 @@
 """nbrag.ask over a real index: the prompt, citations linked to their chunks, the support check, bad input."""
 
 import json
+import re
 import socket
 import time
 
 import pytest
 
 import nbrag
-from nbrag.endpoints import EndpointError
+from nbrag.errors import EndpointError, NbragError, NbragTypeError
 from nbrag.rag import CLOSED_BOOK_TEMPLATE, DEFAULT_TEMPLATE, Answer
 from tests.tiny import tiny
 
@@ -44,7 +45,8 @@ def test_search_options_and_modes_pass_through(english_index):
     assert answer.params["mode"] == "bm25" and answer.params["k"] == 2
     fused = nbrag.ask(QUESTION, english_index, k=2, fusion="minmax", weights={"bm25": 0.2, "dense": 0.8},
                       generator=extractive)
-    assert fused.retrieval.params["fusion"] == "minmax" and fused.retrieval.params["weights"] == {"bm25": 0.2, "dense": 0.8}
+    assert fused.retrieval.params["fusion"] == "minmax"
+    assert fused.retrieval.params["weights"] == {"bm25": 0.2, "dense": 0.8}
 
 
 def test_a_callable_generator_streams_its_answer(english_index):
@@ -68,7 +70,8 @@ def test_without_an_index_the_model_answers_alone(english_index):
 
 def test_an_empty_index_says_how_to_fill_it():
     empty = nbrag.Index("rag-tests-empty", memory=True)
-    with pytest.raises(ValueError, match=r"Index 'rag-tests-empty' has no documents: add some with index.add"):
+    with pytest.raises(NbragError, match=r"^index: the index 'rag-tests-empty' has no documents: add some with "
+                                         r"index\.add"):
         nbrag.ask("Anything?", index=empty, generator=extractive)
 
 
@@ -87,7 +90,7 @@ def test_a_chinese_question_against_chinese_documents_is_not(chinese_index):
 def test_a_question_longer_than_the_model_reads_is_an_error(one_thread):
     model, tokenizer = tiny("llama")  # random weights: 512 positions
     question = "Why " + "really " * 600 + "?"
-    with pytest.raises(ValueError, match=r"more than the 512 tokens .* Shorten the question"):
+    with pytest.raises(NbragError, match=r"more than the 512 tokens .* Shorten the question"):
         nbrag.ask(question, generator=(model, tokenizer))
 
 
@@ -139,22 +142,33 @@ def test_an_unreachable_endpoint_is_named(english_index, monkeypatch):
         nbrag.ask(QUESTION, english_index, endpoint=f"http://127.0.0.1:{port}/v1", model="m", timeout=2)
 
 
-@pytest.mark.parametrize("options, message", [
-    ({"model": "m"}, "model= is for an OpenAI-compatible endpoint"),
-    ({"endpoint": "localhost:8000", "model": "m"}, "is not a URL"),
-    ({"endpoint": "http://127.0.0.1:9/v1"}, "needs model="),
-    ({"endpoint": "http://127.0.0.1:9/v1", "model": "m", "generator": extractive}, "not both"),
-    ({"generator": 42}, "is not a generator"),
-    ({"k": 0}, "k=0 must be"),
-    ({"context_tokens": -5}, "context_tokens=-5"),
-    ({"support_threshold": 3}, "cosine similarity"),
-    ({"template": "Answer: {question}"}, "is not a PromptTemplate"),
+@pytest.mark.parametrize("options, option, message", [
+    ({"model": "m"}, "model", "model: an option of OpenAI-compatible endpoints"),
+    ({"endpoint": "localhost:8000", "model": "m"}, "endpoint", "endpoint='localhost:8000': not a URL"),
+    ({"endpoint": "http://127.0.0.1:9/v1"}, "model", "the endpoint http://127.0.0.1:9/v1 needs the name of a model"),
+    ({"endpoint": "http://127.0.0.1:9/v1", "model": "m", "generator": extractive}, "generator",
+     "give endpoint= or generator=, not both"),
+    ({"generator": 42}, "generator", "generator=42: not a generator"),
+    ({"k": 0}, "k", "k=0: give a whole number of at least 1."),
+    ({"k": True}, "k", "k=True: give a whole number of at least 1."),
+    ({"max_new_tokens": 0}, "max_new_tokens", "max_new_tokens=0: give a whole number of at least 1."),
+    ({"context_tokens": -5}, "context_tokens", "context_tokens=-5: give a whole number of at least 1."),
+    ({"support_threshold": 3}, "support_threshold", "support_threshold=3: give a cosine similarity between -1 and 1"),
+    ({"template": "Answer: {question}"}, "template", "template='Answer: {question}': not a PromptTemplate"),
 ])
-def test_bad_options_are_named(english_index, options, message):
-    with pytest.raises((ValueError, TypeError), match=message):
+def test_bad_options_are_named(english_index, options, option, message):
+    with pytest.raises(NbragError, match=re.escape(message)) as error:
         nbrag.ask(QUESTION, english_index, **options)
+    assert error.value.option == option
+
+
+def test_a_wrong_type_is_a_type_error_too(english_index):
+    for options in ({"generator": 42}, {"template": "Answer: {question}"}, {"index": 42}):
+        with pytest.raises(NbragTypeError) as error:
+            nbrag.ask(QUESTION, **{"index": english_index, **options})
+        assert isinstance(error.value, TypeError)
 
 
 def test_an_empty_question_is_refused(english_index):
-    with pytest.raises(ValueError, match="question is empty"):
+    with pytest.raises(NbragError, match=r"^query: the question is empty: write what you want to know"):
         nbrag.ask("  ", english_index, generator=extractive)

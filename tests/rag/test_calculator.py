@@ -2,6 +2,7 @@
 
 import pytest
 
+from nbrag.errors import NbragError, NbragTypeError
 from nbrag.rag import calculate
 
 
@@ -29,18 +30,23 @@ def test_arithmetic(expression, value):
     ("max(1, key=abs)", "keyword"),
 ])
 def test_attacks_are_refused_by_name(attack, named):
-    with pytest.raises(ValueError, match="calculator|keyword") as error:
+    with pytest.raises(ValueError, match=r"calculator|keyword") as error:
         calculate(attack)
     assert named in str(error.value)
 
 
 @pytest.mark.parametrize("expression", ["9**9**9", "10**100000", "2**5000", "(10**900) * (10**900)"])
 def test_huge_numbers_are_refused_before_they_are_computed(expression):
-    with pytest.raises(ValueError, match="exponents are limited|digits"):
+    with pytest.raises(ValueError, match=r"exponents are limited|digits"):
         calculate(expression)
 
 
 def test_clear_errors():
+    with pytest.raises(NbragError, match=r"^expression='1 / 0': divides by zero\.$") as error:
+        calculate("1 / 0")
+    assert error.value.option == "expression"
+    with pytest.raises(NbragTypeError, match=r"^expression=3: calculate takes an expression as text, not int"):
+        calculate(3)
     with pytest.raises(ValueError, match="divides by zero"):
         calculate("1 / 0")
     with pytest.raises(ValueError, match="empty"):

@@ -1,6 +1,6 @@
 """ask through an OpenAI-compatible server on 127.0.0.1 that the test starts, with SmolLM2 behind it.
 
-The server runs the offline generator through ``nbrag.models.generate`` (greedy, the chat template
+The server runs the offline generator through ``nbrag.llm.resolve()`` (greedy, the chat template
 applied), so an answer through the endpoint must be the answer the same model gives locally.
 It speaks both forms of the protocol: one JSON reply, and server-sent events with ``"stream": true``.
 """
@@ -8,20 +8,18 @@ It speaks both forms of the protocol: one JSON reply, and server-sent events wit
 import pytest
 
 import nbrag
+import nbrag.llm
 
 from .servers import serving
 from .test_ask import QUESTION
 
 
 def smollm2(body):
-    """The offline generator, greedy, its chat template applied; usage counted with its tokenizer."""
-    from nbrag.models import generate, load_generator
-
-    text = generate(body["messages"], max_new_tokens=body.get("max_tokens", 64))
-    tokenizer = load_generator()[1]
-    prompt = tokenizer.apply_chat_template(body["messages"], add_generation_prompt=True, tokenize=False)
-    return text, {"prompt_tokens": len(tokenizer(prompt, add_special_tokens=False)["input_ids"]),
-                  "completion_tokens": len(tokenizer(text, add_special_tokens=False)["input_ids"])}
+    """The offline generator, greedy, its chat template applied; usage counted with its tokenizer (the text's own
+    tokens: a server does not count the end-of-text token that stopped the reply)."""
+    generator = nbrag.llm.resolve()
+    reply = generator.reply(body["messages"], max_new_tokens=body.get("max_tokens", 64))
+    return reply.text, {"prompt_tokens": reply.prompt_tokens, "completion_tokens": generator.count_tokens(reply.text)}
 
 
 @pytest.fixture

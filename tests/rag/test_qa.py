@@ -4,6 +4,7 @@ import json
 
 import pytest
 
+from nbrag.errors import NbragError
 from nbrag.eval import evaluate_qa, exact_match, f1_score, load_qa, normalize_answer, supporting_recall
 from nbrag.eval.answers import contains_answer, strip_citations
 from tests.conftest import SHARED_DATA
@@ -38,7 +39,7 @@ def test_contains_recall_and_citations():
     assert contains_answer("答案是绿茶。", "绿茶") == 1.0
     assert supporting_recall(["a", "b", "c"], ["a", "d"]) == 0.5 and supporting_recall(["a"], []) is None
     assert strip_citations("Paris [1][2], in France【3】.") == "Paris, in France."
-    with pytest.raises(ValueError, match="No gold answer"):
+    with pytest.raises(NbragError, match=r"^gold=\[\]: no gold answer given"):
         exact_match("x", [])
 
 
@@ -57,9 +58,9 @@ def test_the_runner_scores_each_method(english_index):
     agent = evaluate_qa(questions[:1], english_index, method="agent", generator=extractive, progress=False)
     assert agent.rows[0]["recall"] == 1.0 and agent.rows[0]["steps"] >= 4
     assert json.loads(json.dumps(agent.to_dict()))["method"] == "agent"
-    with pytest.raises(ValueError, match="Unknown method 'both'"):
+    with pytest.raises(NbragError, match=r"^method='both': unknown method: use one of none, rag, agent"):
         evaluate_qa(questions, english_index, method="both")
-    with pytest.raises(ValueError, match="give index="):
+    with pytest.raises(NbragError, match=r"^method='rag': retrieves: give index="):
         evaluate_qa(questions, method="rag", generator=extractive)
 
 

@@ -1,11 +1,13 @@
 """Citations in every written form, sentence splitting, and the support check on real text with MiniLM."""
 
+import itertools
+
 import pytest
 
+from nbrag.errors import NbragError
 from nbrag.rag import Source, parse_citations, split_sentences, support_check
 from nbrag.rag.support import SUPPORT_THRESHOLD, check_threshold
 from nbrag.retrieval import Hit
-import itertools
 
 FRESNEL = ("The French physicist Augustin-Jean Fresnel proposed a lens made of many separate pieces of glass. "
            "The first lighthouse lens of his design was installed at the Cordouan lighthouse in 1823.")
@@ -98,5 +100,5 @@ def test_threshold_checks():
     assert check_threshold(None) == SUPPORT_THRESHOLD
     assert check_threshold(0.4) == 0.4
     for bad in (2, "high", True):
-        with pytest.raises(ValueError, match="cosine similarity"):
+        with pytest.raises(NbragError, match=f"^support_threshold={bad!r}: give a cosine similarity between -1 and 1"):
             check_threshold(bad)

@@ -9,6 +9,7 @@ import pytest
 
 import nbrag
 from nbrag.data import sample_documents
+from nbrag.errors import NbragError
 from nbrag.rag.base import AgentResult, AgentStep, Answer, Source
 from nbrag.rag.support import parse_citations, support_check
 from nbrag.retrieval import Index
@@ -114,7 +115,7 @@ def test_selecting_a_source_and_the_static_links(index):
     view = AnswerView(answer)
     view.select(2)
     assert view.selected == 2
-    with pytest.raises(ValueError, match=r"No source \[7\]: this answer has sources \[1, 2, 3, 4\]"):
+    with pytest.raises(NbragError, match=r"^number=7: no such source: this answer has sources \[1, 2, 3, 4\]"):
         view.select(7)
     html = static_answer(view.data, view.legend, "abc123")
     assert '<a class="nbrag-cite" href="#nbrag-abc123-2"' in html and 'id="nbrag-abc123-2"' in html
@@ -166,16 +167,20 @@ def test_trace_view_shows_every_step_then_the_answer(index):
     assert "Stopped after 4 steps" in html and html.index("nbrag-trace") < html.index("nbrag-rag-answer")
     bundle, _ = result._repr_mimebundle_()
     assert "application/vnd.jupyter.widget-view+json" in bundle
+    shown = result.view()  # the registry's view of an AgentResult, from the engine's side
+    assert isinstance(shown, TraceView) and shown.result is result
 
 
 def test_stream_view_draws_at_most_every_interval():
     view = StreamView(interval=60)
+    assert view.widget.title == "Generating…" and view.widget.text == ""
     for piece in ["The ", "bucket ", "<b>tips</b>"]:
         view(piece)
     assert view.text == "The bucket <b>tips</b>" and view.pieces == 3
-    assert view.draws == 1  # the first piece; the rest wait for the interval
+    assert view.draws == 1 and view.widget.text == "The "  # the first piece; the rest wait for the interval
     view.flush()
-    assert "The bucket &lt;b&gt;tips&lt;/b&gt;" in view.widget.value and view.draws == 2
+    assert view.widget.text == "The bucket <b>tips</b>" and view.draws == 2  # text: the widget sets it as text
+    assert view.widget.kind == "stream"
     view.close()
 
 
