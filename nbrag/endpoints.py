@@ -48,8 +48,9 @@ def check_endpoint_options(endpoint: Any, model: Any, api_key: Any, timeout: Any
         raise NbragError("not a URL: give one that starts with http:// or https://, e.g. "
                          "'http://localhost:8000/v1'.", option="endpoint", value=endpoint)
     if not isinstance(model, str) or not model.strip():
+        given = {} if model is None else {"value": model}  # none given: the option alone heads the message
         raise NbragError(f"the endpoint {endpoint} needs the name of a model that server serves (its /v1/models "
-                         "lists them).", option="model", value=model)
+                         "lists them).", option="model", **given)
     if not isinstance(timeout, (int, float)) or timeout <= 0:
         raise NbragError("must be a positive number of seconds.", option="timeout", value=timeout)
 

@@ -90,12 +90,13 @@ def require(module: str, extra: str, feature: str) -> Any:
 _warned: set[str] = set()
 
 
-def renamed(old: str, new: str) -> None:
+def renamed(old: str, new: str, *, stacklevel: int = 3) -> None:
     """Say once per session that ``old`` is now ``new`` (a ``FutureWarning``, which notebooks show); the old
-    name keeps working for one more release."""
+    name keeps working for one more release. ``stacklevel`` points the warning at the caller's caller (the user's
+    line, where the old name is used directly inside the alias)."""
     if old not in _warned:
         _warned.add(old)
         import warnings
 
         warnings.warn(f"{old} is now {new}; the old name will be removed in the next release.", FutureWarning,
-                      stacklevel=3)
+                      stacklevel=stacklevel)

@@ -43,7 +43,7 @@ def test_resolve_takes_every_form_of_generator():
 
 @pytest.mark.parametrize("options, message", [
     ({"endpoint": "localhost:8000", "model": "m"}, "endpoint='localhost:8000': not a URL"),
-    ({"endpoint": "http://localhost:8000/v1"}, "model=None: the endpoint http://localhost:8000/v1 needs the name"),
+    ({"endpoint": "http://localhost:8000/v1"}, "model: the endpoint http://localhost:8000/v1 needs the name"),
     ({"model": "m"}, "model: an option of OpenAI-compatible endpoints"),
     ({"api_key": "k"}, "api_key: an option of OpenAI-compatible endpoints"),
     ({"endpoint": "http://h/v1", "model": "m", "timeout": 0}, "timeout=0: must be a positive number"),

@@ -175,7 +175,7 @@ def test_a_reply_that_is_not_a_chat_completion_is_a_clear_error(server, raw, mes
 
 @pytest.mark.parametrize("options, message", [
     ({"endpoint": "localhost:8000/v1", "model": "m"}, "endpoint='localhost:8000/v1': not a URL: give one"),
-    ({"endpoint": "http://localhost:8000/v1"}, "model=None: the endpoint http://localhost:8000/v1 needs the name "),
+    ({"endpoint": "http://localhost:8000/v1"}, "model: the endpoint http://localhost:8000/v1 needs the name "),
     ({"model": "m"}, "model: an option of OpenAI-compatible endpoints: give endpoint="),
     ({"endpoint": "http://h/v1", "model": "m", "generator": str}, "generator: give endpoint= or generator=, not both"),
     ({"endpoint": "http://h/v1", "model": "m", "timeout": 0}, "timeout=0: must be a positive number"),
@@ -208,7 +208,7 @@ def test_magic_endpoint_errors_are_one_line(ip, server, closed_port):
     ip.user_ns["doc"] = TEXT
     with pytest.raises(UsageError, match="--endpoint and --model are options of the llm chunker: add -m llm"):
         run(ip, f"%chunk --var doc --endpoint {server.url} --model m")
-    with pytest.raises(UsageError, match=f"^--model None: the endpoint {server.url} needs the name of a model"):
+    with pytest.raises(UsageError, match=f"^--model: the endpoint {server.url} needs the name of a model"):
         run(ip, f"%chunk --var doc -m llm --endpoint {server.url}")
     with pytest.raises(UsageError, match="connection refused"):
         run(ip, f"%chunk --var doc -m llm --endpoint http://127.0.0.1:{closed_port}/v1 --model m")

@@ -80,7 +80,7 @@ def test_options_reach_the_engine(ip, samples):
     (f"%%ask --index no_such_index_here\n{QUESTION}", "--index no_such_index_here: no such index"),
     (f"%%ask --index quote\n{QUESTION}", "holds a function, not an nbrag.Index"),
     (f"%%ask --index samples --endpoint http://127.0.0.1:9/v1\n{QUESTION}",
-     "--model None: the endpoint http://127.0.0.1:9/v1 needs the name of a model that server serves"),
+     "--model: the endpoint http://127.0.0.1:9/v1 needs the name of a model that server serves"),
     (f"%%ask --index samples --model qwen\n{QUESTION}", "--model: an option of OpenAI-compatible endpoints"),
     (f"%%ask --index samples --endpoint http://127.0.0.1:9/v1 --model m --generator quote\n{QUESTION}",
      "--generator: give endpoint= or generator=, not both"),
