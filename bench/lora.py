@@ -40,7 +40,8 @@ DEFAULT_STEPS = 20
 
 def alpaca(shared: Path, tokenizer, limit: int = EXAMPLES) -> list[dict]:
     """The first ``limit`` Alpaca demo examples that fit in ``MAX_LENGTH`` tokens with the chat template."""
-    from nbrag.lora.data import read_examples, tokenize
+    from nbrag.lora.data import read_examples
+    from nbrag.lora.training import tokenize
 
     records = json.loads((shared / "alpaca" / "alpaca_en_demo.json").read_text(encoding="utf-8"))
     kept = []
@@ -57,7 +58,8 @@ def _bare(pair, data: list[dict], seed: int):
     import torch
     from peft import LoraConfig, get_peft_model
 
-    from nbrag.lora.data import Batches, encode_all, read_examples, split
+    from nbrag.lora.data import Batches, read_examples, split
+    from nbrag.lora.training import encode_all
 
     base, tokenizer = pair
     items = encode_all(read_examples(data), tokenizer, MAX_LENGTH)

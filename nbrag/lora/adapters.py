@@ -13,39 +13,54 @@ the base every other adapter shares; load it on its own with :func:`load`.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 import tempfile
 from pathlib import Path
 from typing import Any
 
+from nbrag.errors import NbragError
 from nbrag.lora.base import LoraRun
 
 RUN_FILE = "nbrag_run.json"
 ACTIVE = object()  # Adapters.generate's default: the adapter chosen by use()
 
 
-def generate(model: Any, tokenizer: Any, prompt: str, max_new_tokens: int = 64) -> str:
-    """Greedy generation; the chat template applied when the tokenizer has one."""
-    import torch
+def complete(model: Any, tokenizer: Any, prompt: str, max_new_tokens: int = 64) -> str:
+    """Greedy generation through :class:`nbrag.llm.LocalGenerator` (the chat template applied when the tokenizer
+    has one), with dropout off: the model is put in eval mode for the call and given back as it was."""
+    from nbrag.llm import LocalGenerator
 
-    messages = [{"role": "user", "content": prompt}]
-    if getattr(tokenizer, "chat_template", None):
-        inputs = tokenizer.apply_chat_template(messages, add_generation_prompt=True, return_tensors="pt",
-                                               return_dict=True)
-    else:
-        inputs = tokenizer(prompt, return_tensors="pt")
-    device = next(model.parameters()).device
-    inputs = {k: v.to(device) for k, v in inputs.items()}
-    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
     was_training = model.training
     model.eval()
     try:
-        with torch.no_grad():
-            out = model.generate(**inputs, max_new_tokens=max_new_tokens, do_sample=False, pad_token_id=pad)
+        return LocalGenerator(model, tokenizer).complete(prompt, max_new_tokens=max_new_tokens)
     finally:
         model.train(was_training)
-    return tokenizer.decode(out[0, inputs["input_ids"].shape[1]:], skip_special_tokens=True)
+
+
+def check_writable(path: str | Path, option: str = "save") -> Path:
+    """Refuse a folder that cannot be created or written to, before any training (nothing is left behind)."""
+    folder = Path(path).expanduser()
+    if folder.exists() and not folder.is_dir():
+        raise NbragError("a file, not a folder: give a folder to save the adapter in.", option=option, value=str(path))
+    existing = folder
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    made = [p for p in [folder, *folder.parents] if not p.exists()]
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        tempfile.TemporaryFile(dir=folder).close()
+    except OSError as error:
+        reason = error.strerror or type(error).__name__
+        raise NbragError(f"cannot write there ({reason}{': ' + str(existing) if existing != folder else ''}); give a "
+                         "folder that can be created and written to.", option=option, value=str(path)) from None
+    finally:
+        for created in made:  # the check leaves no empty folder behind
+            with contextlib.suppress(OSError):
+                created.rmdir()
+    return folder
 
 
 def save_run(run: LoraRun, path: str | Path) -> Path:
@@ -67,10 +82,10 @@ def _record(folder: Path) -> dict[str, Any]:
     return json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
 
 
-def _check_folder(folder: Path) -> None:
+def _check_folder(folder: Path, option: str, given: Any) -> None:
     if not (folder / "adapter_config.json").exists():
-        raise FileNotFoundError(f"No adapter in {folder}: it has no adapter_config.json. Give a folder written by "
-                                "run.save(path) or peft's save_pretrained.")
+        raise NbragError("no adapter there (no adapter_config.json): give a folder written by run.save(path) or "
+                         "peft's save_pretrained.", option=option, value=str(given))
 
 
 def load(path: str | Path, model: Any = None) -> LoraRun:
@@ -78,15 +93,17 @@ def load(path: str | Path, model: Any = None) -> LoraRun:
 
     The result has the run's record (history, counts) but no optimizer state, so it cannot resume.
     """
+    from nbrag.lora.training import quiet_peft, require_peft, resolve_model
+
+    require_peft()
     from peft import PeftModel
 
-    from nbrag.lora.training import resolve_model
-
     folder = Path(path).expanduser()
-    _check_folder(folder)
+    _check_folder(folder, "path", path)
     base, tokenizer = resolve_model(model)
     record = _record(folder)
-    peft_model = PeftModel.from_pretrained(copy.deepcopy(base), str(folder))
+    with quiet_peft():
+        peft_model = PeftModel.from_pretrained(copy.deepcopy(base), str(folder))
     variant = record.get("variant", "lora")
     if variant == "delta-lora":
         from nbrag.lora.delta_lora import load_base
@@ -105,8 +122,9 @@ class Adapters:
     """Several adapters on one copy of a base model, switched by name (``None``: the base model)."""
 
     def __init__(self, model: Any = None):
-        from nbrag.lora.training import resolve_model
+        from nbrag.lora.training import require_peft, resolve_model
 
+        require_peft()
         base, self.tokenizer = resolve_model(model)
         self._base = copy.deepcopy(base)  # the caller's (or the cached) model stays as it was
         self.model: Any = None  # the PeftModel, once an adapter is added
@@ -127,44 +145,49 @@ class Adapters:
         """Load an adapter from a saved folder or a trained run, under ``name``."""
         from peft import PeftModel
 
+        from nbrag.lora.training import quiet_peft
+
         if name in self.variants:
-            raise ValueError(f"An adapter named {name!r} is already loaded; pick another name "
-                             f"(loaded: {', '.join(self.names)}).")
+            raise NbragError(f"an adapter of that name is already loaded; pick another name (loaded: "
+                             f"{', '.join(self.names)}).", option="name", value=name)
         if isinstance(path_or_run, LoraRun):
             tmp = tempfile.TemporaryDirectory(prefix="nbrag-adapter-")
             self._tmp.append(tmp)
             folder = save_run(path_or_run, tmp.name)
         else:
             folder = Path(path_or_run).expanduser()
-            _check_folder(folder)
+            _check_folder(folder, "path_or_run", path_or_run)
         variant = _record(folder).get("variant", "lora")
         if variant == "delta-lora":
-            raise ValueError(f"{name!r} is a Delta-LoRA adapter: it also moved the base weights, so it cannot share "
-                             "a base model with other adapters; load it alone with nbrag.lora.load(path).")
+            raise NbragError("a Delta-LoRA adapter: it also moved the base weights, so it cannot share a base model "
+                             "with other adapters; load it alone with nbrag.lora.load(path).", option="name",
+                             value=name)
         if self.model is None:
-            self.model = PeftModel.from_pretrained(self._base, str(folder), adapter_name=name)
+            with quiet_peft():
+                self.model = PeftModel.from_pretrained(self._base, str(folder), adapter_name=name)
         else:
             try:
-                self.model.load_adapter(str(folder), adapter_name=name)
+                with quiet_peft():
+                    self.model.load_adapter(str(folder), adapter_name=name)
             except ValueError as error:  # peft cannot mix tuner types (LoRA and VeRA) on one model
                 loaded = ", ".join(f"{n} ({v})" for n, v in self.variants.items())
-                raise ValueError(f"Adapter {name!r} ({variant}) cannot join the loaded ones ({loaded}): {error} "
-                                 "LoRA, DoRA, LoRA+ and LoRA-FA adapters share a base model; keep VeRA adapters in "
-                                 "an Adapters of their own.") from error
+                raise NbragError(f"a {variant} adapter cannot join the loaded ones ({loaded}): {error} LoRA, DoRA, "
+                                 "LoRA+ and LoRA-FA adapters share a base model; keep VeRA adapters in an Adapters of "
+                                 "their own.", option="name", value=name) from error
         self.model.eval()
         self.variants[name] = variant
         if self._active is None and len(self.variants) == 1:
             self._active = name  # peft makes the first adapter active
         return self
 
-    def _check(self, name: str | None) -> None:
+    def _check(self, name: str | None, option: str) -> None:
         if name is not None and name not in self.variants:
-            raise ValueError(f"No adapter named {name!r}. Loaded: {', '.join(self.names) or 'none'} "
-                             "(None for the base model).")
+            raise NbragError(f"no adapter of that name. Loaded: {', '.join(self.names) or 'none'} (None for the base "
+                             "model).", option=option, value=name)
 
     def use(self, name: str | None) -> Adapters:
         """Make ``name`` the active adapter (``None``: generate with the base model)."""
-        self._check(name)
+        self._check(name, "name")
         if name is not None:
             self.model.set_adapter(name)
         self._active = name
@@ -172,16 +195,17 @@ class Adapters:
 
     def generate(self, prompt: str, adapter: Any = ACTIVE, max_new_tokens: int = 64) -> str:
         """Generate with ``adapter`` (``None``: the base model, adapters off; left out: the one chosen by ``use``)."""
-        if adapter is ACTIVE:
-            adapter = self._active
-        self._check(adapter)
+        return self._complete(prompt, self._active if adapter is ACTIVE else adapter, max_new_tokens)
+
+    def _complete(self, prompt: str, adapter: str | None, max_new_tokens: int) -> str:
+        self._check(adapter, "adapter")
         if self.model is None:
-            return generate(self._base, self.tokenizer, prompt, max_new_tokens)
+            return complete(self._base, self.tokenizer, prompt, max_new_tokens)
         if adapter is None:
             with self.model.disable_adapter():
-                return generate(self.model, self.tokenizer, prompt, max_new_tokens)
+                return complete(self.model, self.tokenizer, prompt, max_new_tokens)
         self.model.set_adapter(adapter)
-        return generate(self.model, self.tokenizer, prompt, max_new_tokens)
+        return complete(self.model, self.tokenizer, prompt, max_new_tokens)
 
     def side_by_side(self, prompts: str | list[str], adapters: list[str] | None = None,
                      max_new_tokens: int = 64) -> list[dict[str, str]]:
@@ -189,20 +213,20 @@ class Adapters:
         prompts = [prompts] if isinstance(prompts, str) else list(prompts)
         names = self.names if adapters is None else list(adapters)
         for name in names:
-            self._check(name)
+            self._check(name, "adapters")
         rows = []
         for prompt in prompts:
-            row = {"prompt": prompt, "base": self.generate(prompt, None, max_new_tokens)}
+            row = {"prompt": prompt, "base": self._complete(prompt, None, max_new_tokens)}
             for name in names:
-                row[name] = self.generate(prompt, name, max_new_tokens)
+                row[name] = self._complete(prompt, name, max_new_tokens)
             rows.append(row)
         return rows
 
     def merge(self, name: str) -> Any:
         """A new model with adapter ``name`` merged into a copy of the base weights (the loaded adapters stay)."""
-        self._check(name)
+        self._check(name, "name")
         if name is None:
-            raise ValueError("merge(name) needs an adapter name; the base model has nothing to merge.")
+            raise NbragError("give an adapter's name: the base model has nothing to merge.", option="name", value=None)
         merged = copy.deepcopy(self.model)
         merged.set_adapter(name)
         for other in [n for n in self.names if n != name]:

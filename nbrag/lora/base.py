@@ -1,9 +1,9 @@
 """LoRA types: the variants' names, a training run, a comparison of runs, and the callback event.
 
-A :class:`LoraRun` is what :func:`nbrag.lora.training` returns: the adapted model (a peft
+A :class:`LoraRun` is what :func:`nbrag.lora.train` returns: the adapted model (a peft
 ``PeftModel``), its loss history, its parameter counts (counted, and from the method's
 formula) and the memory training held. :class:`LoraComparison` holds one run per variant,
-trained by :func:`nbrag.lora.comparison` from the same base weights, seed and data.
+trained by :func:`nbrag.lora.compare` from the same base weights, seed and data.
 
 Each callback receives one :data:`Event`-shaped dict after every optimizer step and after
 every evaluation::
@@ -14,11 +14,13 @@ every evaluation::
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypedDict
+
+from nbrag.display import Shown
+from nbrag.errors import NbragError
 
 if TYPE_CHECKING:  # pragma: no cover
     from nbrag.lora.training import Trainer
@@ -42,14 +44,32 @@ class Event(TypedDict):
 
 
 def check_variant(variant: str) -> str:
-    """``variant`` if nbrag knows it; a ValueError listing the variants otherwise."""
+    """``variant`` if nbrag knows it; an :class:`NbragError` listing the variants otherwise."""
     if variant not in VARIANTS:
-        raise ValueError(f"Unknown LoRA variant {variant!r}. Available: {', '.join(VARIANTS)}.")
+        raise NbragError(f"unknown LoRA variant. Available: {', '.join(VARIANTS)}.", option="variant", value=variant)
     return variant
 
 
+def variant_list(variants: Iterable[str] | str) -> list[str]:
+    """``variants`` (a list, or a comma-separated string ``"lora,vera"``) checked: known, each named once."""
+    names = [v.strip() for v in variants.split(",")] if isinstance(variants, str) else list(variants)
+    names = [v for v in names if v]
+    unknown = [v for v in names if v not in VARIANTS]
+    if unknown:
+        raise NbragError(f"unknown variant{'s' if len(unknown) > 1 else ''} {', '.join(map(str, unknown))}. "
+                         f"Available: {', '.join(VARIANTS)}.", option="variants", value=variants)
+    twice = sorted({v for v in names if names.count(v) > 1})
+    if twice:
+        raise NbragError(f"{', '.join(twice)} named twice; name each variant once.", option="variants",
+                         value=variants)
+    if not names:
+        raise NbragError(f"give at least one variant (available: {', '.join(VARIANTS)}).", option="variants",
+                         value=variants)
+    return names
+
+
 @dataclass
-class LoraRun:
+class LoraRun(Shown):
     """One training run: the adapted model, its history, parameter counts and memory.
 
     ``history`` has one dict per optimizer step (``step``, ``loss``, ``lr``, ``seconds``: time
@@ -116,8 +136,8 @@ class LoraRun:
         ``callbacks``: new callbacks for this and later calls, in place of the run's (None keeps them).
         """
         if self._trainer is None:
-            raise RuntimeError(f"This {self.variant} run was loaded from disk without its optimizer state, so it "
-                               "cannot resume; train a new run with nbrag.lora.training(...) instead.")
+            raise NbragError(f"This {self.variant} run was loaded from disk without its optimizer state, so it "
+                             "cannot resume; train a new run with nbrag.lora.train(...) instead.")
         if callbacks is not None:
             self._trainer.callbacks = list(callbacks)
         return self._trainer.run(steps)
@@ -130,9 +150,9 @@ class LoraRun:
 
     def generate(self, prompt: str, max_new_tokens: int = 64) -> str:
         """Greedy generation with the adapter on (the chat template applied when the tokenizer has one)."""
-        from nbrag.lora.adapters import generate
+        from nbrag.lora.adapters import complete
 
-        return generate(self.model, self.tokenizer, prompt, max_new_tokens=max_new_tokens)
+        return complete(self.model, self.tokenizer, prompt, max_new_tokens)
 
     def to_dict(self) -> dict[str, Any]:
         return {"variant": self.variant, "options": dict(self.options), "history": list(self.history),
@@ -150,17 +170,9 @@ class LoraRun:
         return (f"LoraRun({self.variant}, {self.steps} steps{stopped}, trainable {self.trainable_params:,} "
                 f"({self.share:.3%}), train loss {loss}, eval loss {ev})")
 
-    def view(self):
-        from nbrag.views.lora import RunView
-
-        return RunView(self)
-
-    def _repr_mimebundle_(self, include=None, exclude=None):
-        return self.view()._repr_mimebundle_(include=include, exclude=exclude)
-
 
 @dataclass
-class LoraComparison:
+class LoraComparison(Shown):
     """One run per variant, all from the same base weights, seed and data."""
 
     runs: dict[str, LoraRun]
@@ -189,16 +201,3 @@ class LoraComparison:
             lines.append(f"  {row['variant']:<11} trainable {row['trainable_params']:>10,} ({row['share']:.3%})  "
                          f"formula {row['formula_params']:>10,}  eval loss {ev}")
         return "\n".join(lines)
-
-    def view(self):
-        from nbrag.views.lora import CompareView
-
-        return CompareView(self)
-
-    def _repr_mimebundle_(self, include=None, exclude=None):
-        return self.view()._repr_mimebundle_(include=include, exclude=exclude)
-
-
-def asdict_shallow(obj: Any) -> dict[str, Any]:
-    """A dataclass's fields as a dict without deep-copying (models stay shared)."""
-    return {f.name: getattr(obj, f.name) for f in dataclasses.fields(obj)}

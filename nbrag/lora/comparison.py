@@ -7,37 +7,31 @@ copy's weights, never the base), with the same seed, data split and batch order.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from pathlib import Path
 from typing import Any
 
-from nbrag.lora.base import DEFAULT_COMPARE, LoraComparison, check_variant
+from nbrag.lora.base import DEFAULT_COMPARE, LoraComparison, variant_list
 
 
 def compare(data: Any, variants: Iterable[str] | str = DEFAULT_COMPARE, *,
             callbacks: Iterable[Callable[[dict], Any]] = (), model: Any = None, save: str | None = None,
             **options: Any) -> LoraComparison:
-    """Train each of ``variants`` with the same options (those of :func:`nbrag.lora.training`) and compare them.
+    """Train each of ``variants`` with the same options (those of :func:`nbrag.lora.train`) and compare them.
 
-    ``variants`` may be a comma-separated string (``"lora,vera"``). ``save``: a folder that gets one
-    sub-folder per variant. ``lr`` given here applies to every variant; left out, each variant
-    takes its own default. Ctrl-C stops the comparison: it holds the runs trained so far, the
-    interrupted one last (``comparison.interrupted``; that run can ``resume``).
+    ``variants`` may be a comma-separated string (``"lora,vera"``); each is named once. ``save``: a
+    folder that gets one sub-folder per variant. ``lr`` given here applies to every variant; left out,
+    each variant takes its own default. Ctrl-C stops the comparison: it holds the runs trained so far,
+    the interrupted one last (``comparison.interrupted``; that run can ``resume``).
     """
-    from pathlib import Path
+    from nbrag.lora.training import prepare, resolve_model, train
 
-    from nbrag.lora.training import resolve_model, train
-
-    if isinstance(variants, str):
-        variants = [v.strip() for v in variants.split(",") if v.strip()]
-    variants = list(dict.fromkeys(variants))
-    if not variants:
-        raise ValueError("compare() needs at least one variant; available: " + ", ".join(DEFAULT_COMPARE) + ".")
-    for variant in variants:
-        check_variant(variant)
+    names = variant_list(variants)
+    examples = prepare(data, save=save, **options)  # read once; every variant trains on the same examples
     pair = resolve_model(model)  # loaded once; train() copies it for each variant
     runs = {}
-    for variant in variants:
-        runs[variant] = train(data, variant, model=pair, callbacks=callbacks,
+    for variant in names:
+        runs[variant] = train(examples, variant, model=pair, callbacks=callbacks,
                               save=str(Path(save) / variant) if save else None, **options)
         if runs[variant].interrupted:  # Ctrl-C stops the comparison, not only the variant being trained
             break
-    return LoraComparison(runs=runs, options={"variants": variants, **options})
+    return LoraComparison(runs=runs, options={"variants": names, **options})

@@ -1,33 +1,37 @@
-"""Training data: read from a cell, a file, a DataFrame or a list; tokenized with labels; split and batched.
+"""Training data: read from a cell, a file, a DataFrame or a list; split and batched.
 
 What ``data`` may be:
 
 * cell text: one example per line (plain text), or JSON lines (one object per line);
-* a path to a file: ``.json`` (a list of objects), ``.jsonl``, ``.csv`` (a header row), or plain
-  text (one example per non-empty line);
+* a path to a file (a :class:`~pathlib.Path`, or a one-line str with a path separator or a
+  data-file suffix): ``.json`` (a list of objects), ``.jsonl``, ``.csv`` and ``.tsv`` (a header
+  row), or plain text (one example per non-empty line). A path that names no file is refused,
+  never trained on as text;
 * a pandas DataFrame (its rows as objects; pandas is only imported by the caller);
-* a list of strings or of dicts.
+* a list of strings, of dicts or of :class:`Example`.
 
 An object is an instruction example when it has ``output`` (with ``instruction`` and optional
 ``input``; also accepted: ``prompt``/``response``, ``question``/``answer``) and plain text when it
-has only ``text``. Instruction examples go through the tokenizer's chat template when it has one
-(the prompt is the user's turn, instruction and input joined by a blank line; the answer the
-assistant's turn) and the loss is on the answer's tokens only (labels -100 elsewhere); without a
-template the prompt and answer are joined by a newline. Plain text is trained on every token.
-
-An example longer than ``max_length`` tokens is refused, not truncated (a cut answer teaches the
-model to stop mid-sentence): the error names the example and its length.
+has only ``text``. The prompt of an instruction example is
+instruction and input joined by a blank line. :func:`nbrag.lora.training.tokenize` turns an
+example into tokens (the chat template, the loss on the answer only).
 """
 
 from __future__ import annotations
 
 import csv
 import json
+import os
 import random
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from nbrag.errors import NbragError, NbragTypeError
+
+DATA_SUFFIXES = (".json", ".jsonl", ".csv", ".tsv", ".txt")
+FILE_KINDS = ("a JSON or JSONL file of {instruction, input, output} records, a CSV or TSV file with a header row, or "
+              "a plain-text file (one example per line)")
 PROMPT_KEYS = (("instruction", "input"), ("prompt",), ("question",))
 ANSWER_KEYS = ("output", "response", "answer", "completion")
 
@@ -54,29 +58,31 @@ class Tokenized:
 
 
 def _record(obj: Any, where: str) -> Example:
+    if isinstance(obj, Example):
+        return obj
     if isinstance(obj, str):
         if not obj.strip():
-            raise ValueError(f"{where} is empty.")
+            raise NbragError(f"{where} is empty.")
         return Example(answer=obj)
     if not isinstance(obj, dict):
-        raise TypeError(f"{where} is a {type(obj).__name__}; examples are strings or dicts "
-                        "({instruction, input, output} or {text}).")
+        raise NbragTypeError(f"{where} is a {type(obj).__name__}; examples are strings or dicts "
+                             "({instruction, input, output} or {text}).")
     answer_key = next((k for k in ANSWER_KEYS if k in obj), None)
     if answer_key is None:
         if "text" in obj:
             return _record(str(obj["text"]), where)
-        raise ValueError(f"{where} has keys {sorted(obj)}; an instruction example needs 'output' (with "
+        raise NbragError(f"{where} has keys {sorted(obj)}; an instruction example needs 'output' (with "
                          "'instruction' and optional 'input'), a plain one 'text'.")
     for keys in PROMPT_KEYS:
         if keys[0] in obj:
             parts = [str(obj[k]).strip() for k in keys if k in obj and obj[k] is not None and str(obj[k]).strip()]
             break
     else:
-        raise ValueError(f"{where} has {answer_key!r} but no prompt: give 'instruction' (and optional 'input'), "
+        raise NbragError(f"{where} has {answer_key!r} but no prompt: give 'instruction' (and optional 'input'), "
                          "'prompt' or 'question'.")
     answer = "" if obj[answer_key] is None else str(obj[answer_key])
     if not parts or not answer.strip():
-        raise ValueError(f"{where} has an empty {'prompt' if not parts else answer_key!r}.")
+        raise NbragError(f"{where} has an empty {'prompt' if not parts else answer_key!r}.")
     return Example(answer=answer, prompt="\n\n".join(parts))
 
 
@@ -88,39 +94,55 @@ def _lines(text: str, where: str) -> list[Any]:
             try:
                 records.append(json.loads(line))
             except json.JSONDecodeError as error:
-                raise ValueError(f"Line {n} of {where} is not valid JSON ({error.msg} at column {error.colno}); "
+                raise NbragError(f"Line {n} of {where} is not valid JSON ({error.msg} at column {error.colno}); "
                                  "give one JSON object per line, or plain text lines without a leading '{'.") from None
         return records
     return lines
 
 
-def _looks_like_path(text: str) -> bool:
-    return "\n" not in text and len(text) < 4096 and Path(text).expanduser().is_file()
+def names_a_file(text: str) -> bool:
+    """Whether a str is meant as a path: one line that names a file, or has a data-file suffix or a path
+    separator (and no blank)."""
+    if "\n" in text or not text.strip() or len(text) > 4096:
+        return False
+    text = text.strip()
+    return (os.path.isfile(os.path.expanduser(text)) or text.lower().endswith(DATA_SUFFIXES)
+            or (("/" in text or "\\" in text) and " " not in text))
 
 
-def _file(path: Path) -> list[Any]:
+def _file(data: str | Path) -> tuple[list[Any], str]:
+    """The records of a data file, and how errors name it."""
+    path = Path(data).expanduser()
+    if not path.is_file():
+        what = "a folder, not a file" if path.is_dir() else "no such file"
+        raise NbragError(f"{what}. Give {FILE_KINDS}; to train on this line of text itself, pass it in a list.",
+                         option="data", value=str(data))
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        raise NbragError(f"cannot be read as UTF-8 text ({error}).", option="data", value=str(data)) from None
     suffix = path.suffix.lower()
-    text = path.read_text(encoding="utf-8")
     if suffix == ".json":
-        data = json.loads(text)
-        if isinstance(data, dict):  # {"data": [...]} or a single example
-            lists = [v for v in data.values() if isinstance(v, list)]
-            data = lists[0] if len(lists) == 1 else [data]
-        return list(data)
-    if suffix == ".csv":
-        return [dict(row) for row in csv.DictReader(text.splitlines())]
-    return _lines(text, str(path))
+        try:
+            records = json.loads(text)
+        except json.JSONDecodeError as error:
+            raise NbragError(f"not valid JSON ({error.msg} at line {error.lineno}, column {error.colno}); give a list "
+                             "of {instruction, input, output} objects.", option="data", value=str(data)) from None
+        if isinstance(records, dict):  # {"data": [...]} or a single example
+            lists = [v for v in records.values() if isinstance(v, list)]
+            records = lists[0] if len(lists) == 1 else [records]
+        return list(records), str(path)
+    if suffix in (".csv", ".tsv"):
+        return [dict(row) for row in csv.DictReader(text.splitlines(), delimiter="\t" if suffix == ".tsv" else ",")], \
+            str(path)
+    return _lines(text, str(path)), str(path)
 
 
 def read_examples(data: Any) -> list[Example]:
     """``data`` (see the module's docstring) as a list of :class:`Example`."""
     where = "the data"
-    if isinstance(data, Path) or (isinstance(data, str) and _looks_like_path(data)):
-        path = Path(data).expanduser()
-        if not path.is_file():
-            raise FileNotFoundError(f"No data file at {path}.")
-        where = str(path)
-        raw = _file(path)
+    if isinstance(data, Path) or (isinstance(data, str) and names_a_file(data)):
+        raw, where = _file(data)
     elif isinstance(data, str):
         where = "the cell"
         raw = _lines(data, where)
@@ -130,69 +152,20 @@ def read_examples(data: Any) -> list[Example]:
     elif isinstance(data, (list, tuple)):
         raw = list(data)
     else:
-        raise TypeError(f"data={type(data).__name__} is not training data: give cell text, a file path, a pandas "
-                        "DataFrame or a list of strings or dicts.")
+        raise NbragTypeError(f"a {type(data).__name__} is not training data: give cell text, a file path, a pandas "
+                             "DataFrame or a list of strings or dicts.", option="data")
     if not raw:
-        raise ValueError(f"No training examples in {where}: give at least one example (one per line, or JSON "
+        raise NbragError(f"No training examples in {where}: give at least one example (one per line, or JSON "
                          "objects with instruction/input/output).")
     return [_record(obj, f"Example {n} of {where}") for n, obj in enumerate(raw, 1)]
 
 
-def tokenize(example: Example, tokenizer: Any) -> Tokenized:
-    """Token ids and labels: the chat template for instruction examples where the tokenizer has one."""
-    eos = [tokenizer.eos_token_id] if tokenizer.eos_token_id is not None else []
-    if example.prompt is None:
-        ids = tokenizer(example.answer, add_special_tokens=True)["input_ids"] + eos
-        return Tokenized(ids, list(ids))
-    if getattr(tokenizer, "chat_template", None):
-        user = [{"role": "user", "content": example.prompt}]
-        prompt = _ids(tokenizer.apply_chat_template(user, add_generation_prompt=True, tokenize=True))
-        full = _ids(tokenizer.apply_chat_template(user + [{"role": "assistant", "content": example.answer}],
-                                                  tokenize=True))
-        cut = len(prompt) if full[:len(prompt)] == prompt else _common_prefix(prompt, full)
-        return Tokenized(full, [-100] * cut + full[cut:])
-    prompt = tokenizer(example.prompt + "\n", add_special_tokens=True)["input_ids"]
-    answer = tokenizer(example.answer, add_special_tokens=False)["input_ids"] + eos
-    return Tokenized(prompt + answer, [-100] * len(prompt) + answer)
-
-
-def _ids(out: Any) -> list[int]:
-    """apply_chat_template returns a list, or a BatchEncoding-like dict in newer transformers."""
-    if isinstance(out, dict) or hasattr(out, "keys"):
-        out = out["input_ids"]
-    return list(out)
-
-
-def _common_prefix(a: list[int], b: list[int]) -> int:
-    n = 0
-    while n < min(len(a), len(b)) and a[n] == b[n]:
-        n += 1
-    return n
-
-
-def encode_all(examples: list[Example], tokenizer: Any, max_length: int) -> list[Tokenized]:
-    """Every example tokenized; one longer than ``max_length`` is refused with its number and length."""
-    out = []
-    for n, example in enumerate(examples, 1):
-        tok = tokenize(example, tokenizer)
-        if len(tok) > max_length:
-            preview = " ".join(example.text.split())[:60]
-            raise ValueError(f"Example {n} ({preview!r}…) is {len(tok)} tokens, longer than max_length={max_length}; "
-                             f"it is refused rather than truncated. Raise max_length to at least {len(tok)} or "
-                             "shorten that example.")
-        if not any(label != -100 for label in tok.labels[1:]):
-            raise ValueError(f"Example {n} leaves no answer token to learn from; give it a non-empty output.")
-        out.append(tok)
-    return out
-
-
 def split(items: list[Tokenized], eval_fraction: float, seed: int) -> tuple[list[Tokenized], list[Tokenized]]:
     """A seeded shuffle split into (train, eval); at least one training example, eval empty for fraction 0."""
-    if not 0 <= eval_fraction < 1:
-        raise ValueError(f"eval_fraction={eval_fraction}: use a number in [0, 1) (0 for no evaluation set).")
     order = list(range(len(items)))
     random.Random(seed).shuffle(order)
-    n_eval = 0 if eval_fraction == 0 or len(items) < 2 else min(len(items) - 1, max(1, round(eval_fraction * len(items))))
+    n_eval = 0 if eval_fraction == 0 or len(items) < 2 else \
+        min(len(items) - 1, max(1, round(eval_fraction * len(items))))
     return [items[i] for i in order[n_eval:]], [items[i] for i in order[:n_eval]]
 
 
@@ -200,8 +173,6 @@ class Batches:
     """Endless batches of the training set in a seeded order, reshuffled each epoch; its position can resume."""
 
     def __init__(self, items: list[Tokenized], batch_size: int, seed: int, pad_id: int):
-        if batch_size < 1:
-            raise ValueError(f"batch_size={batch_size}: use a positive integer.")
         self.items, self.batch_size, self.pad_id = items, batch_size, pad_id
         self.rng = random.Random(seed)
         self.order: list[int] = []

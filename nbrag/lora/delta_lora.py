@@ -27,6 +27,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from nbrag.errors import NbragError
+
 BASE_FILE = "delta_lora_base.safetensors"
 
 
@@ -50,8 +52,6 @@ class DeltaLoRA:
     """Applies the Delta-LoRA rule after each optimizer step of a peft LoRA model."""
 
     def __init__(self, model: Any, lam: float, start: int = 0, adapter: str = "default"):
-        if start < 0:
-            raise ValueError(f"delta_start={start}: the update start step must be 0 or more.")
         self.lam, self.start, self.adapter = float(lam), int(start), adapter
         self.layers = lora_layers(model, adapter)
         self.steps = 0  # optimizer steps seen
@@ -109,13 +109,14 @@ def load_base(model: Any, folder: Path, adapter: str = "default") -> int:
     layers = lora_layers(model, adapter)
     missing = [key for key in saved if key.removesuffix(".weight") not in layers]
     if missing:
-        raise ValueError(f"{len(missing)} saved Delta-LoRA weights have no adapted layer in this model (first: "
-                         f"{missing[0]}); load them into the base model they were trained on.")
+        raise NbragError(f"{len(missing)} saved Delta-LoRA weights have no adapted layer in this model (first: "
+                         f"{missing[0]}); load them into the base model they were trained on.", option="model")
     with torch.no_grad():
         for key, value in saved.items():
             weight = layers[key.removesuffix(".weight")].get_base_layer().weight
             if weight.shape != value.shape:
-                raise ValueError(f"{key} was saved with shape {tuple(value.shape)} but this model's is "
-                                 f"{tuple(weight.shape)}; load it into the base model it was trained on.")
+                raise NbragError(f"{key} was saved with shape {tuple(value.shape)} but this model's is "
+                                 f"{tuple(weight.shape)}; load it into the base model it was trained on.",
+                                 option="model")
             weight.copy_(value.to(weight.dtype))
     return len(saved)

@@ -14,6 +14,8 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
+from nbrag.errors import NbragError
+
 # Linear-layer names that hold attention projections, for architectures peft does not list.
 ATTENTION_NAMES = ("q_proj", "k_proj", "v_proj", "query", "key", "value", "c_attn", "qkv_proj", "Wqkv",
                    "query_key_value", "q_lin", "v_lin", "in_proj")
@@ -67,7 +69,8 @@ def default_targets(model: Any, variant: str = "lora") -> list[str]:
     found = [n for n in ATTENTION_NAMES if n in names]
     if not found:
         kind = model_type(model) or "no model type"
-        raise ValueError(f"No attention projections found in {type(model).__name__} ({kind}); pass target_modules=... with some of its linear layers: {', '.join(names)}.")
+        raise NbragError(f"no attention projections found in {type(model).__name__} ({kind}) to adapt by default; "
+                         f"name some of its linear layers: {', '.join(names)}.", option="target_modules")
     return found
 
 
@@ -77,15 +80,19 @@ def resolve_targets(model: Any, target_modules: str | list[str] | tuple[str, ...
 
     A string is read as comma-separated names (``"q_proj,v_proj"``).
     """
+    given = target_modules
     if target_modules is None or target_modules == "" or target_modules == []:
         return default_targets(model, variant)
     if isinstance(target_modules, str):
         target_modules = [t.strip() for t in target_modules.split(",") if t.strip()]
+        if not target_modules:
+            raise NbragError("name modules separated by commas (e.g. q_proj,v_proj).", option="target_modules",
+                             value=given)
     names = linear_names(model)
     missing = [t for t in target_modules if t not in names]
     if missing:
-        raise ValueError(f"target_modules {', '.join(repr(t) for t in missing)} not found in "
-                         f"{type(model).__name__}; its linear layers are: {', '.join(names)}.")
+        raise NbragError(f"{', '.join(map(str, missing))} not found in {type(model).__name__}; its linear layers "
+                         f"are: {', '.join(names)}.", option="target_modules", value=given)
     return list(target_modules)
 
 
@@ -98,15 +105,14 @@ def adapted(model: Any, targets: list[str]) -> list[Adapted]:
 
 def check_rank(layers: list[Adapted], r: int, variant: str) -> None:
     """A rank above a layer's smaller dimension adds nothing a full update would not: refuse it."""
-    if r < 1:
-        raise ValueError(f"r={r}: the rank must be a positive integer.")
     if variant == "vera":  # VeRA's shared random projections may be wider than a layer (the paper uses r=256 and up)
         return
     too_small = [a for a in layers if r > min(a.d_in, a.d_out)]
     if too_small:
         a = min(too_small, key=lambda x: min(x.d_in, x.d_out))
-        raise ValueError(f"r={r} is larger than the smaller dimension of {a.name} ({a.d_in}→{a.d_out}), so the "
-                         f"low-rank update would be no smaller than the matrix; use r <= {min(a.d_in, a.d_out)}.")
+        raise NbragError(f"larger than the smaller dimension of {a.name} ({a.d_in}→{a.d_out}), so the low-rank "
+                         f"update would be no smaller than the matrix; give a rank of at most {min(a.d_in, a.d_out)}.",
+                         option="r", value=r)
 
 
 def shape_groups(layers: list[Adapted]) -> list[tuple[int, int, int]]:

@@ -15,12 +15,31 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import math
 import time
 import warnings
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
 from typing import Any
 
+from nbrag.errors import NbragError, NbragTypeError, require
 from nbrag.lora.base import LoraRun, check_variant
+from nbrag.lora.data import Example, Tokenized
+
+FEATURE = "LoRA fine-tuning"
+
+
+def require_peft() -> None:
+    """peft, or a :class:`~nbrag.errors.MissingExtraError` naming ``pip install "nbrag[lora]"``."""
+    require("peft", "lora", FEATURE)
+
+
+@contextlib.contextmanager
+def quiet_peft() -> Iterator[None]:
+    """peft 0.21 reads transformers' deprecated ``is_gradient_checkpointing``: not the user's to fix, so not shown."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
+        yield
 
 
 def resolve_model(model: Any) -> tuple[Any, Any]:
@@ -31,29 +50,120 @@ def resolve_model(model: Any) -> tuple[Any, Any]:
         return load_generator(model)
     if isinstance(model, tuple) and len(model) == 2:
         return model
-    raise TypeError(f"model={type(model).__name__}: give None (the configured generator), a Hugging Face id or "
-                    "local folder, or a (model, tokenizer) pair.")
+    raise NbragTypeError(f"a {type(model).__name__} is not a model: give None (the configured generator), a Hugging "
+                         "Face id or local folder, or a (model, tokenizer) pair.", option="model")
 
 
-def _model_name(model: Any) -> str:
-    """The model's id, or the last part of its folder (the packaged generator is a converted local folder)."""
-    from pathlib import Path
-
-    name = str(getattr(getattr(model, "config", None), "name_or_path", "") or type(model).__name__)
-    return Path(name).name if Path(name).is_absolute() else name
-
-
-def _check_options(steps: int, grad_accum: int, max_length: int, eval_every: int, lr: float) -> None:
-    for name, value in (("steps", steps), ("grad_accum", grad_accum), ("max_length", max_length),
-                        ("eval_every", eval_every)):
-        if not isinstance(value, int) or value < (0 if name == "steps" else 1):
-            raise ValueError(f"{name}={value!r}: use a positive integer.")
-    if not lr > 0:
-        raise ValueError(f"lr={lr}: the learning rate must be positive.")
+def _whole(name: str, value: Any, least: int, fix: str) -> None:
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise NbragTypeError(f"give a whole number: {fix}.", option=name, value=value)
+    if value < least:
+        raise NbragError(f"give {fix}.", option=name, value=value)
 
 
-def train(data: Any, variant: str = "lora", *, model: Any = None, r: int = 8, alpha: float = 16, lr: float | None = None,
-          steps: int = 30, batch_size: int = 4, grad_accum: int = 1, max_length: int = 256,
+def _positive(name: str, value: Any, example: str) -> None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise NbragTypeError(f"give a positive number (e.g. {example}).", option=name, value=value)
+    if not (math.isfinite(value) and value > 0):
+        raise NbragError(f"give a positive number (e.g. {example}).", option=name, value=value)
+
+
+def _share(name: str, value: Any, fix: str) -> None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise NbragTypeError(f"give {fix}.", option=name, value=value)
+    if not 0 <= value < 1:
+        raise NbragError(f"give {fix}.", option=name, value=value)
+
+
+def check_options(*, r: int = 8, alpha: float = 16, lr: float | None = None, steps: int = 0, batch_size: int = 4,
+                  grad_accum: int = 1, max_length: int = 256, eval_fraction: float = 0.1, eval_every: int = 10,
+                  dropout: float = 0.05, loraplus_ratio: float = 16.0, delta_start: int = 0, **_: Any) -> None:
+    """The numbers of :func:`train` checked before any model loads (a :class:`NbragError` names the one that is
+    wrong); options it does not know are left to ``train``."""
+    _whole("r", r, 1, "a rank of at least 1 (e.g. 8)")
+    _whole("steps", steps, 0, "a number of optimizer steps, 0 or more (e.g. 30)")
+    _whole("batch_size", batch_size, 1, "at least one example per batch (e.g. 4)")
+    _whole("grad_accum", grad_accum, 1, "at least 1 forward pass per optimizer step (1: no accumulation)")
+    _whole("max_length", max_length, 2, "room for at least two tokens (e.g. 256)")
+    _whole("eval_every", eval_every, 1, "an evaluation every N >= 1 steps (e.g. 10)")
+    _whole("delta_start", delta_start, 0, "the step Delta-LoRA starts moving the weights after, 0 or more")
+    _positive("alpha", alpha, "16")
+    if lr is not None:
+        _positive("lr", lr, "2e-4")
+    _positive("loraplus_ratio", loraplus_ratio, "16")
+    _share("eval_fraction", eval_fraction, "a share from 0 (no evaluation set) up to, not including, 1 (e.g. 0.1)")
+    _share("dropout", dropout, "a probability from 0 up to, not including, 1 (e.g. 0.05)")
+
+
+def prepare(data: Any, *, save: str | Path | None = None, **options: Any) -> list[Example]:
+    """What :func:`train` checks before a model loads: peft is there, the options (:func:`check_options`), that
+    ``save`` can be written (so a finished run is never lost), the data; returns the examples read."""
+    from nbrag.lora.adapters import check_writable
+    from nbrag.lora.data import read_examples
+
+    require_peft()
+    check_options(**options)
+    if save:
+        check_writable(save)
+    return read_examples(data)
+
+
+# ---------------------------------------------------------------------- examples as tokens
+
+
+def tokenize(example: Example, tokenizer: Any) -> Tokenized:
+    """Token ids and labels: the chat template for instruction examples where the tokenizer has one."""
+    eos = [tokenizer.eos_token_id] if tokenizer.eos_token_id is not None else []
+    if example.prompt is None:
+        ids = tokenizer(example.answer, add_special_tokens=True)["input_ids"] + eos
+        return Tokenized(ids, list(ids))
+    if getattr(tokenizer, "chat_template", None):
+        user = [{"role": "user", "content": example.prompt}]
+        prompt = _ids(tokenizer.apply_chat_template(user, add_generation_prompt=True, tokenize=True))
+        full = _ids(tokenizer.apply_chat_template([*user, {"role": "assistant", "content": example.answer}],
+                                                  tokenize=True))
+        cut = len(prompt) if full[:len(prompt)] == prompt else _common_prefix(prompt, full)
+        return Tokenized(full, [-100] * cut + full[cut:])
+    prompt = tokenizer(example.prompt + "\n", add_special_tokens=True)["input_ids"]
+    answer = tokenizer(example.answer, add_special_tokens=False)["input_ids"] + eos
+    return Tokenized(prompt + answer, [-100] * len(prompt) + answer)
+
+
+def _ids(out: Any) -> list[int]:
+    """apply_chat_template returns a list, or a BatchEncoding-like dict in newer transformers."""
+    if isinstance(out, dict) or hasattr(out, "keys"):
+        out = out["input_ids"]
+    return list(out)
+
+
+def _common_prefix(a: list[int], b: list[int]) -> int:
+    n = 0
+    while n < min(len(a), len(b)) and a[n] == b[n]:
+        n += 1
+    return n
+
+
+def encode_all(examples: list[Example], tokenizer: Any, max_length: int) -> list[Tokenized]:
+    """Every example tokenized; one longer than ``max_length`` is refused with its number and length."""
+    out = []
+    for n, example in enumerate(examples, 1):
+        tok = tokenize(example, tokenizer)
+        if len(tok) > max_length:
+            preview = " ".join(example.text.split())[:60]
+            raise NbragError(f"example {n} ({preview!r}…) has {len(tok)} tokens, more than that allows; it is "
+                             f"refused rather than truncated: raise it to at least {len(tok)} or shorten that "
+                             "example.", option="max_length", value=max_length)
+        if not any(label != -100 for label in tok.labels[1:]):
+            raise NbragError(f"Example {n} leaves no answer token to learn from; give it a non-empty output.")
+        out.append(tok)
+    return out
+
+
+# ---------------------------------------------------------------------- train
+
+
+def train(data: Any, variant: str = "lora", *, model: Any = None, r: int = 8, alpha: float = 16,
+          lr: float | None = None, steps: int = 30, batch_size: int = 4, grad_accum: int = 1, max_length: int = 256,
           target_modules: str | list[str] | None = None, eval_fraction: float = 0.1, eval_every: int = 10,
           seed: int = 0, dropout: float = 0.05, loraplus_ratio: float = 16.0, delta_lambda: float = 0.5,
           delta_start: int = 0, callbacks: Iterable[Callable[[dict], Any]] = (), save: str | None = None,
@@ -67,11 +177,14 @@ def train(data: Any, variant: str = "lora", *, model: Any = None, r: int = 8, al
     update ratio λ and update start step K (the paper's "if t > K", t counted from 0: W moves from
     optimizer step K+2 on; see :mod:`nbrag.lora.delta_lora`); ``loraplus_ratio`` is LoRA+'s ηB/ηA.
     ``callbacks`` receive a dict per step and per evaluation (:class:`nbrag.lora.Event`);
-    ``save`` a folder to save the adapter to at the end.
+    ``save`` a folder to save the adapter to at the end (checked to be writable before training starts).
     """
     check_variant(variant)
+    examples = prepare(data, save=save, r=r, alpha=alpha, lr=lr, steps=steps, batch_size=batch_size,
+                       grad_accum=grad_accum, max_length=max_length, eval_fraction=eval_fraction,
+                       eval_every=eval_every, dropout=dropout, loraplus_ratio=loraplus_ratio, delta_start=delta_start)
     base, tokenizer = resolve_model(model)
-    trainer = Trainer.build(data, variant, base, tokenizer, r=r, alpha=alpha, lr=lr, steps=steps,
+    trainer = Trainer.build(examples, variant, base, tokenizer, r=r, alpha=alpha, lr=lr, steps=steps,
                             batch_size=batch_size, grad_accum=grad_accum, max_length=max_length,
                             target_modules=target_modules, eval_fraction=eval_fraction, eval_every=eval_every,
                             seed=seed, dropout=dropout, loraplus_ratio=loraplus_ratio, delta_lambda=delta_lambda,
@@ -86,8 +199,8 @@ class Trainer:
     """The state a run needs to go on: model, optimizer, data position, clocks."""
 
     @classmethod
-    def build(cls, data: Any, variant: str, base: Any, tokenizer: Any, *, r: int, alpha: float, lr: float | None,
-              steps: int, batch_size: int, grad_accum: int, max_length: int, target_modules: Any,
+    def build(cls, examples: list[Example], variant: str, base: Any, tokenizer: Any, *, r: int, alpha: float,
+              lr: float | None, steps: int, batch_size: int, grad_accum: int, max_length: int, target_modules: Any,
               eval_fraction: float, eval_every: int, seed: int, dropout: float, loraplus_ratio: float,
               delta_lambda: float, delta_start: int, callbacks: Iterable[Callable[[dict], Any]],
               progress: bool) -> Trainer:
@@ -97,13 +210,10 @@ class Trainer:
         from nbrag.lora import data as data_mod
         from nbrag.lora import targets as tg
         from nbrag.lora import variants as vr
+        from nbrag.models import model_name
 
         lr = vr.DEFAULT_LR[variant] if lr is None else float(lr)
-        _check_options(steps, grad_accum, max_length, eval_every, lr)
-        if not 0 <= dropout < 1:
-            raise ValueError(f"dropout={dropout}: use a probability in [0, 1).")
-        examples = data_mod.read_examples(data)
-        tokenized = data_mod.encode_all(examples, tokenizer, max_length)
+        tokenized = encode_all(examples, tokenizer, max_length)
         train_set, eval_set = data_mod.split(tokenized, eval_fraction, seed)
 
         targets = tg.resolve_targets(base, target_modules, variant)
@@ -117,8 +227,7 @@ class Trainer:
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
             config = vr.peft_config(variant, targets, r, alpha, dropout, fan_in_fan_out)
-            with warnings.catch_warnings():  # peft 0.21 reads transformers' deprecated is_gradient_checkpointing
-                warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
+            with quiet_peft():
                 model = get_peft_model(work, config)
         model.train()
         optimizer = vr.optimizer(variant, model, lr, r, alpha, loraplus_ratio)
@@ -132,8 +241,8 @@ class Trainer:
         device = str(next(model.parameters()).device)
         options = {"r": r, "alpha": alpha, "lr": lr, "steps": steps, "batch_size": batch_size,
                    "grad_accum": grad_accum, "max_length": max_length, "eval_fraction": eval_fraction,
-                   "eval_every": eval_every, "seed": seed, "dropout": dropout if vr.VARIANT_SPECS[variant].dropout else 0.0,
-                   "model": _model_name(base),
+                   "eval_every": eval_every, "seed": seed,
+                   "dropout": dropout if vr.VARIANT_SPECS[variant].dropout else 0.0, "model": model_name(base),
                    "device": device, "train_examples": len(train_set), "eval_examples": len(eval_set)}
         if variant == "lora-plus":
             options["loraplus_ratio"] = loraplus_ratio
@@ -234,8 +343,7 @@ class Trainer:
     def run(self, steps: int) -> LoraRun:
         """Train ``steps`` more optimizer steps; evaluate every ``eval_every`` and at the end."""
         run = self.run_
-        if steps < 0:
-            raise ValueError(f"steps={steps}: use 0 or more.")
+        _whole("steps", steps, 0, "a number of optimizer steps, 0 or more (e.g. 30)")
         total = run.steps + steps
         bar = None
         if self.progress:
@@ -277,7 +385,8 @@ class Trainer:
                 with contextlib.suppress(KeyboardInterrupt):  # a second Ctrl-C skips the closing evaluation
                     self._evaluate_and_emit(total, True)
         finally:
-            self.rng_state = (torch.get_rng_state(), torch.cuda.get_rng_state(torch.device(self.device)) if cuda else None)
+            self.rng_state = (torch.get_rng_state(),
+                              torch.cuda.get_rng_state(torch.device(self.device)) if cuda else None)
             rng.__exit__(None, None, None)
             if bar is not None:
                 bar.close()

@@ -1,8 +1,9 @@
 """``%%lora``: train a LoRA variant (or compare several) from a cell, with live loss curves.
 
-The magic reads the training data, the model and the options, checks them, and makes one call
-to :func:`nbrag.lora.training`, :func:`nbrag.lora.comparison` or ``run.resume``; the result is
-stored and returned.
+The magic reads the training data, the model and the options, has the engine check them
+(:func:`nbrag.lora.training.prepare`, before any model loads), and makes one call to
+:func:`nbrag.lora.train`, :func:`nbrag.lora.compare` or ``run.resume``; the result is stored and
+returned. What the engine refuses is one line naming the flag; anything else keeps its traceback.
 
 The data is the cell (one example per line, or JSONL), a file (``--data PATH``: JSON/JSONL in
 instruction format, plain text, CSV) or a variable (``--var NAME``: a DataFrame, a list or a str).
@@ -24,7 +25,6 @@ Like the rest of the magics, this module imports neither torch nor peft: the eng
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 from typing import Any
 
@@ -32,10 +32,11 @@ from IPython.core.error import UsageError
 from IPython.core.magic import line_cell_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments
 
-from nbrag.errors import NbragError
-from nbrag.magics.base import AreaMagics, unquote, usage
+from nbrag.magics.base import AreaMagics, flag_of, unquote
 
 DEFAULT_NAMES = {"run": "lora_run", "comparison": "lora_comparison"}
+RESUME_KEEPS = ("r", "alpha", "lr", "batch_size", "grad_accum", "max_length", "target_modules", "eval_fraction")
+
 
 @magics_class
 class LoraMagics(AreaMagics):
@@ -44,7 +45,7 @@ class LoraMagics(AreaMagics):
     @magic_arguments()
     @argument("--variant", default="lora", metavar="NAME",
               help="lora (default), dora, vera, lora-plus, lora-fa or delta-lora.")
-    @argument("--compare", default=None, metavar="A,B,...",
+    @argument("--compare", dest="variants", default=None, metavar="A,B,...",
               help="Train these variants on the same data and model, side by side (e.g. lora,lora-fa,vera,"
                    "delta-lora,lora-plus).")
     @argument("--r", type=int, default=None, help="The adapters' rank (default 8).")
@@ -84,28 +85,30 @@ class LoraMagics(AreaMagics):
         %lora --resume run --steps 20                     (continue a stored run)
         """
         args = self.parse(self.lora, line)
-        from nbrag.lora import VARIANTS
-
-        _check_numbers(args)
         if args.resume:
             return self._resume(args, cell)
-        if args.variant not in VARIANTS:
-            raise UsageError(f"--variant {args.variant}: unknown LoRA variant. Available: {', '.join(VARIANTS)}.")
-        variants = _compare(args.compare, VARIANTS) if args.compare is not None else None
+        from nbrag import lora as engine
+        from nbrag.lora.base import check_variant, variant_list
+        from nbrag.lora.training import prepare
+
+        if args.variants is not None and args.variant != "lora":
+            raise UsageError("--variant and --compare both name what to train: keep --compare A,B,... alone.")
         data = self._data(cell or "", args.data, args.var)
         options = _options(args)
+        with self.engine(self.lora):  # every mistake the engine can name, before a model loads
+            variants = variant_list(args.variants) if args.variants is not None else [check_variant(args.variant)]
+            examples = prepare(data, **options)
+        if args.variants is not None and len(variants) < 2:
+            raise UsageError(f"--compare {args.variants}: name at least two variants separated by commas (e.g. "
+                             "--compare lora,vera), or train one with --variant NAME.")
         model = self._model(args.model)
-        from nbrag import lora as engine
-
-        if variants is not None:
-            if args.variant != "lora":
-                raise UsageError("--variant and --compare both name what to train: keep --compare A,B,... alone.")
-            result = self._train(lambda callbacks: engine.compare(data, variants, model=model, callbacks=callbacks,
-                                                             progress=False, **options))
+        if args.variants is not None:
+            result = self._train(lambda callbacks: engine.compare(examples, variants, model=model, callbacks=callbacks,
+                                                                  progress=False, **options))
         else:
-            result = self._train(lambda callbacks: engine.train(data, args.variant, model=model, callbacks=callbacks,
-                                                           progress=False, **options))
-        name = args.output or self._free_name(DEFAULT_NAMES["comparison" if variants is not None else "run"])
+            result = self._train(lambda callbacks: engine.train(examples, args.variant, model=model,
+                                                                callbacks=callbacks, progress=False, **options))
+        name = args.output or self._free_name(DEFAULT_NAMES["comparison" if args.variants is not None else "run"])
         self.store(name, result)
         _say_if_interrupted(result, name)
         return result
@@ -113,10 +116,9 @@ class LoraMagics(AreaMagics):
     def _resume(self, args: Any, cell: str | None) -> Any:
         """``--resume NAME --steps N``: continue the stored run (its data, model and options) for N more steps."""
         given = [flag for flag, value in (("training data in the cell", (cell or "").strip()), ("--data", args.data),
-                                          ("--var", args.var), ("--compare", args.compare), ("--model", args.model))
-                 if value]
-        given += [_flag(k) for k in ("r", "alpha", "lr", "batch_size", "grad_accum", "max_length", "target_modules",
-                                     "eval_fraction") if getattr(args, k) is not None]
+                                          ("--var", args.var), ("--compare", args.variants), ("--model", args.model),
+                                          ("--save", args.save)) if value]
+        given += [flag_of(self.lora, k) for k in RESUME_KEEPS if getattr(args, k) is not None]
         if args.variant != "lora":
             given.append("--variant")
         if given:
@@ -135,10 +137,11 @@ class LoraMagics(AreaMagics):
             raise UsageError(f"--resume {args.resume}: {held}; give the variable that holds a LoraRun (what %%lora "
                              "stored with -o NAME, lora_run by default) or a comparison with an interrupted run.")
         steps = args.steps if args.steps is not None else _steps_left(run)
-        if steps < 1:
+        if args.steps is None and steps < 1:
             raise UsageError(f"--resume {args.resume}: the run has done its {run.options.get('steps')} steps; give "
                              "--steps N to train N more.")
-        result = self._train(lambda callbacks: _call_resume(run, steps, callbacks))
+        # the live view's callback in place of the run's (its first cell's view has given way to the result's)
+        result = self._train(lambda callbacks: run.resume(steps, callbacks=callbacks))
         if result is None or result is run:
             result = value  # resume() continues the run in place: the stored object is the result
         name = args.output or args.resume
@@ -158,10 +161,11 @@ class LoraMagics(AreaMagics):
         view = LossView()
         handle = display(view, display_id=True)
         try:
-            result = call([view.callback])
-        except NbragError as error:
+            with self.engine(self.lora):
+                result = call([view.callback])
+        except UsageError:
             _remove(view, handle, HTML)
-            raise usage(error, self.lora) from None
+            raise
         except BaseException:  # KeyboardInterrupt outside the training loop, or a failure of the engine's own
             view.flush()
             raise
@@ -169,21 +173,15 @@ class LoraMagics(AreaMagics):
         return result
 
     def _data(self, cell: str, path: str | None, var: str | None) -> Any:
-        """The training data: the cell's text, a file's :class:`Path`, or a variable's value."""
+        """The training data: the cell's text, a file's :class:`Path` (the engine reads and checks it), or a
+        variable's value."""
         given = [what for what, value in (("the cell", cell.strip()), ("--data", path), ("--var", var)) if value]
         if len(given) > 1:
             raise UsageError(f"Training data given twice ({' and '.join(given)}): keep one of them.")
         if path:
-            file = Path(unquote(path)).expanduser()
-            if not file.is_file():
-                what = "a folder" if file.is_dir() else "no such file"
-                raise UsageError(f"--data {path}: {what}. Give a JSON/JSONL file of {{instruction, input, output}} "
-                                 "records, a CSV or a plain-text file (one example per line).")
-            return file
+            return Path(unquote(path))
         if var:
-            if var not in self.shell.user_ns:
-                raise UsageError(f"--var {var}: no variable of that name in this notebook.")
-            value = self.shell.user_ns[var]
+            value = self.variable(var, "--var")
             if not (isinstance(value, str | list | tuple) or type(value).__name__ == "DataFrame"):
                 raise UsageError(f"--var {var} holds a {type(value).__name__}: give a DataFrame, a list of str or "
                                  "dicts ({instruction, input, output}), or a str.")
@@ -210,9 +208,9 @@ class LoraMagics(AreaMagics):
             n += 1
             name = f"{base}_{n}"
         return name
+
+
 # --------------------------------------------------------------------------- steps of the magic
-
-
 
 
 def _remove(view: Any, handle: Any, html: Any) -> None:
@@ -223,12 +221,6 @@ def _remove(view: Any, handle: Any, html: Any) -> None:
     for child in view.children:
         child.close()
     view.close()
-
-
-def _call_resume(run: Any, steps: int, callbacks: list[Any]) -> Any:
-    """``run.resume(steps)`` with the live view's callback in place of the run's (its first cell's view has given
-    way to the result's)."""
-    return run.resume(steps, callbacks=callbacks)
 
 
 def _say_if_interrupted(result: Any, name: str) -> None:
@@ -272,64 +264,14 @@ def _steps_left(run: Any) -> int:
 # --------------------------------------------------------------------------- arguments
 
 
-
-def _compare(value: str, known: tuple[str, ...]) -> list[str]:
-    """``--compare lora,vera``: the variants, each known and named once."""
-    names = [v.strip() for v in value.split(",") if v.strip()]
-    unknown = [v for v in names if v not in known]
-    if unknown:
-        raise UsageError(f"--compare {value}: unknown variant{'s' if len(unknown) > 1 else ''} "
-                         f"{', '.join(unknown)}. Available: {', '.join(known)}.")
-    twice = sorted({v for v in names if names.count(v) > 1})
-    if twice:
-        raise UsageError(f"--compare {value}: {', '.join(twice)} named twice; name each variant once.")
-    if len(names) < 2:
-        raise UsageError(f"--compare {value}: name at least two variants separated by commas (e.g. --compare "
-                         "lora,vera), or train one with --variant NAME.")
-    return names
-
-
-def _check_numbers(args: Any) -> None:
-    """The numbers a person may mistype, checked before any model loads."""
-    checks = [("r", args.r, 1, "a rank of at least 1 (e.g. --r 8)"),
-              ("steps", args.steps, 1, "at least one optimizer step (e.g. --steps 30)"),
-              ("batch_size", args.batch_size, 1, "at least one example per batch (e.g. --batch-size 4)"),
-              ("grad_accum", args.grad_accum, 1, "at least 1 (1: no accumulation)"),
-              ("max_length", args.max_length, 2, "room for at least two tokens (e.g. --max-length 256)"),
-              ("eval_every", args.eval_every, 1, "an evaluation every N >= 1 steps (e.g. --eval-every 10)")]
-    for key, value, least, fix in checks:
-        if value is not None and value < least:
-            raise UsageError(f"{_flag(key)} {value}: give {fix}.")
-    for key, value in (("alpha", args.alpha), ("lr", args.lr)):
-        if value is not None and not (math.isfinite(value) and value > 0):
-            raise UsageError(f"{_flag(key)} {value}: give a positive number (e.g. {_flag(key)} "
-                             f"{'16' if key == 'alpha' else '2e-4'}).")
-    if args.eval_fraction is not None and not 0 <= args.eval_fraction < 1:
-        raise UsageError(f"--eval-fraction {args.eval_fraction}: give a share from 0 (no evaluation) up to, not "
-                         "including, 1 (e.g. --eval-fraction 0.1).")
-
-
 def _options(args: Any) -> dict[str, Any]:
     """The options given, as the engine's keyword arguments (those left out keep the engine's defaults)."""
-    targets = None
-    if args.target_modules is not None:
-        targets = [t.strip() for t in args.target_modules.split(",") if t.strip()]
-        if not targets:
-            raise UsageError("--target-modules: name modules separated by commas (e.g. --target-modules "
-                             "q_proj,v_proj).")
-    save = str(Path(unquote(args.save)).expanduser()) if args.save else None
     given = {"r": args.r, "alpha": args.alpha, "lr": args.lr, "steps": args.steps, "batch_size": args.batch_size,
-             "grad_accum": args.grad_accum, "max_length": args.max_length, "target_modules": targets,
-             "eval_fraction": args.eval_fraction, "eval_every": args.eval_every, "save": save}
+             "grad_accum": args.grad_accum, "max_length": args.max_length, "target_modules": args.target_modules,
+             "eval_fraction": args.eval_fraction, "eval_every": args.eval_every,
+             "save": unquote(args.save) if args.save else None}
     return {k: v for k, v in given.items() if v is not None}
-
-
 
 
 def _is_lora_result(value: Any) -> bool:
     return type(value).__module__.startswith("nbrag.lora")
-
-
-def _flag(key: str) -> str:
-    """The magic's flag for an engine keyword: ``batch_size`` -> ``--batch-size``."""
-    return "--" + key.replace("_", "-")

@@ -3,26 +3,26 @@
 * :class:`LossView`: a plotly ``FigureWidget`` with one training-loss curve per variant (its
   evaluation losses dashed, in the same colour) and a status line (step, steps per second,
   memory, the final losses). ``view.callback`` takes the training events of
-  :func:`nbrag.lora.training` and :func:`nbrag.lora.comparison` (``callbacks=[view.callback]``); show the
+  :func:`nbrag.lora.train` and :func:`nbrag.lora.compare` (``callbacks=[view.callback]``); show the
   view before training starts and it follows the run while the cell runs. It redraws at most
   :data:`REDRAWS_PER_SECOND` times a second (less often when long curves make a redraw slow: drawing
   takes under 1% of the time), and always on a ``done`` event; :meth:`LossView.flush` draws what is
   left (after an interrupted run, say);
-* :class:`RunView` (``LoraRun.view()``): the run's curves and its numbers: trainable parameters
-  against the model's and the method's formula, memory, seconds per step, losses;
-* :class:`CompareView` (``LoraComparison.view()``): the comparison's table, the best value of each
-  column marked, and one curve per variant;
+* :class:`RunView` (what a ``LoraRun`` shows): the run's curves and its numbers: trainable
+  parameters against the model's and the method's formula, memory, seconds per step, losses;
+* :class:`LoraComparisonView` (what a ``LoraComparison`` shows): the comparison's table, the best
+  value of each column marked, and one curve per variant;
 * :class:`GenerationsView`: the rows of ``Adapters.side_by_side(...)``: per prompt, the base
   model's text and each adapter's.
 
 Every string that reaches HTML is escaped, and plotly's names and hover texts too (plotly reads a
 little HTML in them). Without a kernel (an exported notebook) each view shows its static drawing
-(``to_html``): the tables and the curves as an SVG.
+(``to_html``): the tables and the curves as an SVG. The styles are ``widgets/tokens.css`` and
+``widgets/lora.css``.
 """
 
 from __future__ import annotations
 
-import html
 import math
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -31,7 +31,8 @@ from typing import Any
 
 import ipywidgets
 
-from nbrag.views.html import WithStaticHTML, static
+from nbrag.errors import NbragError, NbragTypeError
+from nbrag.views.html import WithStaticHTML, e, plain, style
 
 REDRAWS_PER_SECOND = 5.0
 EVENT_KEYS = ("variant", "step", "steps")  # what an event must carry; the rest of the contract's keys may be missing
@@ -43,27 +44,11 @@ FIGURE = {"template": "plotly_white", "height": 340, "width": 640, "margin": {"l
           "xaxis": {"title": {"text": "optimizer step"}, "rangemode": "tozero"},
           "yaxis": {"title": {"text": "loss"}}, "legend": {"orientation": "h", "y": -0.22},
           "title": {"text": "Training loss (dashed: evaluation loss)"}, "modebar": {"orientation": "v"}}
-LORA_CSS = """
-.nbrag-lora td.nbrag-best { background: #dafbe1; font-weight: 700; }
-.nbrag-lora .nbrag-lora-status div { margin: 1px 0; }
-.nbrag-lora .nbrag-lora-swatch { display: inline-block; width: 10px; height: 10px; border-radius: 2px;
-  margin-right: 5px; vertical-align: baseline; }
-.nbrag-lora table.nbrag-generations td { vertical-align: top; white-space: pre-wrap; text-align: left;
-  min-width: 140px; max-width: 360px; }
-"""
-
-
-def _e(value: Any) -> str:
-    return html.escape(str(value))
-
-
-def _plain(value: Any) -> str:
-    """Text for plotly's names and hover boxes, which read a little HTML: markup shows as text."""
-    return html.escape(str(value), quote=False)
+STYLES = ("tokens.css", "lora.css")
 
 
 def _style() -> str:
-    return f"<style>{static('tokens.css').read_text()}{LORA_CSS}</style>"
+    return style(*STYLES)
 
 
 def mib(n: float | None) -> str:
@@ -132,34 +117,35 @@ def _put(xs: list[int], ys: list[float], x: int, y: float) -> None:
 def check_event(event: Any) -> None:
     """An event as the training loop sends it: a mapping with at least ``variant``, ``step`` and ``steps``."""
     if not isinstance(event, Mapping):
-        raise TypeError(f"A training event is a dict (variant, step, steps, loss, eval_loss, ...), got "
-                        f"{type(event).__name__}.")
+        raise NbragTypeError(f"A training event is a dict (variant, step, steps, loss, eval_loss, ...), got "
+                             f"{type(event).__name__}.")
     missing = [k for k in EVENT_KEYS if k not in event]
     if missing:
-        raise ValueError(f"The training event lacks {', '.join(missing)}: it has {', '.join(map(str, event)) or 'no keys'}"
-                         "; events carry variant, step, steps, loss, eval_loss, seconds, steps_per_second, "
+        keys = ", ".join(map(str, event)) or "no keys"
+        raise NbragError(f"The training event lacks {', '.join(missing)}: it has {keys}; events carry variant, "
+                         "step, steps, loss, eval_loss, seconds, steps_per_second, "
                          "memory_bytes and done.")
 
 
 def status_line(s: Series) -> str:
     """One variant's status as HTML: where it is, how fast, how much memory, its losses (escaped)."""
-    e = s.last
+    last = s.last
     swatch = f'<span class="nbrag-lora-swatch" style="background:{s.colour}"></span>'
-    parts = [f"step {e.get('step', 0)}/{e.get('steps', '?')}"]
-    if e.get("steps_per_second"):
-        parts.append(f"{e['steps_per_second']:.2f} steps/s")
-    if e.get("seconds") is not None:
-        parts.append(f"{e['seconds']:.1f} s")
-    if e.get("memory_bytes"):
-        parts.append(f"memory {mib(e['memory_bytes'])}")
+    parts = [f"step {last.get('step', 0)}/{last.get('steps', '?')}"]
+    if last.get("steps_per_second"):
+        parts.append(f"{last['steps_per_second']:.2f} steps/s")
+    if last.get("seconds") is not None:
+        parts.append(f"{last['seconds']:.1f} s")
+    if last.get("memory_bytes"):
+        parts.append(f"memory {mib(last['memory_bytes'])}")
     losses = [f"train loss {s.losses[-1]:.4f}"] if s.losses else []
     if s.eval_losses:
         losses.append(f"eval loss {s.eval_losses[-1]:.4f} (step {s.eval_steps[-1]})")
     if s.done:
-        head = f'<span class="nbrag-ok">✓</span> <b>{_e(s.variant)}</b> done'
+        head = f'<span class="nbrag-ok">✓</span> <b>{e(s.variant)}</b> done'
         losses = [f"last step's {x}" if x.startswith("train") else x for x in losses]
     else:
-        head = f"<b>{_e(s.variant)}</b>"
+        head = f"<b>{e(s.variant)}</b>"
     return f"<div>{swatch}{head} · {' · '.join(parts + losses)}</div>"
 
 
@@ -181,8 +167,7 @@ def loss_svg(series: Iterable[Series], width: int = 560, height: int = 240) -> s
         return f"{sx:.1f},{sy:.1f}"
 
     out = [(f'<svg class="nbrag-lora-svg" xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
-            f'viewBox="0 0 {width} {height}" style="background:#fff;border:1px solid #d0d7de" '
-            'font-family="sans-serif">')]
+            f'viewBox="0 0 {width} {height}" font-family="sans-serif">')]
     for s in series:
         for steps, losses, dash in ((s.steps, s.losses, ""), (s.eval_steps, s.eval_losses, ' stroke-dasharray="5,4"')):
             points = " ".join(at(x, y) for x, y in zip(steps, losses) if math.isfinite(y))
@@ -190,7 +175,7 @@ def loss_svg(series: Iterable[Series], width: int = 560, height: int = 240) -> s
                 out.append(f'<circle cx="{points.split(",")[0]}" cy="{points.split(",")[1]}" r="3" fill="{s.colour}"/>')
             elif points:
                 out.append(f'<polyline points="{points}" fill="none" stroke="{s.colour}" stroke-width="2"{dash}/>')
-    legend = " · ".join(f'<tspan fill="{s.colour}">■</tspan> {_e(s.variant)}' for s in series)
+    legend = " · ".join(f'<tspan fill="{s.colour}">■</tspan> {e(s.variant)}' for s in series)
     out.append(f'<text x="{pad_l}" y="15" font-size="11" fill="#24292f">loss {y0:.3f} – {y1:.3f} over steps {x0} – '
                f"{x1} (dashed: evaluation) · {legend}</text>")
     out.append(f'<line x1="{pad_l}" y1="{height - 2 * pad}" x2="{width - pad}" y2="{height - 2 * pad}" '
@@ -206,7 +191,7 @@ def loss_svg(series: Iterable[Series], width: int = 560, height: int = 240) -> s
 class LossView(WithStaticHTML, ipywidgets.VBox):
     """Live loss curves, one per variant, and a status line; ``view.callback`` takes the training events.
 
-    ``view = LossView(); display(view); nbrag.lora.training(data, callbacks=[view.callback])``.
+    ``view = LossView(); display(view); nbrag.lora.train(data, callbacks=[view.callback])``.
     """
 
     def __init__(self, *, title: str | None = None, redraws_per_second: float = REDRAWS_PER_SECOND,
@@ -217,7 +202,7 @@ class LossView(WithStaticHTML, ipywidgets.VBox):
         self.add_class("nbrag-lora-loss")
         layout = dict(FIGURE)
         if title is not None:
-            layout["title"] = {"text": _plain(title)}
+            layout["title"] = {"text": plain(title)}
         self.figure = go.FigureWidget(layout=layout)
         self.status = ipywidgets.HTML(self._status_html())
         self.children = [self.status, self.figure]
@@ -264,7 +249,7 @@ class LossView(WithStaticHTML, ipywidgets.VBox):
     # ------------------------------------------------------------------ events
 
     def callback(self, event: Mapping[str, Any]) -> None:
-        """Take one training event (see :func:`nbrag.lora.training`); redraw if the last redraw is old enough."""
+        """Take one training event (see :func:`nbrag.lora.train`); redraw if the last redraw is old enough."""
         check_event(event)
         self.events += 1
         self._series_of(str(event["variant"])).add(event)
@@ -308,7 +293,7 @@ class LossView(WithStaticHTML, ipywidgets.VBox):
         self._wait = max(self._interval, 100 * (self._clock() - started)) if self._interval else 0.0
 
     def _add_traces(self, s: Series) -> None:
-        name = _plain(s.variant)
+        name = plain(s.variant)
         first = len(self.figure.data)
         self.figure.add_scatter(x=[], y=[], mode="lines", name=f"{name} train", legendgroup=name,
                                 line={"color": s.colour, "width": 2},
@@ -337,7 +322,7 @@ def memory_cells(memory: Mapping[str, Any] | None) -> str:
         return "—"
     order = ["weights", "trainable", "gradients", "optimizer", "activations", "peak"]
     keys = [k for k in order if k in memory] + [k for k in memory if k not in order]
-    return " · ".join(f"{_e(k)} {mib(memory[k])}" for k in keys if memory[k] is not None)
+    return " · ".join(f"{e(k)} {mib(memory[k])}" for k in keys if memory[k] is not None)
 
 
 def params_cell(count: int, total: int) -> str:
@@ -359,8 +344,8 @@ def interrupted_note(run: Any, name: str = "run") -> str:
     done = run.history[-1]["step"] if getattr(run, "history", None) else 0
     steps = (getattr(run, "options", None) or {}).get("steps")
     of = f" of {steps}" if steps else ""
-    return (f'<div class="nbrag-banner">⏸ {_e(run.variant)} was interrupted after step {done}{of}: the adapter and '
-            f"the loss history are kept; continue it with {_e(name)}.resume(steps) or %lora --resume NAME.</div>")
+    return (f'<div class="nbrag-banner">⏸ {e(run.variant)} was interrupted after step {done}{of}: the adapter and '
+            f"the loss history are kept; continue it with {e(name)}.resume(steps) or %lora --resume NAME.</div>")
 
 
 def random_banner(model: str) -> str:
@@ -376,12 +361,12 @@ HIDDEN_OPTIONS = {"model", "callbacks", "note"}
 def run_html(run: Any) -> str:
     """A run's numbers as HTML (every string escaped)."""
     options = dict(getattr(run, "options", None) or {})
-    shown = ", ".join(f"{_e(k)}={_e(v)}" for k, v in options.items() if v is not None and k not in HIDDEN_OPTIONS)
-    targets = ", ".join(_e(t) for t in getattr(run, "target_modules", []) or [])
+    shown = ", ".join(f"{e(k)}={e(v)}" for k, v in options.items() if v is not None and k not in HIDDEN_OPTIONS)
+    targets = ", ".join(e(t) for t in getattr(run, "target_modules", []) or [])
     rows = [
         ("trainable parameters", params_cell(run.trainable_params, run.total_params)),
         ("from the method's formula", formula_cell(run.trainable_params, getattr(run, "formula_params", None))),
-        ("formula", f'<span class="nbrag-formula">{_e(getattr(run, "formula", "") or "—")}</span>'),
+        ("formula", f'<span class="nbrag-formula">{e(getattr(run, "formula", "") or "—")}</span>'),
         ("memory", memory_cells(getattr(run, "memory", None))),
         ("seconds per step", f"{run.seconds_per_step:.3f}" if run.seconds_per_step else "—"),
         ("train loss (mean of the last 5 steps)", _loss(run.train_loss)),
@@ -390,9 +375,9 @@ def run_html(run: Any) -> str:
     body = "".join(f'<tr><th class="nbrag-left">{k}</th><td class="nbrag-left">{v}</td></tr>' for k, v in rows)
     model = str(options.get("model") or "")
     random = random_banner(model)
-    note = f'<div class="nbrag-muted">{_e(options["note"])}</div>' if options.get("note") else ""
-    return (f'{_style()}<div class="nbrag-inspector nbrag-lora"><h4>{_e(run.variant)}'
-            f'{" · " + _e(model) if model else ""}</h4>{random}'
+    note = f'<div class="nbrag-muted">{e(options["note"])}</div>' if options.get("note") else ""
+    return (f'{_style()}<div class="nbrag-inspector nbrag-lora"><h4>{e(run.variant)}'
+            f'{" · " + e(model) if model else ""}</h4>{random}'
             f'<div class="nbrag-muted">{shown}</div>{note}'
             f'<div class="nbrag-muted">target modules: {targets or "—"}</div>'
             f'<table class="nbrag-table">{body}</table>{interrupted_note(run)}</div>')
@@ -450,7 +435,7 @@ def compare_html(rows: Sequence[Mapping[str, Any]], notes: Sequence[str] = (), m
             value = r.get(key)
             mark = ' class="nbrag-best"' if key in best and value == best[key] else ""
             if key == "variant":
-                text, mark = f"<b>{_e(value)}</b>", ' class="nbrag-left"'
+                text, mark = f"<b>{e(value)}</b>", ' class="nbrag-left"'
             elif key == "trainable_params":
                 text = "—" if value is None else f"{value:,} ({_share_value(r.get('share'))})"
             elif key == "formula_params":
@@ -463,9 +448,10 @@ def compare_html(rows: Sequence[Mapping[str, Any]], notes: Sequence[str] = (), m
                 text = _loss(value)
             cells.append(f"<td{mark}>{text}</td>")
         body.append("<tr>" + "".join(cells) + "</tr>")
-    note = "".join(f"<div>{_e(n)}</div>" for n in notes)
+    note = "".join(f"<div>{e(n)}</div>" for n in notes)
     return (f'{_style()}<div class="nbrag-inspector nbrag-lora"><h4>LoRA variants compared'
-            f'{" · " + _e(model) if model else ""}</h4>{random_banner(model)}<div class="nbrag-muted">trainable parameters (share of the model) · the count from each method\'s '
+            f'{" · " + e(model) if model else ""}</h4>{random_banner(model)}'
+            '<div class="nbrag-muted">trainable parameters (share of the model) · the count from each method\'s '
             "formula (✓ when it equals the counted one) · peak memory · seconds per optimizer step · the last "
             "train and eval loss; green: the smallest of each column</div>"
             f'<table class="nbrag-table"><tr>{head}</tr>{"".join(body)}</table>'
@@ -476,7 +462,7 @@ def _share_value(value: float | None) -> str:
     return "—" if value is None else share(value, 1.0)
 
 
-class CompareView(WithStaticHTML, ipywidgets.VBox):
+class LoraComparisonView(WithStaticHTML, ipywidgets.VBox):
     """What a ``LoraComparison`` shows: its table and one loss curve per variant."""
 
     def __init__(self, comparison: Any, **kwargs: Any) -> None:
@@ -490,7 +476,7 @@ class CompareView(WithStaticHTML, ipywidgets.VBox):
         self.children = [self.table, self.curves]
 
     @classmethod
-    def of(cls, comparison: Any) -> CompareView:
+    def of(cls, comparison: Any) -> LoraComparisonView:
         return cls(comparison)
 
     def to_html(self) -> str:
@@ -512,11 +498,11 @@ def generations_html(rows: Sequence[Mapping[str, Any]]) -> str:
     for r in rows:
         columns += [k for k in r if k != "prompt" and k not in columns]
     columns.sort(key=lambda k: k != "base")  # the base model first, then the adapters in their order
-    head = '<th class="nbrag-left">prompt</th>' + "".join(f'<th class="nbrag-left">{_e(c)}</th>' for c in columns)
-    body = "".join("<tr>" + f'<td class="nbrag-left"><b>{_e(r.get("prompt", ""))}</b></td>' +
-                   "".join(f"<td>{_e(r.get(c, ''))}</td>" for c in columns) + "</tr>" for r in rows)
+    head = '<th class="nbrag-left">prompt</th>' + "".join(f'<th class="nbrag-left">{e(c)}</th>' for c in columns)
+    body = "".join("<tr>" + f'<td class="nbrag-left"><b>{e(r.get("prompt", ""))}</b></td>' +
+                   "".join(f"<td>{e(r.get(c, ''))}</td>" for c in columns) + "</tr>" for r in rows)
     return (f'{_style()}<div class="nbrag-inspector nbrag-lora"><h4>Generations side by side</h4>'
-            f'<div class="nbrag-scroll" style="max-height:none"><table class="nbrag-table nbrag-generations">'
+            f'<div class="nbrag-scroll nbrag-generations-scroll"><table class="nbrag-table nbrag-generations">'
             f"<tr>{head}</tr>{body}</table></div></div>")
 
 
@@ -526,8 +512,8 @@ class GenerationsView(WithStaticHTML, ipywidgets.VBox):
     def __init__(self, rows: Sequence[Mapping[str, Any]], **kwargs: Any) -> None:
         super().__init__(**kwargs)
         if not isinstance(rows, Sequence) or not all(isinstance(r, Mapping) for r in rows):
-            raise TypeError("GenerationsView takes a list of dicts, one per prompt ({'prompt': ..., 'base': ..., "
-                            "adapter: ...}), as Adapters.side_by_side returns them.")
+            raise NbragTypeError("GenerationsView takes a list of dicts, one per prompt ({'prompt': ..., 'base': ..., "
+                                 "adapter: ...}), as Adapters.side_by_side returns them.", option="rows")
         self.rows = [dict(r) for r in rows]
         self.table = ipywidgets.HTML(generations_html(self.rows))
         self.children = [self.table]

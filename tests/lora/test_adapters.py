@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from nbrag import lora
+from nbrag.errors import NbragError
 
 OPTIONS = {"batch_size": 2, "r": 4, "progress": False, "eval_fraction": 0.0, "steps": 3, "lr": 1e-2}
 TEXT = "Why must a thermometer be kept inside a radiation shield?"
@@ -52,14 +53,20 @@ def test_adapters_switch_merge_and_compare(tmp_path, llama, records):
     assert ad.active == "wiki" and ad.generate(TEXT, max_new_tokens=4) == wiki.generate(TEXT, max_new_tokens=4)
     assert ad.use(None).generate(TEXT, max_new_tokens=4) == rows[0]["base"]
 
-    with pytest.raises(ValueError, match=r"No adapter named 'news'\. Loaded: docs, wiki"):
+    with pytest.raises(NbragError, match=r"^name='news': no adapter of that name\. Loaded: docs, wiki \(None for the "
+                                         r"base model\)\.$"):
         ad.use("news")
-    with pytest.raises(ValueError, match="already loaded"):
+    with pytest.raises(NbragError, match=r"^adapters='news': no adapter of that name"):
+        ad.side_by_side(TEXT, adapters=["news"])
+    with pytest.raises(NbragError, match=r"^name='docs': an adapter of that name is already loaded; pick another "
+                                         r"name \(loaded: docs, wiki\)\.$"):
         ad.add("docs", docs)
-    with pytest.raises(FileNotFoundError, match="no adapter_config.json"):
+    with pytest.raises(NbragError, match=r"^path_or_run='.*': no adapter there \(no adapter_config.json\)"):
         ad.add("empty", tmp_path)
+    with pytest.raises(NbragError, match=r"^name=None: give an adapter's name: the base model has nothing to merge\."):
+        ad.merge(None)
     delta = lora.train(records, "delta-lora", model=llama, **OPTIONS)
-    with pytest.raises(ValueError, match="Delta-LoRA adapter: it also moved the base weights"):
+    with pytest.raises(NbragError, match=r"^name='delta': a Delta-LoRA adapter: it also moved the base weights"):
         ad.add("delta", delta)
 
 
@@ -70,9 +77,43 @@ def test_vera_adapters_share_their_projections_and_do_not_mix_with_lora(tmp_path
     _, tokenizer = llama
     ad.use("second")
     torch.testing.assert_close(_logits(ad.model, tokenizer), _logits(two.model, tokenizer))
-    with pytest.raises(ValueError, match=r"Adapter 'plain' \(lora\) cannot join the loaded ones \(first \(vera\), "
+    with pytest.raises(NbragError, match=r"^name='plain': a lora adapter cannot join the loaded ones \(first \(vera\), "
                                          r"second \(vera\)\).*keep VeRA adapters in an Adapters of their own"):
         ad.add("plain", lora.train(records, "lora", model=llama, **OPTIONS))
     loaded = lora.load(one.save(tmp_path / "vera"), model=llama)
     assert loaded.variant == "vera" and loaded.trainable_params == one.trainable_params
     torch.testing.assert_close(_logits(loaded.model, tokenizer), _logits(one.model, tokenizer))
+
+
+def test_generation_goes_through_the_model_interface_with_dropout_off(monkeypatch, llama, records):
+    """Adapters and runs generate through nbrag.llm.LocalGenerator (greedy, the chat template applied there), the
+    model in eval mode for the call and given back in the mode it was in."""
+    from nbrag.llm import LocalGenerator
+
+    run = lora.train(records, "lora", model=llama, **OPTIONS)
+    assert run.model.training  # as training left it
+    seen = []
+
+    def fake(self, messages, *, max_new_tokens=200):
+        seen.append((self.model, messages, max_new_tokens, self.model.training))
+        return f"reply {len(seen)}"
+
+    monkeypatch.setattr(LocalGenerator, "complete", fake)
+    assert run.generate(TEXT, max_new_tokens=5) == "reply 1"
+    assert seen[-1] == (run.model, TEXT, 5, False) and run.model.training
+    ad = lora.Adapters(model=llama).add("docs", run)
+    assert ad.side_by_side([TEXT], max_new_tokens=3) == [{"prompt": TEXT, "base": "reply 2", "docs": "reply 3"}]
+    assert all(model is ad.model and not training for model, _, _, training in seen[1:])
+
+
+def test_without_peft_the_entry_points_name_the_extra(monkeypatch, llama, records):
+    import sys
+
+    from nbrag.errors import MissingExtraError
+
+    monkeypatch.setitem(sys.modules, "peft", None)  # import peft now raises ImportError
+    for call in (lambda: lora.train(records, model=llama, **OPTIONS), lambda: lora.compare(records, model=llama),
+                 lambda: lora.Adapters(model=llama), lambda: lora.load("adapters/none", model=llama)):
+        with pytest.raises(MissingExtraError, match=r"LoRA fine-tuning needs the package 'peft', which is not "
+                                                    r"installed: run pip install \"nbrag\[lora\]\"\."):
+            call()

@@ -6,7 +6,9 @@ import json
 
 import pytest
 
-from nbrag.lora.data import Batches, Example, encode_all, read_examples, split, tokenize
+from nbrag.errors import NbragError
+from nbrag.lora.data import Batches, Example, read_examples, split
+from nbrag.lora.training import encode_all, tokenize
 
 CELL = "The sensor must measure the air.\nA tipping bucket counts rain.\n\n茶树偏爱酸性土壤。\n"
 
@@ -98,10 +100,28 @@ def test_bad_data_gets_one_clear_error(llama, records):
         read_examples(42)
     with pytest.raises(ValueError, match=r"Line 2 of the cell is not valid JSON"):
         read_examples('{"text": "a"}\n{"text": ')
-    long = records[:2] + [{"instruction": "Repeat", "input": "", "output": "word " * 300}]
-    with pytest.raises(ValueError, match=r"Example 3 .* is 30\d tokens, longer than max_length=256; it is refused "
-                                         r"rather than truncated\. Raise max_length to at least 30\d"):
+    long = [*records[:2], {"instruction": "Repeat", "input": "", "output": "word " * 300}]
+    with pytest.raises(NbragError, match=r"^max_length=256: example 3 \('Repeat word word .*'…\) has 30\d tokens, more "
+                                         r"than that allows; it is refused rather than truncated: raise it to at "
+                                         r"least 30\d or shorten that example\.$"):
         encode_all(read_examples(long), tokenizer, 256)
+
+
+def test_a_path_that_names_no_file_is_refused_not_trained_on(tmp_path):
+    for missing in ("path/that/does/not/exist.jsonl", "train.jsonl", str(tmp_path / "none"), tmp_path / "none.csv"):
+        with pytest.raises(NbragError, match=r"^data='.*': no such file\. Give a JSON or JSONL file"):
+            read_examples(missing)
+    with pytest.raises(NbragError, match=r"^data='.*': a folder, not a file\."):
+        read_examples(str(tmp_path))
+    (tmp_path / "bad.json").write_text('[{"text": "a"},', encoding="utf-8")
+    with pytest.raises(NbragError, match=r"^data='.*bad\.json': not valid JSON \(Expecting value at line 1"):
+        read_examples(tmp_path / "bad.json")
+    # one line of text with a slash between words, or a final full stop, is an example, not a path
+    line = "Rain is measured in mm/h by the gauge."
+    assert read_examples(line) == [Example(line)]
+    assert read_examples(["train.jsonl"]) == [Example("train.jsonl")]  # in a list: the text itself
+    (tmp_path / "a.tsv").write_text("instruction\tinput\toutput\nTranslate\ttea\t茶\n", encoding="utf-8")
+    assert read_examples(str(tmp_path / "a.tsv")) == [Example(answer="茶", prompt="Translate\n\ntea")]
 
 
 def test_the_instruction_sample_is_what_its_tool_writes():
@@ -120,5 +140,6 @@ def test_the_instruction_sample_is_what_its_tool_writes():
     assert len(records) == 73 and all(set(r) == {"instruction", "input", "output"} for r in records)
     assert sum(any("\u4e00" <= ch <= "\u9fff" for ch in r["instruction"]) for r in records) >= 5  # the tea guide
     assert all(r["output"] in r["input"] for r in records[34:] if r["output"] != "an American")
-    with pytest.raises(ValueError, match="Unknown instruction sample 'alpaca'. Available: documents, musique"):
+    with pytest.raises(NbragError, match=r"^source='alpaca': no such instruction sample; choose one of documents, "
+                                         r"musique, or None for all\.$"):
         sample_instructions("alpaca")

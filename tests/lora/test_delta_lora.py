@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from nbrag import lora
+from nbrag.errors import NbragError
 from nbrag.lora.delta_lora import BASE_FILE, delta_weight, lora_layers
 from tests.tiny import tiny
 
@@ -73,5 +74,5 @@ def test_saving_keeps_the_moved_weights(tmp_path, records):
 
     adapter_only = PeftModel.from_pretrained(copy.deepcopy(base), str(folder))
     assert not torch.allclose(_logits(adapter_only, tokenizer), trained, atol=1e-4)
-    with pytest.raises(RuntimeError, match="cannot resume"):
+    with pytest.raises(NbragError, match="loaded from disk without its optimizer state, so it cannot resume"):
         loaded.resume(1)

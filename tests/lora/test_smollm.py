@@ -23,7 +23,8 @@ def test_a_few_lora_steps_lower_the_eval_loss_of_smollm2(smollm):
 @pytest.mark.slow
 def test_every_shipped_instruction_fits_the_default_max_length(smollm):
     from nbrag.data import sample_instructions
-    from nbrag.lora.data import encode_all, read_examples
+    from nbrag.lora.data import read_examples
+    from nbrag.lora.training import encode_all
 
     items = encode_all(read_examples(sample_instructions()), smollm[1], 256)  # raises on one that does not fit
     assert len(items) == 73 and max(len(t) for t in items) > 150

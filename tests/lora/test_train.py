@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from nbrag import lora
+from nbrag.errors import NbragError
 from nbrag.lora.base import Event
 
 OPTIONS = {"batch_size": 2, "r": 4, "progress": False, "eval_fraction": 0.25, "eval_every": 2}
@@ -48,7 +49,7 @@ def test_ctrl_c_keeps_the_run_and_resume_continues_as_if_never_stopped(llama, re
     assert [h["loss"] for h in stopped.history] == pytest.approx([h["loss"] for h in straight.history], rel=1e-6)
     states = stopped._trainer.optimizer.state.values()
     assert {int(s["step"]) for s in states} == {5}  # the same optimizer, five steps in
-    for (n, p), (_, q) in zip(stopped.model.named_parameters(), straight.model.named_parameters()):
+    for (_, p), (_, q) in zip(stopped.model.named_parameters(), straight.model.named_parameters()):
         if p.requires_grad:
             torch.testing.assert_close(p, q)
 
@@ -81,7 +82,9 @@ def test_compare_starts_every_variant_from_the_same_weights(llama, records):
     assert all(r["trainable_params"] == r["formula_params"] for r in rows)
     assert {e["variant"] for e in events} == set(table.runs)
     assert table.to_dict()["runs"]["vera"]["trainable_params"] == table.runs["vera"].trainable_params
-    with pytest.raises(ValueError, match=re.escape("Unknown LoRA variant 'lora+'. Available: lora, dora")):
+    unknown = "variants=['lora', 'lora+']: unknown variant lora+. Available: lora, dora, vera, lora-plus, lora-fa, " \
+              "delta-lora."
+    with pytest.raises(NbragError, match="^" + re.escape(unknown) + "$"):
         lora.compare(records, ["lora", "lora+"], model=llama, steps=1, **OPTIONS)
 
 

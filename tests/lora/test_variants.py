@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from nbrag import lora
+from nbrag.errors import NbragError, NbragTypeError
 from nbrag.lora.targets import adapted, default_targets, linear_names, resolve_targets
 from tests.tiny import tiny
 
@@ -76,18 +77,66 @@ def test_targets_of_a_bert_like_encoder():
 def test_targets_overridable_and_a_missing_one_lists_what_exists(llama, records):
     run = lora.train(records, "lora", model=llama, target_modules=["q_proj", "k_proj", "o_proj"], **FAST)
     assert run.target_modules == ["q_proj", "k_proj", "o_proj"]
-    with pytest.raises(ValueError, match=r"'qkv' not found in LlamaForCausalLM; its linear layers are: down_proj, "
-                                         r"gate_proj, k_proj, lm_head, o_proj, q_proj, up_proj, v_proj\."):
+    with pytest.raises(NbragError, match=r"^target_modules='q_proj,qkv': qkv not found in LlamaForCausalLM; its linear "
+                                         r"layers are: down_proj, gate_proj, k_proj, lm_head, o_proj, q_proj, up_proj, "
+                                         r"v_proj\.$"):
         lora.train(records, "lora", model=llama, target_modules="q_proj,qkv", **FAST)
     assert "c_attn" in linear_names(tiny("gpt2")[0])
 
 
 def test_bad_options_get_one_clear_error_each(llama, records):
-    with pytest.raises(ValueError, match=r"Unknown LoRA variant 'lora-xl'\. Available: lora, dora, vera, lora-plus, "
-                                         r"lora-fa, delta-lora\."):
+    with pytest.raises(NbragError, match=r"^variant='lora-xl': unknown LoRA variant\. Available: lora, dora, vera, "
+                                         r"lora-plus, lora-fa, delta-lora\.$"):
         lora.train(records, "lora-xl", model=llama, **FAST)
-    with pytest.raises(ValueError, match=r"r=64 is larger than the smaller dimension of .*v_proj \(64→32\).*use r <= 32"):
+    with pytest.raises(NbragError, match=r"^r=64: larger than the smaller dimension of .*v_proj \(64→32\).*give a rank "
+                                         r"of at most 32\.$"):
         lora.train(records, "lora", model=llama, **{**FAST, "r": 64})
     lora.train(records, "vera", model=llama, **{**FAST, "r": 64})  # VeRA's projections may be wider than a layer
     with pytest.raises(ValueError, match="No training examples"):
         lora.train("", "lora", model=llama, **FAST)
+
+
+@pytest.mark.parametrize("option, value, message", [
+    ("r", 0, "r=0: give a rank of at least 1 (e.g. 8)."),
+    ("steps", -1, "steps=-1: give a number of optimizer steps, 0 or more (e.g. 30)."),
+    ("batch_size", 0, "batch_size=0: give at least one example per batch (e.g. 4)."),
+    ("grad_accum", 0, "grad_accum=0: give at least 1 forward pass per optimizer step (1: no accumulation)."),
+    ("max_length", 1, "max_length=1: give room for at least two tokens (e.g. 256)."),
+    ("eval_every", 0, "eval_every=0: give an evaluation every N >= 1 steps (e.g. 10)."),
+    ("alpha", float("nan"), "alpha=nan: give a positive number (e.g. 16)."),
+    ("lr", -1.0, "lr=-1.0: give a positive number (e.g. 2e-4)."),
+    ("eval_fraction", 1,
+     "eval_fraction=1: give a share from 0 (no evaluation set) up to, not including, 1 (e.g. 0.1)."),
+    ("dropout", 1.5, "dropout=1.5: give a probability from 0 up to, not including, 1 (e.g. 0.05)."),
+    ("delta_start", -2, "delta_start=-2: give the step Delta-LoRA starts moving the weights after, 0 or more."),
+])
+def test_each_bad_number_is_named_before_a_model_loads(monkeypatch, records, option, value, message):
+    import nbrag.lora.training
+
+    def no_model(model):
+        raise AssertionError("the model was loaded before the options were checked")
+
+    monkeypatch.setattr(nbrag.lora.training, "resolve_model", no_model)
+    with pytest.raises(NbragError) as caught:
+        lora.train(records, "lora", model=None, **{**FAST, option: value})
+    assert str(caught.value) == message and caught.value.option == option
+    with pytest.raises(NbragTypeError, match=r"^r='8': give a whole number: a rank of at least 1"):
+        lora.train(records, "lora", **{**FAST, "r": "8"})
+
+
+def test_an_unwritable_save_folder_is_refused_before_training(monkeypatch, tmp_path, records):
+    import nbrag.lora.training
+
+    monkeypatch.setattr(nbrag.lora.training, "resolve_model", lambda model: pytest.fail("trained before the check"))
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder", encoding="utf-8")
+    with pytest.raises(NbragError, match=r"^save='.*a-file/out': cannot write there \(Not a directory"):
+        lora.train(records, "lora", save=str(blocker / "out"), **FAST)
+    with pytest.raises(NbragError, match=r"^save='.*a-file': a file, not a folder"):
+        lora.compare(records, "lora,vera", save=blocker, **FAST)
+    with pytest.raises(NbragError, match=r"^variants='lora,vera,lora': lora named twice; name each variant once\.$"):
+        lora.compare(records, "lora,vera,lora", **FAST)
+    fresh = tmp_path / "new" / "deeper"
+    with pytest.raises(pytest.fail.Exception):  # the check passes and training goes on to load the model
+        lora.train(records, "lora", save=str(fresh), **FAST)
+    assert not (tmp_path / "new").exists()  # the check left no empty folder behind

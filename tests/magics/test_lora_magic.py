@@ -103,9 +103,14 @@ def test_var_dataframe(ip):
     ("%lora --model tiny:llama --var number", "--var number holds a int: give a DataFrame, a list"),
     ("%%lora --model tiny:llama --r 0\nx", "--r 0: give a rank of at least 1"),
     ("%%lora --model tiny:llama --lr -1\nx", "--lr -1.0: give a positive number"),
-    ("%%lora --model tiny:llama --steps 0\nx", "--steps 0: give at least one optimizer step"),
+    ("%%lora --model tiny:llama --steps -1\nx", "--steps -1: give a number of optimizer steps, 0 or more (e.g. 30)."),
+    ("%%lora --model tiny:llama --grad-accum 0\nx",
+     "--grad-accum 0: give at least 1 forward pass per optimizer step (1: no accumulation)."),
     ("%%lora --model tiny:llama --eval-fraction 1\nx", "--eval-fraction 1.0: give a share from 0"),
     ("%%lora --model tiny:llama --batch-size 0\nx", "--batch-size 0: give at least one example per batch"),
+    ("%%lora --model tiny:llama --target-modules ,\nx", "--target-modules ,: name modules separated by commas"),
+    ("%%lora --model tiny:llama --variant vera --compare lora,vera\nx", "--variant and --compare both name what"),
+    ("%%lora --model tiny:llama\n{\"text\": \"a\"}\n{\"text\": ", "Line 2 of the cell is not valid JSON"),
     ("%%lora --model tiny:llama -o 2x\nx", "-o '2x' is not a valid Python variable name."),
     ("%lora --resume nowhere", "--resume nowhere: no variable of that name; give the variable that holds a LoraRun"),
     ("%lora --resume number", "--resume number: it holds a int"),
@@ -115,13 +120,38 @@ def test_bad_input_is_one_clear_line(ip, source, message):
     ip.user_ns.update(examples=RECORDS, number=3)
     with pytest.raises(UsageError) as caught:
         run(ip, source)
-    assert message in str(caught.value)
+    assert message in str(caught.value) and "\n" not in str(caught.value)
+
+
+def test_a_bad_save_folder_is_refused_before_the_model_loads(ip, tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder", encoding="utf-8")
+    with pytest.raises(UsageError) as caught:  # the model named does not exist: the folder was checked first
+        run(ip, f"%%lora --model no-such-model --save {blocker / 'out'}\n{CELL}")
+    assert str(caught.value).startswith(f"--save {blocker / 'out'}: cannot write there (Not a directory")
+
+
+def test_a_bug_in_the_engine_keeps_its_traceback(ip, shown, monkeypatch):
+    import nbrag.lora
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(nbrag.lora, "train", broken)
+    ip.user_ns.pop("never", None)
+    with pytest.raises(RuntimeError, match=r"^boom$"):
+        run(ip, f"%%lora {FAST} --steps 1 -o never\n{CELL}")
+    assert "never" not in ip.user_ns
+    monkeypatch.setattr(nbrag.lora, "compare", broken)
+    with pytest.raises(RuntimeError, match=r"^boom$"):
+        run(ip, f"%%lora {FAST} --compare lora,vera --steps 1\n{CELL}")
 
 
 @pytest.mark.parametrize("options, message", [
-    ("--target-modules nowhere_proj", "target_modules 'nowhere_proj' not found in"),
-    ("--r 4096", "--r 4096 is larger than the smaller dimension of"),
-    ("--max-length 4", "tokens, longer than --max-length 4"),
+    ("--target-modules nowhere_proj", "--target-modules nowhere_proj: nowhere_proj not found in LlamaForCausalLM; "
+                                      "its linear layers are: down_proj,"),
+    ("--r 4096", "--r 4096: larger than the smaller dimension of"),
+    ("--max-length 4", "--max-length 4: example 1 ('Question 0: what is 0 plus 0? Answer: 0.'…) has"),
 ])
 def test_what_the_engine_refuses_is_a_usage_error_and_nothing_is_lost(ip, shown, options, message):
     ip.user_ns["kept"] = "the user's value"
@@ -166,8 +196,8 @@ def test_interrupt_keeps_the_run_and_resume_continues_it(ip, shown, monkeypatch,
 
 @pytest.mark.slow
 def test_the_configured_generator_learns_instructions_from_the_cell(ip):
-    cell = "\n".join(json.dumps(r, ensure_ascii=False) for r in RECORDS[:8] + [
-        {"instruction": "把数字相加。", "input": "3 + 4", "output": "7"}])
+    cell = "\n".join(json.dumps(r, ensure_ascii=False) for r in [
+        *RECORDS[:8], {"instruction": "把数字相加。", "input": "3 + 4", "output": "7"}])
     result = run(ip, f"%%lora --steps 2 --batch-size 3 --r 2 --max-length 96 --eval-fraction 0.34\n{cell}")
     assert "SmolLM2" in result.options["model"] and result.steps == 2
     assert result.options["eval_examples"] == 3 and result.eval_loss is not None and result.eval_loss > 0

@@ -10,8 +10,8 @@ import pytest
 
 from nbrag.views.lora import (
     COLOURS,
-    CompareView,
     GenerationsView,
+    LoraComparisonView,
     LossView,
     RunView,
     best_values,
@@ -186,13 +186,16 @@ def test_run_view_shows_counts_formula_memory_and_losses(runs):
     assert list(view.curves.figure.data[0].y) == pytest.approx([h["loss"] for h in run.history])
     bundle, _ = run._repr_mimebundle_()
     assert WIDGET in bundle and "<svg" in bundle["text/html"]
+    assert isinstance(run.view(), RunView)
 
 
 def test_compare_view_marks_the_best_of_each_column(runs):
     comparison, _ = runs
     rows = comparison.rows()
-    view = CompareView(comparison)
+    view = comparison.view()  # the registered view
+    assert isinstance(view, LoraComparisonView)
     table = view.table.value
+    assert "td.nbrag-best" in table and ".nbrag-tokens" in table  # widgets/lora.css and tokens.css inlined
     best = best_values(rows)
     vera = next(r for r in rows if r["variant"] == "vera")
     lora = next(r for r in rows if r["variant"] == "lora")
@@ -212,7 +215,7 @@ def test_an_interrupted_run_says_how_to_continue(runs):
     run.interrupted = True
     try:
         text = text_of(RunView(run).table.value)
-        compared = text_of(CompareView(comparison).table.value)
+        compared = text_of(LoraComparisonView(comparison).table.value)
     finally:
         run.interrupted = False
     assert f"vera was interrupted after step {run.steps} of 4" in text and "resume(steps)" in text
