@@ -239,7 +239,8 @@ def build(shared: Path, repeat: int = 3) -> dict:
         run.update(
             full_s=round(full, 2), full_s_per_1k=round(full * per_k, 2),
             extract_s_per_1k=round(statistics.median(b["timings"]["extract"] for b in run["builds"]) * per_k, 2),
-            communities_s_per_1k=round(statistics.median(b["timings"]["communities"] for b in run["builds"]) * per_k, 2),
+            communities_s_per_1k=round(statistics.median(b["timings"]["communities"] for b in run["builds"]) * per_k,
+                                       2),
             jieba_load_mb=round(run["jieba_load_mb"], 1),
             # with the peak reset before the build, its peak less the RSS before it; else ru_maxrss after less before
             peak_rss_increase_mb=round(run["peak_after_mb"] - run["rss_before_mb" if run["peak_reset"] else
@@ -439,7 +440,8 @@ def report(results: dict) -> None:
                   f"{r['same_entities'] and r['same_relations']}")
         print("  measured apart, out of the figures above: the first chunk with a Chinese character loads jieba's "
               "dictionary once per process, " + ", ".join(f"{r['jieba_load_mb']:.0f} MB of RSS ({NAMES[name]}: "
-                                                         f"{r['han_chunks']} such chunks)" for name, r in b["sets"].items()))
+                                                         f"{r['han_chunks']} such chunks)"
+                                                         for name, r in b["sets"].items()))
     e = results.get("graph_extractors")
     if e:
         print(f"\nGraphRAG extractors on the passages of the first {e['questions']} MuSiQue questions "

@@ -9,9 +9,13 @@ it (``graphrag/search.py``).
 
 from __future__ import annotations
 
+import importlib
+import inspect
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
+
+from nbrag.errors import NbragError, NbragTypeError
 
 
 @dataclass
@@ -71,12 +75,19 @@ def get_extractor(name: str | Extractor, **options: Any) -> Extractor:
     """An extractor by name (``offline``, ``llm``) with its options, or an extractor object as it is."""
     if not isinstance(name, str):
         if not callable(getattr(name, "extract", None)):
-            raise TypeError(f"{name!r} is not an extractor: give 'offline', 'llm', or an object with "
-                            "extract(texts) -> list[Extraction].")
+            raise NbragTypeError("not an extractor: give 'offline', 'llm', or an object with "
+                                 "extract(texts) -> list[Extraction].", option="extractor", value=name)
         return name
-    import nbrag.graphrag.llm  # noqa: F401  (registers)
-    import nbrag.graphrag.offline  # noqa: F401
+    for module in ("nbrag.graphrag.llm", "nbrag.graphrag.offline"):  # importing them registers their extractors
+        importlib.import_module(module)
 
     if name not in EXTRACTORS:
-        raise ValueError(f"Unknown extractor {name!r}. Available: {', '.join(EXTRACTORS)}.")
-    return EXTRACTORS[name](**options)
+        raise NbragError(f"unknown extractor: use one of {', '.join(map(repr, EXTRACTORS))}.", option="extractor",
+                         value=name)
+    factory = EXTRACTORS[name]
+    takes = inspect.signature(factory).parameters
+    unknown = [option for option in options if option not in takes]
+    if unknown and not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in takes.values()):
+        raise NbragError(f"not an option of the {name} extractor; it takes {', '.join(takes)}.", option=unknown[0],
+                         value=options[unknown[0]])
+    return factory(**options)

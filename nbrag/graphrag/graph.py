@@ -28,10 +28,15 @@ from typing import Any
 
 import networkx as nx
 
+from nbrag.display import Shown
+from nbrag.endpoints import DEFAULT_TIMEOUT
+from nbrag.errors import NbragError, renamed
 from nbrag.graphrag.base import Extraction, Extractor, Link, Mention, get_extractor
 from nbrag.graphrag.communities import Community, hierarchy
+from nbrag.graphrag.llm import ModelChoice, whole
 from nbrag.graphrag.reports import extractive, written
 from nbrag.graphrag.resolve import aliases, key
+from nbrag.llm import Generator, resolve
 
 EVIDENCE = 3
 FORMAT = "nbrag.graph"
@@ -56,23 +61,50 @@ class GraphUpdate:
                 f"{self.relations} relations; {self.communities} communities recomputed; {self.seconds:.1f} s)")
 
 
-class KnowledgeGraph:
+class KnowledgeGraph(Shown):
     """Entities and relations of a set of chunks, with hierarchical communities and a report for each.
 
-    ``extractor`` is ``"offline"`` (default), ``"llm"`` (options ``generator=``, ``endpoint=`` and
-    ``model=``, ``complete=``, ``max_new_tokens=``) or an object with ``extract(texts)``.
-    ``reports="llm"`` has the summaries of communities written by the LLM extractor's model, or
-    else by the generator; ``max_community`` is the size above which a community is split again
-    one level down, up to ``levels`` levels; ``resolution`` is Leiden's (higher: smaller communities).
+    ``extractor`` is ``"offline"`` (default; options ``keyphrases=``, ``max_ngram=``…), ``"llm"``
+    (options ``max_new_tokens=``, ``max_chars=``) or an object with ``extract(texts)``.
+    ``reports="llm"`` has the summaries of communities written by a model. The model, of the llm
+    extractor and of the reports, is ``generator=`` (anything :func:`nbrag.llm.resolve` takes: a
+    name, a ``(model, tokenizer)`` pair, a ``complete(messages) -> str`` callable; the configured
+    generator by default) or ``endpoint=`` and ``model=`` (``api_key=``, ``timeout=``) for an
+    OpenAI-compatible server; reports use the llm extractor's model where there is one.
+    ``max_community`` is the size above which a community is split again one level down, up to
+    ``levels`` levels; ``resolution`` is Leiden's (higher: smaller communities). ``complete=`` is the
+    old name of ``generator=``, kept one release.
     """
 
-    def __init__(self, extractor: str | Extractor = "offline", *, reports: str = "extractive",
-                 max_community: int = 40, levels: int = 3, resolution: float = 1.0, **options: Any) -> None:
+    def __init__(self, extractor: str | Extractor = "offline", *, reports: str = "extractive", generator: Any = None,
+                 endpoint: str | None = None, model: str | None = None, api_key: str | None = None,
+                 timeout: float = DEFAULT_TIMEOUT, max_community: int = 40, levels: int = 3,
+                 resolution: float = 1.0, complete: Any = None, **options: Any) -> None:
+        if complete is not None:
+            renamed("KnowledgeGraph(complete=...)", "KnowledgeGraph(generator=...)")
+            if generator is not None:
+                raise NbragError("the old name of generator=: give generator= alone.", option="complete")
+            generator = complete
         if reports not in ("extractive", "llm"):
-            raise ValueError(f"reports={reports!r}: use 'extractive' (offline) or 'llm' (the generator writes them).")
-        if not isinstance(max_community, int) or max_community < 2:
-            raise ValueError(f"max_community={max_community!r} must be a whole number of at least 2.")
-        self.extractor = get_extractor(extractor, **options)
+            raise NbragError("use 'extractive' (the graph's own sentences, offline) or 'llm' (a model writes them).",
+                             option="reports", value=reports)
+        whole(max_community, "max_community", 2)
+        whole(levels, "levels", 1)
+        if isinstance(resolution, bool) or not isinstance(resolution, int | float) or not resolution > 0:
+            raise NbragError("give a positive number (1.0 is usual; higher: smaller communities).",
+                             option="resolution", value=resolution)
+        model_options = {"generator": generator, "endpoint": endpoint, "model": model, "api_key": api_key}
+        self.writer: ModelChoice | None = None  # the reports' model, where it is not the llm extractor's
+        if isinstance(extractor, str) and extractor == "llm":
+            self.extractor = get_extractor("llm", **model_options, timeout=timeout, **options)
+        else:
+            given = [name for name, value in model_options.items() if value is not None]
+            if given and reports != "llm":
+                raise NbragError("names the model of extractor='llm' or of reports='llm': give one of them, or leave "
+                                 "it out.", option=given[0], value=model_options[given[0]])
+            self.extractor = get_extractor(extractor, **options)
+            if reports == "llm":
+                self.writer = ModelChoice(**model_options, timeout=timeout)
         self.reports = reports
         self.max_community = max_community
         self.levels = levels
@@ -101,7 +133,8 @@ class KnowledgeGraph:
         degrees = [d for _, d in self.graph.degree()]
         types = Counter(d["type"] for _, d in self.graph.nodes(data=True))
         return {"entities": self.graph.number_of_nodes(), "relations": self.graph.number_of_edges(),
-                "chunks": len(self.chunks), "chunks_without_entities": sum(not c["entities"] for c in self.chunks.values()),
+                "chunks": len(self.chunks),
+                "chunks_without_entities": sum(not c["entities"] for c in self.chunks.values()),
                 "failed_chunks": len(self.failures), "communities": len(self.communities),
                 "levels": max((c.level for c in self.communities.values()), default=-1) + 1,
                 "components": nx.number_connected_components(self.graph) if len(self.graph) else 0,
@@ -113,7 +146,7 @@ class KnowledgeGraph:
         if node is None:
             close = [d["name"] for k, d in self.graph.nodes(data=True) if key(name)[:4] and key(name)[:4] in k][:5]
             hint = f" Close: {', '.join(close)}." if close else ""
-            raise ValueError(f"No entity {name!r} in the graph.{hint}")
+            raise NbragError(f"No entity {name!r} in the graph.{hint}")
         data = self.graph.nodes[node]
         neighbours = sorted(self.graph[node].items(), key=lambda p: -p[1]["weight"])
         return {"key": node, "name": data["name"], "names": dict(data["names"]), "type": data["type"],
@@ -146,15 +179,17 @@ class KnowledgeGraph:
 
     def report(self, community: str) -> dict[str, Any]:
         if community not in self.communities:
-            raise ValueError(f"No community {community!r}. There are {len(self.communities)}: "
-                             f"{', '.join(list(self.communities)[:8])}{'…' if len(self.communities) > 8 else ''}.")
+            raise NbragError(f"no such community. There are {len(self.communities)}: "
+                             f"{', '.join(list(self.communities)[:8])}{'…' if len(self.communities) > 8 else ''}.",
+                             option="community", value=community)
         return self.communities[community].report
 
     # ------------------------------------------------------------------ changing
 
     def add(self, chunks: Mapping[str, tuple[str, str]], *, progress: bool = True,
             complete: Any = None) -> GraphUpdate:
-        """Read ``chunks`` (id -> (text, document)) into the graph; chunks it already holds are read again."""
+        """Read ``chunks`` (id -> (text, document)) into the graph; chunks it already holds are read again.
+        (``complete=``, a model for this call's reports, is deprecated: give ``generator=`` to the graph.)"""
         return self.update(chunks, [], progress=progress, complete=complete)
 
     def remove(self, chunk_ids: Iterable[str]) -> GraphUpdate:
@@ -164,6 +199,10 @@ class KnowledgeGraph:
                complete: Any = None) -> GraphUpdate:
         """Take out ``removed`` chunk ids, read ``added`` ones, and recompute the communities they touch."""
         from tqdm.auto import tqdm
+
+        if complete is not None:
+            renamed("KnowledgeGraph.add/update(complete=...)", "KnowledgeGraph(generator=...)")
+        writer = resolve(complete) if complete is not None else None
 
         started = time.perf_counter()
         report = GraphUpdate()
@@ -213,7 +252,7 @@ class KnowledgeGraph:
 
         self._refresh(touched)
         t = time.perf_counter()
-        report.communities = self._recluster(touched, complete)
+        report.communities = self._recluster(touched, writer)
         report.timings["communities"] = time.perf_counter() - t
         report.added = len(ids)
         report.entities, report.relations = self.graph.number_of_nodes(), self.graph.number_of_edges()
@@ -249,7 +288,8 @@ class KnowledgeGraph:
             data = self.graph.edges[a, b]
             data["chunks"][chunk_id] = data["chunks"].get(chunk_id, 0.0) + link.weight
             data["weight"] += link.weight
-            if link.evidence and len(data["evidence"]) < EVIDENCE and all(t != link.evidence for _, t in data["evidence"]):
+            said = [t for _, t in data["evidence"]]
+            if link.evidence and len(said) < EVIDENCE and link.evidence not in said:
                 data["evidence"].append([chunk_id, link.evidence])
             if link.kind not in data["kinds"]:
                 data["kinds"].append(link.kind)
@@ -298,7 +338,7 @@ class KnowledgeGraph:
         self._next += 1
         return f"c{self._next}"
 
-    def _recluster(self, touched: set[str], complete: Any) -> int:
+    def _recluster(self, touched: set[str], writer: Generator | None = None) -> int:
         """Recompute the level-0 communities holding a touched entity (all of them on the first build)."""
         if not touched and self.communities:
             return 0
@@ -318,21 +358,36 @@ class KnowledgeGraph:
         for community in fresh:
             community.report = extractive(self.graph, community) if len(community.members) > 1 else {}
             if self.reports == "llm" and community.report:
-                writer = complete or getattr(self.extractor, "complete", None) or _generator_complete
-                community.report = written(community.report, writer)
+                community.report = written(community.report, writer or self.report_writer())
             self.communities[community.id] = community
         return len(fresh)
+
+    def report_writer(self) -> Generator:
+        """The model that writes reports (``reports="llm"``): the extractor's, else ``generator=``, else the
+        configured generator."""
+        own = getattr(self.extractor, "generator", None)
+        if isinstance(own, Generator):
+            return own
+        if self.writer is None:
+            self.writer = ModelChoice()
+        return self.writer.resolve()
 
     # ------------------------------------------------------------------ saving
 
     def to_dict(self) -> dict[str, Any]:
         return {"format": FORMAT, "version": 1, "extractor": {"name": self.extractor.name,
                                                              "options": self.extractor.options()},
-                "settings": {"reports": self.reports, "max_community": self.max_community, "levels": self.levels,
-                             "resolution": self.resolution},
+                "settings": self.settings(),
                 "graph": nx.node_link_data(self.graph, edges="edges"), "chunks": self.chunks,
                 "communities": [c.to_dict() for c in self.communities.values()], "failures": self.failures,
                 "next": self._next}
+
+    def settings(self) -> dict[str, Any]:
+        """How communities and reports are made (what ``from_dict`` builds the graph with, besides the extractor's
+        options): the reports' own model, where it is not the extractor's, by its name or endpoint (never a key)."""
+        writer = {k: v for k, v in self.writer.record().items() if v is not None} if self.writer else {}
+        return {"reports": self.reports, "max_community": self.max_community, "levels": self.levels,
+                "resolution": self.resolution, **writer}
 
     def save(self, path: str | Path) -> Path:
         path = Path(path)
@@ -344,7 +399,7 @@ class KnowledgeGraph:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> KnowledgeGraph:
         if data.get("format") != FORMAT:
-            raise ValueError(f"This is not an nbrag graph (format {data.get('format')!r}, expected {FORMAT!r}).")
+            raise NbragError(f"This is not an nbrag graph (format {data.get('format')!r}, expected {FORMAT!r}).")
         data = copy.deepcopy(data)  # a graph of its own: to_dict() shares the attributes of the graph it came from
         extractor = data["extractor"]
         graph = cls(extractor["name"], **data["settings"], **extractor["options"])
@@ -360,8 +415,11 @@ class KnowledgeGraph:
         path = Path(path)
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise NbragError("no such file: give the graph.json that KnowledgeGraph.save wrote.", option="path",
+                             value=str(path)) from None
         except json.JSONDecodeError as error:
-            raise ValueError(f"{path} is not valid JSON ({error.msg}); build the graph again.") from None
+            raise NbragError(f"{path} is not valid JSON ({error.msg}); build the graph again.") from None
         return cls.from_dict(data)
 
     def to_graphml(self, path: str | Path) -> Path:
@@ -378,16 +436,6 @@ class KnowledgeGraph:
         nx.write_graphml(flat, str(path))
         return Path(path)
 
-    # ------------------------------------------------------------------ showing
-
-    def view(self, **options: Any):
-        from nbrag.views.graph import GraphView
-
-        return GraphView.of(self, **options)
-
-    def _repr_mimebundle_(self, include=None, exclude=None):
-        return self.view()._repr_mimebundle_(include=include, exclude=exclude)
-
 
 def _to_raw(extraction: Extraction) -> dict[str, Any]:
     """What the extractor found in a chunk, as JSON-ready lists (kept to resolve the chunk again later)."""
@@ -397,9 +445,3 @@ def _to_raw(extraction: Extraction) -> dict[str, Any]:
 
 def _from_raw(raw: Mapping[str, Any]) -> Extraction:
     return Extraction(mentions=[Mention(*m) for m in raw["mentions"]], links=[Link(*x) for x in raw["links"]])
-
-
-def _generator_complete(messages: list[dict[str, str]]) -> str:
-    from nbrag.models import generate
-
-    return generate(messages, max_new_tokens=160)

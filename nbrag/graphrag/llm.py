@@ -1,15 +1,20 @@
 """The LLM extractor: a generator names a chunk's entities and relations as JSON.
 
-The model is the configured generator (any Hugging Face causal LM), an OpenAI-compatible
-server (``endpoint="http://host:8000/v1", model=NAME``), or any ``complete(messages) -> str``.
+The model is anything :func:`nbrag.llm.resolve` takes as ``generator=`` (the configured
+generator by default, a Hugging Face id, a ``(model, tokenizer)`` pair, any
+``complete(messages) -> str``), or an OpenAI-compatible server (``endpoint="http://host:8000/v1",
+model=NAME``, ``api_key=``, ``timeout=``).
 Replies are read leniently: the first JSON object in the reply (inside a code fence or
 prose), trailing commas and Python-style quotes forgiven, a bare list of entities
 accepted. An entity whose name does not occur in the chunk is dropped (small models
 invent them), and so is a relation whose ends are not entities of the chunk. A reply
 with nothing usable makes that chunk an :class:`Extraction` with an ``error`` and the
 reply kept: the graph skips it and counts it, it never stops the build. A server that
-cannot be reached raises (:class:`~nbrag.endpoints.EndpointError`): that is not the
+cannot be reached raises (:class:`~nbrag.errors.EndpointError`): that is not the
 chunk's fault.
+
+:class:`ModelChoice` holds those options for the extractor and for LLM-written community
+reports: a model named is loaded only when it is first asked.
 """
 
 from __future__ import annotations
@@ -17,10 +22,12 @@ from __future__ import annotations
 import ast
 import json
 import re
-from collections.abc import Callable
 from typing import Any
 
+from nbrag.endpoints import DEFAULT_TIMEOUT
+from nbrag.errors import NbragError, renamed
 from nbrag.graphrag.base import Extraction, Link, Mention, extractor
+from nbrag.llm import Generator, resolve
 
 PROMPT = """Extract the named entities (people, places, organisations, works, events, things) in the text and the \
 relations between them. Reply with JSON only, like this example.
@@ -141,42 +148,81 @@ def read_extraction(text: str, reply: str) -> Extraction:
     return Extraction(mentions=mentions, links=links, reply=reply)
 
 
+class ModelChoice:
+    """``generator=`` (or ``endpoint=``, ``model=``, ``api_key=``, ``timeout=``), resolved by
+    :func:`nbrag.llm.resolve`: at once where that is cheap (a callable, a pair, an endpoint, whose options
+    are checked there), on first use for a model to load by name."""
+
+    def __init__(self, generator: Any = None, *, endpoint: str | None = None, model: str | None = None,
+                 api_key: str | None = None, timeout: float = DEFAULT_TIMEOUT) -> None:
+        self.given = generator
+        self.endpoint, self.model, self._api_key, self.timeout = endpoint, model, api_key, timeout
+        self._resolved: Generator | None = None
+        if not (generator is None or isinstance(generator, str)) or any(
+                v is not None for v in (endpoint, model, api_key)):
+            self.resolve()
+
+    def resolve(self) -> Generator:
+        if self._resolved is None:
+            self._resolved = resolve(self.given, endpoint=self.endpoint, model=self.model, api_key=self._api_key,
+                                     timeout=self.timeout)
+        return self._resolved
+
+    def record(self) -> dict[str, Any]:
+        """What names the model, to save and compare: the generator's name (None: the configured one), or the
+        endpoint and its model. Never the key."""
+        if self.endpoint is not None:
+            return {"generator": None, "endpoint": self.endpoint, "model": self.model}
+        name = self.given if self.given is None or isinstance(self.given, str) else self.resolve().name
+        return {"generator": name, "endpoint": None, "model": None}
+
+    def __repr__(self) -> str:
+        record = self.record()
+        return (f"ModelChoice({record['model']!r} at {record['endpoint']!r})" if record["endpoint"]
+                else f"ModelChoice({record['generator'] or 'the configured generator'!r})")
+
+
+def whole(value: Any, option: str, least: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < least:
+        raise NbragError(f"give a whole number of at least {least}.", option=option, value=value)
+    return value
+
+
 @extractor("llm")
 class LLMExtractor:
-    """Entities and relations written by a generator as JSON (see the module docstring)."""
+    """Entities and relations written by a generator as JSON (see the module docstring).
+
+    ``complete=`` is the old name of ``generator=`` (a ``complete(messages) -> str`` callable), kept
+    one release.
+    """
 
     name = "llm"
 
-    def __init__(self, generator: str | None = None, endpoint: str | None = None, model: str | None = None,
-                 complete: Callable[[list[dict[str, str]]], str] | None = None, max_new_tokens: int = 256,
-                 max_chars: int = 2000) -> None:
-        if endpoint and not model:
-            raise ValueError("An endpoint needs the model's name too: endpoint='http://host:8000/v1', model='NAME'.")
-        self.generator, self.endpoint, self.model = generator, endpoint, model
-        self._complete = complete
-        self.max_new_tokens = max_new_tokens
-        self.max_chars = max_chars
+    def __init__(self, generator: Any = None, *, endpoint: str | None = None, model: str | None = None,
+                 api_key: str | None = None, timeout: float = DEFAULT_TIMEOUT, max_new_tokens: int = 256,
+                 max_chars: int = 2000, complete: Any = None) -> None:
+        if complete is not None:
+            renamed("LLMExtractor(complete=...)", "LLMExtractor(generator=...)")
+            if generator is not None:
+                raise NbragError("the old name of generator=: give generator= alone.", option="complete")
+            generator = complete
+        self.max_new_tokens = whole(max_new_tokens, "max_new_tokens", 1)
+        self.max_chars = whole(max_chars, "max_chars", 1)
+        self.choice = ModelChoice(generator, endpoint=endpoint, model=model, api_key=api_key, timeout=timeout)
+
+    @property
+    def generator(self) -> Generator:
+        """The model that reads the chunks (a model named is loaded now, on first use)."""
+        return self.choice.resolve()
 
     def options(self) -> dict[str, Any]:
-        return {"generator": self.generator, "endpoint": self.endpoint, "model": self.model,
-                "max_new_tokens": self.max_new_tokens, "max_chars": self.max_chars}
-
-    def complete(self, messages: list[dict[str, str]]) -> str:
-        if self._complete is not None:
-            return self._complete(messages)
-        if self.endpoint:
-            from nbrag.endpoints import openai_complete
-
-            return openai_complete(messages, base_url=self.endpoint, model=self.model or "",
-                                   max_tokens=self.max_new_tokens)
-        from nbrag.models import generate
-
-        return generate(messages, max_new_tokens=self.max_new_tokens, name=self.generator)
+        return {**self.choice.record(), "max_new_tokens": self.max_new_tokens, "max_chars": self.max_chars}
 
     def extract(self, texts: list[str]) -> list[Extraction]:
         out = []
         for text in texts:
             piece = text[:self.max_chars]  # a long chunk is read in part: the model's context is short
-            reply = self.complete([{"role": "user", "content": PROMPT.format(text=piece)}])
+            reply = self.generator.complete([{"role": "user", "content": PROMPT.format(text=piece)}],
+                                            max_new_tokens=self.max_new_tokens)
             out.append(read_extraction(piece, reply))
         return out

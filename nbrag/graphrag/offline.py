@@ -25,22 +25,21 @@ from typing import Any
 
 import regex
 
-from nbrag.chunking.text import sentence_spans
+from nbrag.errors import NbragError
 from nbrag.graphrag.base import Extraction, Link, Mention, extractor
+from nbrag.text import HAN, STOP_WORDS, has_han, sentence_spans
 
-_CJK = regex.compile(r"[\p{scx=Han}]")
 _UPPER = r"[\p{Lu}\p{Lt}]"
 _WORD = rf"(?:{_UPPER}[\p{{L}}\p{{M}}\p{{N}}'’\-]*|{_UPPER}\.)"  # a word, or an initial ("J.")
 # Particles that join capitalised words into one name; never at either end.
 _PARTICLES = r"(?:of|the|de|del|della|der|den|des|di|da|do|dos|du|la|le|van|von|y|al|bin|ibn|for)"
 _NAME = regex.compile(rf"(?<![\p{{L}}\p{{N}}]){_WORD}(?:[ \t]+(?:{_PARTICLES}[ \t]+)*{_WORD})*")
-_LEADING = frozenset("""
-a about above according after again against all also although an and another any are as at because before being she
-below between both but by despite during each either even every few for from further furthermore he her hers his
-how however i if in including indeed into is it its let many meanwhile moreover most much neither no nor not now
-of on once one only or other our out over per since so some such than that the their then there therefore these
-they this those though through thus to under unlike until upon us was we were what whatever when whenever where
-whereas whether which while who whom whose why with within without yet you your
+# Words that begin no name, though capitalised at a sentence's start ("The", "However"): the stop words,
+# less those that are names or initials too ("Will Smith", "Don Quixote", "Yes", "T. S. Eliot"), and linking words.
+_LEADING = (STOP_WORDS - {"can", "don", "will", "yes", "d", "m", "s", "t"}) | frozenset("""
+above according again against although another below despite even every few further furthermore however including
+indeed let many meanwhile moreover most much neither now once one other out over per since therefore though thus
+under unlike until upon us whatever whenever whereas whether within without yet
 """.split())
 _NOT_NAMES = frozenset("""
 january february march april may june july august september october november december monday tuesday wednesday
@@ -80,10 +79,11 @@ class OfflineExtractor:
 
     def __init__(self, keyphrases: int = 5, max_ngram: int = 3, topic_links: bool = True,
                  language: str = "en") -> None:
-        if not isinstance(keyphrases, int) or keyphrases < 0:
-            raise ValueError(f"keyphrases={keyphrases!r} must be a whole number of at least 0 (0: names only).")
-        if not isinstance(max_ngram, int) or not 1 <= max_ngram <= 5:
-            raise ValueError(f"max_ngram={max_ngram!r} must be 1 to 5 words.")
+        if isinstance(keyphrases, bool) or not isinstance(keyphrases, int) or keyphrases < 0:
+            raise NbragError("give a whole number of at least 0 (0: names only).", option="keyphrases",
+                             value=keyphrases)
+        if isinstance(max_ngram, bool) or not isinstance(max_ngram, int) or not 1 <= max_ngram <= 5:
+            raise NbragError("give a whole number of words from 1 to 5.", option="max_ngram", value=max_ngram)
         self.keyphrases = keyphrases
         self.max_ngram = max_ngram
         self.topic_links = topic_links
@@ -101,7 +101,7 @@ class OfflineExtractor:
 
     def extract_one(self, text: str) -> Extraction:
         mentions = self._names(text)
-        if _CJK.search(text):
+        if has_han(text):
             mentions += self._chinese(text)
         mentions += self._keyphrases(text, mentions)
         mentions.sort(key=lambda m: (m.start, -m.end))
@@ -129,7 +129,7 @@ class OfflineExtractor:
             word, flag = pair.word, pair.flag
             start = text.find(word, at)
             at = start + len(word) if start >= 0 else at
-            if flag in _JIEBA_TYPES and len(word) >= 2 and _CJK.search(word):
+            if flag in _JIEBA_TYPES and len(word) >= 2 and HAN.search(word):
                 out.append(Mention(word, _JIEBA_TYPES[flag], start, start + len(word)))
         if self.keyphrases:
             import jieba.analyse

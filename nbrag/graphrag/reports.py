@@ -4,8 +4,8 @@ The extractive report (offline, the default) holds the community's most connecte
 entities, its strongest relations with the sentence that states each, the sentences that
 name most of its entities, and the chunks that mention it most. Its ``summary`` joins
 these into plain text, which global search ranks against the query. With a generator
-(``writer="llm"``), the model writes the ``summary`` from that same material, and the
-extractive parts stay beside it.
+(``KnowledgeGraph(reports="llm")``, any :class:`nbrag.llm.Generator`), the model writes the
+``summary`` from that same material, and the extractive parts stay beside it.
 """
 
 from __future__ import annotations
@@ -16,11 +16,13 @@ from typing import Any
 import networkx as nx
 
 from nbrag.graphrag.communities import Community
+from nbrag.llm import Generator
 
 TOP_ENTITIES = 10
 TOP_RELATIONS = 6
 TOP_SENTENCES = 4
 TOP_CHUNKS = 10
+MAX_NEW_TOKENS = 160  # a written summary's length at most, in the model's tokens
 
 
 def extractive(graph: nx.Graph, community: Community) -> dict[str, Any]:
@@ -70,9 +72,10 @@ Write three to five plain sentences saying what connects these entities, using o
 Summary:"""
 
 
-def written(report: dict[str, Any], complete) -> dict[str, Any]:
-    """``report`` with a ``summary`` that ``complete(messages) -> str`` wrote from its extractive material."""
-    reply = complete([{"role": "user", "content": REPORT_PROMPT.format(material=report["summary"])}]).strip()
+def written(report: dict[str, Any], generator: Generator, max_new_tokens: int = MAX_NEW_TOKENS) -> dict[str, Any]:
+    """``report`` with a ``summary`` that ``generator`` wrote from its extractive material."""
+    prompt = REPORT_PROMPT.format(material=report["summary"])
+    reply = generator.complete([{"role": "user", "content": prompt}], max_new_tokens=max_new_tokens).strip()
     if len(reply.split()) < 4:  # an empty or one-word reply is no summary: keep the extractive one, say why
         return {**report, "written_by": "extractive", "llm_reply": reply}
     return {**report, "extractive_summary": report["summary"], "summary": reply, "written_by": "llm"}

@@ -24,19 +24,26 @@ extractor finds in the query (whichever extractor built the graph).
 from __future__ import annotations
 
 import functools
+import itertools
+import math
 from collections.abc import Callable, Sequence
 from typing import Any
 
+import networkx as nx
 import numpy as np
 import regex
 
+from nbrag.errors import NbragError
 from nbrag.graphrag.graph import KnowledgeGraph
-import itertools
+from nbrag.graphrag.offline import OfflineExtractor
+from nbrag.models import embed
+from nbrag.ranking.bm25 import BM25
+from nbrag.ranking.fusion import fuse
+from nbrag.text import STOP_WORDS, has_han, terms
 
 Ranked = list[tuple[str, float]]
 SEARCHES: dict[str, Callable[..., tuple[Ranked, dict[str, Any]]]] = {}
 _WORDS = regex.compile(r"[\p{L}\p{M}\p{N}]+(?:['’.\-][\p{L}\p{N}]+)*")
-_HAN = regex.compile(r"\p{scx=Han}")
 MAX_NGRAM = 6
 
 
@@ -55,7 +62,7 @@ def specificity(kg: KnowledgeGraph, node: str) -> float:
 def link_query(kg: KnowledgeGraph, query: str) -> list[dict[str, Any]]:
     """The graph's entities that ``query`` names: ``[{"key", "name", "matched"}]`` in query order."""
     if not isinstance(query, str) or not query.strip():
-        raise ValueError("The query is empty: write what you are looking for.")
+        raise NbragError("empty: write what you are looking for.", option="query", value=query)
     found: dict[str, str] = {}
     words = [(m.start(), m.end()) for m in _WORDS.finditer(query)]
     taken = [False] * len(words)
@@ -65,13 +72,13 @@ def link_query(kg: KnowledgeGraph, query: str) -> list[dict[str, Any]]:
                 continue
             surface = query[words[i][0]:words[i + n - 1][1]]
             node = kg.find(surface)
-            if node is not None and " " not in node and not surface[:1].isupper() and not _HAN.search(node):
+            if node is not None and " " not in node and not surface[:1].isupper() and not has_han(node):
                 continue  # a lone lower-case word ("county", "the county") names no particular thing
             if node is not None and node not in found and _useful(kg, node):
                 found[node] = surface
                 taken[i:i + n] = [True] * n
-    if _HAN.search(query):
-        han = sorted((k for k in kg.graph if _HAN.search(k)), key=len, reverse=True)
+    if has_han(query):
+        han = sorted((k for k in kg.graph if has_han(k)), key=len, reverse=True)
         rest = query
         for k in han:
             if len(k) >= 2 and k in rest and k not in found:
@@ -88,17 +95,13 @@ def link_query(kg: KnowledgeGraph, query: str) -> list[dict[str, Any]]:
 
 
 @functools.lru_cache(maxsize=1)
-def _query_extractor():
+def _query_extractor() -> OfflineExtractor:
     """The offline extractor reads queries, whatever built the graph: a model call per query would cost seconds."""
-    from nbrag.graphrag.offline import OfflineExtractor
-
     return OfflineExtractor()
 
 
 def _useful(kg: KnowledgeGraph, node: str) -> bool:
     """Not a stop word, and not named by half the chunks or more (such an entity points nowhere)."""
-    from nbrag.ranking.bm25 import STOP_WORDS
-
     if node in STOP_WORDS or len(node) < 2:
         return False
     total = len(kg.chunks)
@@ -198,10 +201,12 @@ def pagerank(kg: KnowledgeGraph, seeds: dict[str, float], alpha: float = 0.5, to
 @search("ppr")
 def ppr(kg: KnowledgeGraph, query: str, n: int, *, dense: Sequence[tuple[str, float]] = (), alpha: float = 0.5,
         dense_seeds: int = 5, dense_weight: float = 0.5, **_: Any) -> tuple[Ranked, dict[str, Any]]:
-    if not 0 < alpha < 1:
-        raise ValueError(f"alpha={alpha!r} must lie between 0 and 1 (0.5, as in HippoRAG, is usual).")
-    if not 0 <= dense_weight <= 1:
-        raise ValueError(f"dense_weight={dense_weight!r} must lie between 0 (entities only) and 1.")
+    if not _number(alpha) or not 0 < alpha < 1:
+        raise NbragError("give a number between 0 and 1, both left out (0.5, as in HippoRAG, is usual).",
+                         option="alpha", value=alpha)
+    if not _number(dense_weight) or not 0 <= dense_weight <= 1:
+        raise NbragError("give a number from 0 (the query's entities only) to 1 (the dense hits only).",
+                         option="dense_weight", value=dense_weight)
     linked = link_query(kg, query)
     trace: dict[str, Any] = {"search": "ppr", "entities": linked, "paths": {}}
     seeds: dict[str, float] = {}
@@ -213,7 +218,8 @@ def ppr(kg: KnowledgeGraph, query: str, n: int, *, dense: Sequence[tuple[str, fl
     dense_total = sum(s for _, s in top_dense)
     for c, s in top_dense:
         seeds[f"c:{c}"] = seeds.get(f"c:{c}", 0.0) + share * s / dense_total
-    trace["seeds"] = {"entities": 1 - share if linked else 0.0, "dense": share, "dense_chunks": [c for c, _ in top_dense]}
+    trace["seeds"] = {"entities": 1 - share if linked else 0.0, "dense": share,
+                      "dense_chunks": [c for c, _ in top_dense]}
     if not seeds:
         trace["message"] = _no_entities(query)
         return [], trace
@@ -230,10 +236,6 @@ def _paths(kg: KnowledgeGraph, sources: list[str], chunks: list[str]) -> dict[st
     A step costs more through well-connected entities (``log(1 + degree)`` at each end), so a path
     goes through specific entities ("Mountrail County") rather than hubs ("American") where it can.
     """
-    import math
-
-    import networkx as nx
-
     if not sources:
         return {}
     degree = dict(kg.graph.degree())
@@ -246,7 +248,8 @@ def _paths(kg: KnowledgeGraph, sources: list[str], chunks: list[str]) -> dict[st
     for chunk_id in chunks:
         named = [reach[e] for e in kg.chunks[chunk_id]["entities"] if e in reach]
         if named:
-            out[chunk_id] = min(named, key=lambda path: (sum(cost(a, b, None) for a, b in itertools.pairwise(path)), path))
+            out[chunk_id] = min(named, key=lambda path: (sum(cost(a, b, None) for a, b in itertools.pairwise(path)),
+                                                         path))
     return out
 
 
@@ -256,11 +259,9 @@ def _paths(kg: KnowledgeGraph, sources: list[str], chunks: list[str]) -> dict[st
 @search("global")
 def global_(kg: KnowledgeGraph, query: str, n: int, *, vector: Any = None, level: int = 1, reports: int = 3,
             embedder: str | None = None, **_: Any) -> tuple[Ranked, dict[str, Any]]:
-    from nbrag.ranking.bm25 import BM25, terms
-    from nbrag.ranking.fusion import fuse
-
     if isinstance(level, bool) or not isinstance(level, int) or level < 0:
-        raise ValueError(f"level={level!r} must be a whole number of at least 0 (0: the largest communities).")
+        raise NbragError("give a whole number of at least 0 (0: the largest communities).", option="level",
+                         value=level)
     communities = [c for c in kg.communities.values()
                    if c.report and (c.level == level or (c.level < level and not c.children))]
     trace: dict[str, Any] = {"search": "global", "entities": link_query(kg, query), "paths": {}, "level": level,
@@ -276,8 +277,6 @@ def global_(kg: KnowledgeGraph, query: str, n: int, *, vector: Any = None, level
         kg.cache[("reports-bm25", kg.version, level)] = bm25
     candidates = {"bm25": bm25.search(query, len(by_id))}
     if vector is not None:
-        from nbrag.models import embed
-
         summaries = [c.report["summary"] for c in communities]
         missing = list(dict.fromkeys(t for t in summaries if (embedder, t) not in kg.vectors))
         if missing:  # only reports that changed since they were last embedded
@@ -308,6 +307,10 @@ def global_(kg: KnowledgeGraph, query: str, n: int, *, vector: Any = None, level
     return ranked, trace
 
 
+def _number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
 def _no_entities(query: str) -> str:
     words = ", ".join(repr(w) for w in _WORDS.findall(query)[:6])
     return (f"No entity of the graph is named in the query (looked up: {words}). Name a person, place or thing "
@@ -317,7 +320,8 @@ def _no_entities(query: str) -> str:
 def run(kg: KnowledgeGraph, method: str, query: str, n: int, **options: Any) -> tuple[Ranked, dict[str, Any]]:
     """``method``'s ranking and trace; the trace's ``path_names`` are the paths' entity names as they were."""
     if method not in SEARCHES:
-        raise ValueError(f"Unknown graph search {method!r}. Available: {', '.join(SEARCHES)}.")
+        raise NbragError(f"unknown graph search: use one of {', '.join(map(repr, SEARCHES))}.", option="graph",
+                         value=method)
     ranked, trace = SEARCHES[method](kg, query, n, **options)
     nodes = kg.graph.nodes
     trace["path_names"] = {c: [nodes[e]["name"] for e in path] for c, path in trace.get("paths", {}).items()}

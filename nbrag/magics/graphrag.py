@@ -21,14 +21,14 @@ class GraphragMagics(AreaMagics):
     @argument("--build", action="store_true",
               help="Build the index's knowledge graph, or update it with the chunks it has not read.")
     @argument("--rebuild", action="store_true", help="Build the graph anew, from every chunk.")
-    @argument("--extractor", default="offline", choices=["offline", "llm"],
-              help="--build: names and co-occurrence without a model (default), or the generator's JSON.")
+    @argument("--extractor", default=None, choices=["offline", "llm"],
+              help="--build: names and co-occurrence without a model (default: offline), or the generator's JSON.")
     @argument("--generator", default=None, metavar="NAME",
               help="--extractor llm, --reports llm: a Hugging Face chat model's id, or a variable holding (model, "
                    "tokenizer) or a complete(messages) -> str function (default: the configured generator).")
     @argument("--endpoint", default=None, metavar="URL",
-              help="--extractor llm: ask this OpenAI-compatible server instead of the generator.")
-    @argument("--model", default=None, metavar="NAME", help="--extractor llm: the model's name at --endpoint.")
+              help="--extractor llm, --reports llm: ask this OpenAI-compatible server instead of the generator.")
+    @argument("--model", default=None, metavar="NAME", help="--endpoint: the model's name at that server.")
     @argument("--reports", default=None, choices=["extractive", "llm"],
               help="--build: community reports made of the graph's own sentences (default), or written by the LLM.")
     @argument("--mode", default="ppr", choices=["ppr", "local", "global", "hybrid"],
@@ -48,17 +48,21 @@ class GraphragMagics(AreaMagics):
         """
         options_line, query = self.query(line, cell)
         args = self.parse(self.graphrag, options_line)
-        llm_only = [flag for flag, value in (("--endpoint", args.endpoint), ("--model", args.model)) if value]
-        if llm_only and args.extractor != "llm":
-            raise UsageError(f"{' and '.join(llm_only)}: options of the llm extractor; add --extractor llm.")
-        if args.generator and args.extractor != "llm" and args.reports != "llm":
-            raise UsageError("--generator: the model of --extractor llm or --reports llm; add one of them.")
+        model_flags = [flag for flag, value in (("--generator", args.generator), ("--endpoint", args.endpoint),
+                                                ("--model", args.model)) if value]
+        build_flags = [flag for flag, value in (("--extractor", args.extractor), ("--reports", args.reports))
+                       if value] + model_flags
+        if build_flags and not (args.build or args.rebuild):
+            raise UsageError(f"{' and '.join(build_flags)}: options of building the graph; add --build or --rebuild.")
+        if model_flags and "llm" not in (args.extractor, args.reports):
+            raise UsageError(f"{' and '.join(model_flags)}: the model of --extractor llm or --reports llm; add one of "
+                             "them.")
         index = self.index(args.index)
         with self.engine(self.graphrag):
             if args.build or args.rebuild:
                 build = {"generator": self.generator_value(args.generator), "endpoint": args.endpoint,
                          "model": args.model, "reports": args.reports}
-                graph = index.build_graph(args.extractor, rebuild=args.rebuild,
+                graph = index.build_graph(args.extractor or "offline", rebuild=args.rebuild,
                                           **{k: v for k, v in build.items() if v is not None})
                 print(f"{graph.last_update}\n{graph!r}")
             elif index.graph is None:

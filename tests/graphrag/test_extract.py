@@ -1,11 +1,18 @@
-"""The offline extractor, entity keys and aliases, and the LLM extractor's reading of replies."""
+"""The offline extractor, entity keys and aliases, the LLM extractor (any generator, an endpoint) and its reading
+of replies, and the graph extra."""
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 import warnings
 
 import pytest
 
+from nbrag import errors
+from nbrag.errors import NbragError
+from nbrag.graphrag.base import get_extractor
 from nbrag.graphrag.llm import LLMExtractor, parse_reply, read_extraction
 from nbrag.graphrag.offline import OfflineExtractor
 from nbrag.graphrag.resolve import aliases, key
@@ -34,7 +41,7 @@ def test_mentions_point_at_their_text():
 
 def test_same_sentence_links_and_topic_links():
     text = "Ada Lovelace\nShe was born in London. She worked with Charles Babbage on the Analytical Engine."
-    links = {(l.source, l.target, l.kind) for l in OfflineExtractor(keyphrases=0).extract_one(text).links}
+    links = {(x.source, x.target, x.kind) for x in OfflineExtractor(keyphrases=0).extract_one(text).links}
     assert ("Charles Babbage", "Analytical Engine", "sentence") in links
     assert ("Ada Lovelace", "Charles Babbage", "topic") in links  # "She" is the title's subject
 
@@ -52,7 +59,7 @@ def test_chinese_names_and_places():
     found = {(m.name, m.type) for m in OfflineExtractor().extract_one(text).mentions}
     assert ("鲁迅", "name") in found and ("北京大学", "organization") in found and ("绍兴", "place") in found
     assert ("茶经", "work") in found
-    links = {(l.source, l.target) for l in OfflineExtractor().extract_one(text).links}
+    links = {(x.source, x.target) for x in OfflineExtractor().extract_one(text).links}
     assert ("鲁迅", "绍兴") in links
 
 
@@ -105,13 +112,91 @@ def test_llm_relations_need_both_ends_in_the_chunk():
              '{"source": "Marie Curie", "target": "Paris", "relation": "died in"}]}')
     extraction = read_extraction("Marie Curie was born in Warsaw.", reply)
     assert [m.name for m in extraction.mentions] == ["Marie Curie", "Warsaw"]
-    assert [(l.source, l.target, l.evidence) for l in extraction.links] == [
+    assert [(x.source, x.target, x.evidence) for x in extraction.links] == [
         ("Marie Curie", "Warsaw", "Marie Curie born in Warsaw")]
 
 
 def test_endpoint_needs_a_model_name():
-    with pytest.raises(ValueError, match="model"):
+    with pytest.raises(NbragError,
+                       match=r"^model: the endpoint http://localhost:8000/v1 needs the name of a model") as caught:
         LLMExtractor(endpoint="http://localhost:8000/v1")
+    assert caught.value.option == "model"
+    with pytest.raises(NbragError, match=r"^model: an option of OpenAI-compatible endpoints"):
+        LLMExtractor(model="m")  # checked by nbrag.llm.resolve, at once
+
+
+CURIE = "Marie Curie was born in Warsaw. She worked in Paris."
+
+
+def curie(messages):
+    """A complete(messages) -> str model: it names what the prompt's last text holds."""
+    text = messages[-1]["content"].rsplit("Text: ", 1)[1]
+    found = [n for n in ("Marie Curie", "Warsaw", "Paris") if n in text]
+    return json.dumps({"entities": [{"name": n, "type": "person" if " " in n else "place"} for n in found],
+                       "relations": [{"source": "Marie Curie", "target": "Warsaw", "relation": "born in"}]})
+
+
+def test_a_plain_complete_function_drives_the_llm_extractor():
+    seen = []
+
+    def model(messages):
+        seen.append(messages)
+        return curie(messages)
+
+    extractor = LLMExtractor(generator=model, max_chars=40)
+    (extraction,) = extractor.extract([CURIE])
+    assert [m.name for m in extraction.mentions] == ["Marie Curie", "Warsaw"]  # Paris lies past max_chars
+    assert [(x.source, x.target, x.evidence) for x in extraction.links] == [
+        ("Marie Curie", "Warsaw", "Marie Curie born in Warsaw")]
+    assert seen[0][0]["role"] == "user" and seen[0][0]["content"].endswith(f"Text: {CURIE[:40]}\nJSON:")
+    assert extractor.options() == {"generator": "model", "endpoint": None, "model": None, "max_new_tokens": 256,
+                                   "max_chars": 40}
+
+
+def test_complete_is_the_old_name_of_generator(monkeypatch):
+    monkeypatch.setattr(errors, "_warned", set())
+    with pytest.warns(FutureWarning, match=r"LLMExtractor\(complete=\.\.\.\) is now LLMExtractor\(generator="):
+        extractor = LLMExtractor(complete=curie)
+    assert [m.name for m in extractor.extract([CURIE])[0].mentions] == ["Marie Curie", "Warsaw", "Paris"]
+    with pytest.raises(NbragError, match=r"^complete: the old name of generator="):
+        LLMExtractor(generator=curie, complete=curie)
+
+
+def test_an_endpoint_reads_the_chunks_and_its_key_is_never_recorded():
+    from tests.rag.servers import serving
+
+    reply = curie([{"role": "user", "content": f"Text: {CURIE}"}])
+    with serving(lambda body: (reply, {"prompt_tokens": 50, "completion_tokens": 30})) as server:
+        extractor = LLMExtractor(endpoint=server.url, model="tiny", api_key="sk-secret", timeout=10,
+                                 max_new_tokens=64)
+        (extraction,) = extractor.extract([CURIE])
+    assert [m.name for m in extraction.mentions] == ["Marie Curie", "Warsaw", "Paris"]
+    assert server.requests[0]["model"] == "tiny" and server.requests[0]["max_tokens"] == 64
+    assert extractor.options() == {"generator": None, "endpoint": server.url, "model": "tiny", "max_new_tokens": 64,
+                                   "max_chars": 2000}
+    assert "sk-secret" not in repr(extractor.options()) + repr(extractor.choice) + repr(extractor.generator)
+
+
+def test_wrong_extractor_options_name_the_option():
+    with pytest.raises(NbragError, match=r"^extractor='spacy': unknown extractor: use one of "):
+        get_extractor("spacy")
+    with pytest.raises(NbragError, match=r"^keyphrase=3: not an option of the offline extractor; it takes "):
+        get_extractor("offline", keyphrase=3)
+    with pytest.raises(NbragError, match=r"^keyphrases=-1: give a whole number of at least 0"):
+        get_extractor("offline", keyphrases=-1)
+    with pytest.raises(NbragError, match=r"^max_new_tokens=0: give a whole number of at least 1"):
+        get_extractor("llm", generator=curie, max_new_tokens=0)
+    with pytest.raises(TypeError, match=r"^extractor=42: not an extractor"):
+        get_extractor(42)
+
+
+@pytest.mark.parametrize("missing", ["leidenalg", "jieba"])
+def test_without_the_graph_extra_importing_graphrag_says_what_to_install(missing):
+    code = (f"import sys\nsys.modules[{missing!r}] = None  # as if it were not installed\n"
+            "try:\n    import nbrag.graphrag\nexcept Exception as error:\n    print(type(error).__name__, error)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True).stdout
+    assert out.strip() == (f"MissingExtraError GraphRAG needs the package {missing!r}, which is not installed: "
+                           'run pip install "nbrag[graph]".')
 
 
 @pytest.mark.slow
@@ -128,7 +213,7 @@ def test_smollm2_extractor_never_breaks_the_build():
     assert update.added == 3 and update.failed == len(graph.failures) <= 3
     for failure in graph.failures:
         assert failure["error"] and failure["reply"] is not None
-    for node, data in graph.graph.nodes(data=True):  # every entity the model kept occurs in its chunk
+    for _, data in graph.graph.nodes(data=True):  # every entity the model kept occurs in its chunk
         assert any(name.casefold() in dict(passages)[c].casefold() for name in data["names"] for c in data["chunks"])
 
 

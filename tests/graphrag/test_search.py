@@ -5,7 +5,8 @@ from __future__ import annotations
 import networkx as nx
 import pytest
 
-from nbrag.graphrag.search import link_query, pagerank
+from nbrag.errors import NbragError
+from nbrag.graphrag.search import link_query, pagerank, run
 
 
 def test_pagerank_matches_networkx(multihop):
@@ -29,7 +30,7 @@ def test_link_query_finds_the_entities_named(multihop):
     names = [e["name"] for e in link_query(graph, "Who is the father of Edward Baring, 1st Baron Revelstoke's father?")]
     assert names[:2] == ["Edward Baring", "Baron Revelstoke"]
     assert link_query(graph, "what is this about?") == []
-    with pytest.raises(ValueError, match="empty"):
+    with pytest.raises(NbragError, match=r"^query='  ': empty: write what you are looking for\."):
         link_query(graph, "  ")
 
 
@@ -49,7 +50,7 @@ def test_graph_search_reaches_the_second_hop(multihop):
 
 
 def test_global_search_ranks_community_reports(multihop):
-    data, index, graph = multihop
+    _, index, graph = multihop
     question = "Which reality television series are about love?"
     result = index.search(question, k=5, mode="graph", graph="global")
     assert result.graph["communities"] and result.graph["summary"] and result.graph["level"] == 1
@@ -62,7 +63,7 @@ def test_global_search_ranks_community_reports(multihop):
         for c in ranked.graph["communities"]:
             community = graph.communities[c["id"]]
             assert community.level == level or (community.level < level and not community.children)
-    with pytest.raises(ValueError, match="level"):
+    with pytest.raises(NbragError, match=r"^level=-1: give a whole number of at least 0"):
         index.search(question, mode="graph", graph="global", graph_options={"level": -1})
 
 
@@ -71,7 +72,7 @@ def test_hybrid_plus_graph_fuses_three_retrievers(multihop):
     result = index.search(next(iter(data.queries.values())), k=10, mode="hybrid+graph")
     assert set(result.candidates) == {"bm25", "dense", "graph"} and result.params["graph"] == "ppr"
     assert any("graph" in h.scores for h in result) and len(result) == 10
-    again = result.refuse(weights={"bm25": 0, "dense": 0, "graph": 1})
+    again = result.fuse(weights={"bm25": 0, "dense": 0, "graph": 1})
     assert [h.id for h in again] == [i for i, _ in result.candidates["graph"][:10]]
 
 
@@ -90,10 +91,15 @@ def test_graph_modes_need_a_graph_and_a_known_search(tmp_path):
     with pytest.raises(ValueError, match="no knowledge graph yet"):
         index.search("Marie Curie", mode="graph")
     index.build_graph(progress=False)
-    with pytest.raises(ValueError, match="Unknown graph search"):
+    with pytest.raises(NbragError, match=r"^graph='pagerank': "):
         index.search("Marie Curie", mode="graph", graph="pagerank")
-    with pytest.raises(ValueError, match="alpha"):
+    with pytest.raises(NbragError, match=r"^graph='pagerank': unknown graph search: use one of 'local', 'ppr', "
+                                         r"'global'\."):
+        run(index.graph, "pagerank", "Marie Curie", 5)
+    with pytest.raises(NbragError, match=r"^alpha=1\.5: give a number between 0 and 1"):
         index.search("Marie Curie", mode="graph", graph_options={"alpha": 1.5})
+    with pytest.raises(NbragError, match=r"^dense_weight=-0\.5: give a number from 0"):
+        index.search("Marie Curie", mode="graph", graph_options={"dense_weight": -0.5})
 
 
 def test_graph_persists_beside_the_index_and_follows_its_documents(tmp_path):
@@ -132,11 +138,9 @@ def test_reports_are_embedded_again_only_when_they_change(multihop):
     from nbrag.graphrag import KnowledgeGraph
     from nbrag.models import embed
 
-    _, index, graph = multihop
+    graph = multihop[2]
     copy = KnowledgeGraph.from_dict(graph.to_dict())
     vector = embed(["Which reality television series are about love?"])[0]
-    from nbrag.graphrag.search import run
-
     run(copy, "global", "Which reality television series are about love?", 10, vector=vector)
     before = dict(copy.vectors)
     copy.add({"extra#0": ("Chris Harrison hosted The Bachelor on ABC in Los Angeles.", "extra")}, progress=False)
@@ -155,7 +159,7 @@ def test_queries_are_read_without_the_model_that_built_the_graph():
         calls.append(messages)
         return '{"entities": [{"name": "Marie Curie"}, {"name": "Warsaw"}]}'
 
-    graph = KnowledgeGraph("llm", complete=model)
+    graph = KnowledgeGraph("llm", generator=model)
     graph.add({"a": ("Marie Curie was born in Warsaw.", "a")}, progress=False)
     assert len(calls) == 1
     assert [e["name"] for e in link_query(graph, "Where was Marie Curie born?")] == ["Marie Curie"]

@@ -9,6 +9,7 @@ import time
 import networkx as nx
 import pytest
 
+from nbrag.errors import NbragError
 from nbrag.graphrag import KnowledgeGraph
 from nbrag.retrieval import Index
 from nbrag.views.graph import (
@@ -54,7 +55,7 @@ def complete(messages):
 
 @pytest.fixture(scope="module")
 def kg():
-    graph = KnowledgeGraph("llm", complete=complete)
+    graph = KnowledgeGraph("llm", generator=complete)
     graph.add(TEXTS, progress=False)
     return graph
 
@@ -166,6 +167,8 @@ def test_clicking_an_entity_fills_the_panel_with_escaped_text(kg):
     assert view.drawing.selected == EVIL and view.figure.data[2].marker.line.width[view.drawing.nodes.index(EVIL)] > 3
     html_out = view.to_html()
     assert "<svg" in html_out and "<script>" not in html_out and "&lt;script&gt;" in html_out
+    assert html_out.startswith("<style>") and ".nbrag-graph-svg {" in html_out  # widgets/graph.css, inlined
+    assert "style=" not in svg(view.drawing)  # the drawing's look is the stylesheet's
 
 
 def test_the_panel_lists_hits_first_with_their_ranks_and_previews(kg):
@@ -201,7 +204,7 @@ def test_a_community_from_the_menu_shows_its_report_and_filters_the_graph(kg):
     assert label.startswith(kg.communities[community].report["title"])
     view.community.value = ""
     assert len(view.drawing.nodes) == len(kg.graph) and "nbrag-graph-report" not in view.panel.value
-    with pytest.raises(ValueError, match="No community"):
+    with pytest.raises(NbragError, match=r"^community='c999': no community of that id in the graph\."):
         community_html(kg, "c999")
 
 
@@ -212,9 +215,11 @@ def test_the_cap_and_the_min_degree_slider(kg):
     view.degree.value = top = view.degree.max
     assert view.drawing.nodes == [n for n in kg.graph if kg.graph.degree(n) == top]
     assert f"showing all {len(view.drawing.nodes)} entities with at least {top} relations, of 8" in view.note.value
-    with pytest.raises(ValueError, match="max_nodes"):
+    with pytest.raises(NbragError, match=r"^max_nodes=0: give a whole number of at least 1\."):
         GraphView.of(kg, max_nodes=0)
-    with pytest.raises(ValueError, match="No community"):
+    with pytest.raises(NbragError, match=r"^min_degree=-1: give a whole number of at least 0\."):
+        GraphView.of(kg, min_degree=-1)
+    with pytest.raises(NbragError, match=r"^community='c999': no community of that id in the graph\."):
         GraphView.of(kg, community="c999")
 
 
@@ -317,5 +322,5 @@ def test_a_result_without_its_index_shows_its_hits(index):
     result.index = None
     view = GraphSearchView.of(result)
     assert view.graph is None and "only its hits" in view.message.value
-    with pytest.raises(ValueError, match="not a graph search"):
+    with pytest.raises(NbragError, match=r"^mode='bm25': not a graph search: search with mode='graph'"):
         GraphView.of(index.graph, index.search(QUESTION, k=3, mode="bm25"))
