@@ -122,7 +122,8 @@ def report(results: dict) -> None:
                 m = row["means"]
                 recall = f"{m['recall']:.3f}" if "recall" in m else "-"
                 print(f"  {NAMES[name]:<10}{method:<8}{m.get('em', 0):>7.3f}{m.get('f1', 0):>7.3f}"
-                      f"{m.get('contains', 0):>10.3f}{recall:>8}{m.get('seconds', 0):>12.1f}{m.get('tokens', 0):>10.0f}")
+                      f"{m.get('contains', 0):>10.3f}{recall:>8}{m.get('seconds', 0):>12.1f}"
+                      f"{m.get('tokens', 0):>10.0f}")
     c = results.get("rag_calibrate")
     if c:
         print(f"\nsupport threshold on {c['questions']} HotpotQA questions ({c['pairs']['supporting']} supporting, "

@@ -216,7 +216,8 @@ def generator_load(n: int) -> dict:
     with tempfile.TemporaryDirectory() as data_dir:
         first = fresh(GENERATOR_LOAD.format(data_dir=data_dir))
         cached = repeat(lambda: fresh(GENERATOR_LOAD.format(data_dir=data_dir)), n)
-    return {"nbrag_first": first, "nbrag_cached": cached, "transformers_gguf": repeat(lambda: fresh(GGUF_LOAD), min(n, 3))}
+    return {"nbrag_first": first, "nbrag_cached": cached,
+            "transformers_gguf": repeat(lambda: fresh(GGUF_LOAD), min(n, 3))}
 
 
 def _peers(size: int, overlap: int) -> dict[str, dict[str, object]]:

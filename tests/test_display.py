@@ -59,7 +59,7 @@ def test_other_drawings_are_named_by_kind_and_imported_by_name(registered):
 
 
 def test_a_type_without_a_view_says_which_kinds_it_has(registered):
-    with pytest.raises(LookupError, match="No 'plot' view is registered for Report. It has: table, view."):
+    with pytest.raises(LookupError, match=r"No 'plot' view is registered for Report\. It has: table, view\."):
         display.show(Report("x"), "plot")
 
 
@@ -69,6 +69,7 @@ def test_the_views_package_registers_on_first_display_only():
 
     code = ("import sys, nbrag.chunking; from nbrag import display; print('nbrag.views' in sys.modules); "
             "r = nbrag.chunk('One sentence. Two sentences.', size=4, overlap=0); r._repr_mimebundle_(); "
-            "print('nbrag.views' in sys.modules, 'nbrag.views.chunks' in sys.modules, 'nbrag.views.lora' in sys.modules)")
+            "print('nbrag.views' in sys.modules, 'nbrag.views.chunks' in sys.modules, "
+            "'nbrag.views.lora' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
     assert out == ["False", "True", "True", "False"]

@@ -23,4 +23,5 @@ def test_wheel_carries_the_widget_files_and_sample_data(tmp_path):
 
 def test_import_nbrag_loads_no_model_library():
     code = "import sys, nbrag; print([m for m in ('torch', 'transformers', 'chromadb') if m in sys.modules])"
-    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip() == "[]"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"

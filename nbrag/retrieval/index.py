@@ -303,8 +303,7 @@ class Index:
         graph = self.graph
         if (graph is None or rebuild or fresh.extractor.name != graph.extractor.name
                 or fresh.extractor.options() != graph.extractor.options()
-                or (fresh.reports, fresh.max_community, fresh.levels, fresh.resolution)
-                != (graph.reports, graph.max_community, graph.levels, graph.resolution)
+                or fresh.settings() != graph.settings()  # communities and reports, and who writes the reports
                 or not isinstance(extractor, str)):
             graph = fresh
         self._graph = graph

@@ -5,7 +5,7 @@ package on the first display and asks the registry below for the view of the res
 Each entry is imported only when a result of its type is first shown (plotly and anywidget
 load then, not with the engine).
 
-Shared pieces: :mod:`nbrag.views.html` (escaping, styles, static figures, the packaged widget
+Shared pieces: :mod:`nbrag.views.shared` (escaping, styles, static figures, the packaged widget
 files); the widgets' JavaScript and CSS live in the top-level ``widgets/`` folder, with the
 helpers every widget uses in ``widgets/_shared.js``.
 """

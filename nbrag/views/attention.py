@@ -16,7 +16,7 @@ import numpy as np
 
 from nbrag.errors import NbragError
 from nbrag.inspectors.base import check_index, is_tiny
-from nbrag.views.html import WithStaticHTML, count, e, plain
+from nbrag.views.shared import WithStaticHTML, count, e, plain
 from nbrag.views.tokens import LIVE, MODEBAR, TokenText, header, layer_ticks, selection, token_labels, token_pieces
 
 if TYPE_CHECKING:  # pragma: no cover

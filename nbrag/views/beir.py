@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from nbrag.views.html import e, plain
+from nbrag.views.shared import e, plain
 
 if TYPE_CHECKING:  # pragma: no cover
     import plotly.graph_objects as go

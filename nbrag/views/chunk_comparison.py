@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 import anywidget
 import traitlets
 
-from nbrag.views.html import WithStaticHTML, e, static, style
+from nbrag.views.shared import WithStaticHTML, e, static, style
 
 if TYPE_CHECKING:  # pragma: no cover
     from nbrag.chunking.comparison import ChunkComparison

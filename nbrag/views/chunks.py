@@ -17,7 +17,7 @@ import ipywidgets
 from nbrag.chunking import chunk, get_chunker
 from nbrag.errors import NbragError
 from nbrag.views.boundary import BoundaryView
-from nbrag.views.html import WithStaticHTML, e, show_figure
+from nbrag.views.shared import WithStaticHTML, e, show_figure
 
 if TYPE_CHECKING:  # pragma: no cover
     import plotly.graph_objects as go

@@ -36,7 +36,7 @@ from nbrag.views.graph_drawing import (
     svg,
     traces,
 )
-from nbrag.views.html import WithStaticHTML, count, e, style
+from nbrag.views.shared import WithStaticHTML, count, e, style
 
 if TYPE_CHECKING:  # pragma: no cover
     from nbrag.graphrag.graph import KnowledgeGraph

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import networkx as nx
 
-from nbrag.views.html import count, e, plain
+from nbrag.views.shared import count, e, plain
 
 if TYPE_CHECKING:  # pragma: no cover
     import plotly.graph_objects as go

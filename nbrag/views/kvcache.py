@@ -12,7 +12,7 @@ import ipywidgets
 
 from nbrag.errors import NbragError
 from nbrag.inspectors.base import is_tiny
-from nbrag.views.html import WithStaticHTML, count, e, show_figure, style
+from nbrag.views.shared import WithStaticHTML, count, e, show_figure, style
 from nbrag.views.tokens import notes_html, selection
 
 if TYPE_CHECKING:  # pragma: no cover

@@ -32,7 +32,7 @@ from typing import Any
 import ipywidgets
 
 from nbrag.errors import NbragError, NbragTypeError
-from nbrag.views.html import WithStaticHTML, e, plain, style
+from nbrag.views.shared import WithStaticHTML, e, plain, style
 
 REDRAWS_PER_SECOND = 5.0
 EVENT_KEYS = ("variant", "step", "steps")  # what an event must carry; the rest of the contract's keys may be missing

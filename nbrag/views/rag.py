@@ -24,7 +24,7 @@ import ipywidgets
 import traitlets
 
 from nbrag.errors import NbragError
-from nbrag.views.html import WithStaticHTML, e, static, style
+from nbrag.views.shared import WithStaticHTML, e, static, style
 
 CITE_HINT = "Click a citation [n] to see its source; hover a sentence for its support score."
 ACTION_HINTS = {

@@ -27,7 +27,7 @@ from nbrag.errors import NbragError
 from nbrag.ranking.fusion import FUSIONS
 from nbrag.text import term_spans
 from nbrag.views.boundary import LEGEND, BoundaryView
-from nbrag.views.html import WithStaticHTML, e, static, style
+from nbrag.views.shared import WithStaticHTML, e, static, style
 
 if TYPE_CHECKING:  # pragma: no cover
     from nbrag.retrieval.base import Hit, RetrievalResult

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from nbrag.views.boundary import BoundaryView
-from nbrag.views.html import e
+from nbrag.views.shared import e
 
 if TYPE_CHECKING:  # pragma: no cover
     import plotly.graph_objects as go

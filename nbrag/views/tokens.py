@@ -14,7 +14,7 @@ import anywidget
 import numpy as np
 import traitlets
 
-from nbrag.views.html import WithStaticHTML, e, static, style
+from nbrag.views.shared import WithStaticHTML, e, static, style
 
 LIVE = {"style": {"description_width": "initial"}}  # widget pickers: their label at its full width
 MODEBAR = {"orientation": "v"}  # down the right side: across the top it hides the title of a narrow figure

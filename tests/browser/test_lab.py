@@ -42,8 +42,8 @@ def test_tour_renders_the_boundary_widgets(page, lab, lab_root, ip):
     expected, comparisons = expected_chunk_counts(ip, TOUR)
     assert len(expected) == 4 and all(n > 1 for n in expected) and len(comparisons) == 1
     open_and_run_all(page, lab, copy_notebook(TOUR, lab_root))
-    page.wait_for_function(f"document.querySelectorAll('.jp-OutputArea-output .nbrag-boundary').length >= {len(expected)}",
-                           timeout=60_000)
+    page.wait_for_function(
+        f"document.querySelectorAll('.jp-OutputArea-output .nbrag-boundary').length >= {len(expected)}", timeout=60_000)
     rendered = widget_counts(page)
     assert [n for n, _ in rendered] == expected
     assert all(n == labels for n, labels in rendered), "one number label per chunk"
@@ -138,8 +138,9 @@ def test_dragging_a_slider_moves_the_boundaries(page, lab, lab_root):
 
 def chunk_with(**options):
     """The same chunks in-process, from the text the notebook chunks."""
-    import nbrag
     from pydoc_data.topics import topics
+
+    import nbrag
 
     return nbrag.chunk(topics["with"], **options)
 
@@ -214,7 +215,8 @@ def test_the_weight_slider_refuses_the_ranking(page, lab, lab_root):
     assert before == expected.ids
     assert [h.ranks["bm25"] for h in expected] != [h.ranks["dense"] for h in expected]
     assert view.locator(".nbrag-passage mark").count() >= 5, "query terms are marked"
-    assert view.locator(".nbrag-bar .nbrag-part-bm25").count() == view.locator(".nbrag-bar .nbrag-part-dense").count() == 5
+    parts = view.locator(".nbrag-bar .nbrag-part-bm25").count(), view.locator(".nbrag-bar .nbrag-part-dense").count()
+    assert parts == (5, 5)
     assert view.locator(".nbrag-hit .nbrag-chip").first.inner_text() == f"bm25 #{expected[0].ranks['bm25']}"
     assert view.locator(".widget-readout").first.inner_text() == "0.50"
     view.scroll_into_view_if_needed()

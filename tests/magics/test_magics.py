@@ -22,7 +22,8 @@ def test_loading_the_extension_imports_no_heavy_library():
     code = (
         "import sys, time; from IPython.testing.globalipapp import start_ipython; ip = start_ipython();"
         "t = time.perf_counter(); ip.run_line_magic('load_ext', 'nbrag'); dt = time.perf_counter() - t;"
-        "heavy = [m for m in ('torch', 'transformers', 'chromadb', 'sentence_transformers', 'anywidget') if m in sys.modules];"
+        "heavy = [m for m in ('torch', 'transformers', 'chromadb', 'sentence_transformers', 'anywidget') "
+        "if m in sys.modules];"
         "print(heavy, 'chunk' in ip.magics_manager.magics['cell'], 'nbrag' in ip.magics_manager.magics['line'])"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
@@ -144,7 +145,7 @@ def test_nbrag_line_magic(ip, capsys):
     assert "chunk_overlap" in capsys.readouterr().out
     run(ip, "%nbrag help")
     assert "%%chunk" in capsys.readouterr().out
-    with pytest.raises(UsageError, match="Unknown %nbrag command 'hepl'. Available: info, config, help"):
+    with pytest.raises(UsageError, match=r"Unknown %nbrag command 'hepl'\. Available: info, config, help"):
         run(ip, "%nbrag hepl")
 
 

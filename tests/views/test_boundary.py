@@ -5,7 +5,7 @@ from pathlib import Path
 
 import nbrag
 from nbrag.views.boundary import PAGE_CHARS, BoundaryView, outline, page_starts, segments, title
-from nbrag.views.html import STATIC
+from nbrag.views.shared import STATIC
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -86,6 +86,6 @@ def test_a_bug_while_rechunking_is_not_hidden_as_a_refusal(python_doc, monkeypat
 
 
 def test_the_refusal_style_ships_with_the_boundary_widget():
-    from nbrag.views.html import static
+    from nbrag.views.shared import static
 
     assert ".nbrag-refused" in static("boundary.css").read_text()
