@@ -49,7 +49,7 @@ lint: install
 test: lint browser
 	$(BIN)/python -m pytest tests notebooks --nbval-lax -p no:cacheprovider
 
-# Everything but the browser tests, the notebooks and the tests that load the generator.
+# Everything but the browser tests, the notebooks and the slow tests (the generator, whole evaluation sets).
 test-fast: lint
 	$(BIN)/python -m pytest tests -p no:cacheprovider -q -m "not browser and not slow"
 

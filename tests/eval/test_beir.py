@@ -249,6 +249,7 @@ def test_bad_modes_and_arguments_fail_before_any_work(tmp_path):
 
 
 @needs_hotpot
+@pytest.mark.slow  # embeds the whole 1,971-passage corpus
 def test_hotpotqa_twenty_queries():
     result = beir(HOTPOT, ["bm25", "hybrid"], queries=20, progress=False)
     rows = {row["mode"]: row for row in result.table()}
