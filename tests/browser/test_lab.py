@@ -71,7 +71,7 @@ def test_tour_renders_the_boundary_widgets(page, lab, lab_root, ip):
     warnings = page.locator(".nbrag-boundary .nbrag-warning").all_inner_texts()
     assert len(warnings) == 1 and "chunk(s) exceed the 256 tokens that all-MiniLM-L6-v2 embeds" in warnings[0]
     # The wrong-input cell shows one line, not a traceback.
-    assert "overlap=64 must be at least 0 and smaller than size=64" in page.inner_text(".jp-Notebook")
+    assert "--overlap 64: must be a whole number from 0 to 63" in page.inner_text(".jp-Notebook")
     assert not [e for e in page.errors if "nbrag" in e.lower()], page.errors
 
 
