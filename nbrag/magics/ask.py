@@ -33,7 +33,7 @@ class AskMagics(AreaMagics):
               help="Let the agent answer: plan sub-questions, retrieve per sub-question, rewrite, verify; shows its "
                    "trace.")
     @argument("--max-steps", type=int, default=None, help="--agent: the most steps before it stops (default 10).")
-    @argument("--budget", dest="token_budget", type=int, default=None,
+    @argument("--budget", dest="token_budget", type=int, default=None, metavar="TOKENS",
               help="--agent: the most tokens it may spend (default 6000).")
     @argument("--graph", default=None, choices=["ppr", "local", "global"],
               help="The knowledge-graph search: of --mode graph or hybrid+graph; --agent: its graph_search tool "
@@ -51,7 +51,7 @@ class AskMagics(AreaMagics):
     @argument("--context-tokens", type=int, default=None,
               help="Token budget of the sources in the prompt (default 1024); sources beyond it are cut, and "
                    "the view says so.")
-    @argument("--threshold", dest="support_threshold", type=float, default=None,
+    @argument("--threshold", dest="support_threshold", type=float, default=None, metavar="COSINE",
               help="Support check: the least similarity of a sentence to its cited sources (default 0.60).")
     @argument("-o", "--output", default=None, help="Store the Answer (or AgentResult) in this variable.")
     @argument("--query", default=None, metavar="TEXT", help="Line form: the question, the rest of the line.")
