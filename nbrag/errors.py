@@ -61,6 +61,19 @@ class NbragTypeError(NbragError, TypeError):
     """A value of the wrong type (still an ``NbragError``; ``except TypeError`` catches it too)."""
 
 
+def whole_number(value: Any, option: str, least: int = 1, hint: str = "") -> int:
+    """``value`` when it is a whole number (a bool is not) of at least ``least``; else an error naming ``option``:
+    ``give a whole number of at least {least}{hint}.`` (:class:`NbragTypeError` for another type)."""
+    import numbers
+
+    message = f"give a whole number of at least {least}{hint}."
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise NbragTypeError(message, option=option, value=value)
+    if value < least:
+        raise NbragError(message, option=option, value=value)
+    return int(value)
+
+
 class ModelUnavailableError(NbragError):
     """A model could not be found locally or fetched; the message says how to get it."""
 

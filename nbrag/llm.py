@@ -41,7 +41,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from nbrag.endpoints import DEFAULT_TIMEOUT, check_endpoint_options, openai_chat
-from nbrag.errors import NbragError, NbragTypeError
+from nbrag.errors import NbragError, NbragTypeError, whole_number
 
 Messages = list[dict[str, str]]
 MESSAGE_OVERHEAD = 4  # tokens a chat format adds per message (role markers), where the template is unknown
@@ -119,8 +119,7 @@ class Generator(ABC):
     def reply(self, messages: str | Sequence[dict[str, str]], *, max_new_tokens: int = 200,
               on_text: Callable[[str], Any] | None = None) -> Completion:
         """The reply with the prompt the model read, its token counts and time."""
-        if not isinstance(max_new_tokens, int) or isinstance(max_new_tokens, bool) or max_new_tokens < 1:
-            raise NbragError("give a whole number of at least 1.", option="max_new_tokens", value=max_new_tokens)
+        whole_number(max_new_tokens, "max_new_tokens")
         return self._reply(as_messages(messages), max_new_tokens, on_text)
 
     def complete(self, messages: str | Sequence[dict[str, str]], *, max_new_tokens: int = 200) -> str:

@@ -47,3 +47,14 @@ def test_a_renamed_name_warns_once():
     assert [str(w.message) for w in caught] == ["old.name is now new.name; the old name will be removed in the "
                                                 "next release."]
     assert caught[0].category is FutureWarning
+
+
+def test_whole_numbers_are_checked_in_one_place():
+    import numpy as np
+
+    assert errors.whole_number(3, "k") == 3 and errors.whole_number(np.int64(2), "k") == 2
+    with pytest.raises(NbragError, match=r"^k=0: give a whole number of at least 1\.$"):
+        errors.whole_number(0, "k")
+    for wrong in (True, 2.0, "3"):
+        with pytest.raises(NbragTypeError, match=r"give a whole number of at least 0 \(60 is usual\)\.$"):
+            errors.whole_number(wrong, "rrf_k", 0, " (60 is usual)")

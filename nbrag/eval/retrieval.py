@@ -31,7 +31,7 @@ from typing import Any
 
 from nbrag.config import settings
 from nbrag.display import Shown, show
-from nbrag.errors import NbragError, NbragTypeError
+from nbrag.errors import NbragError, NbragTypeError, whole_number
 
 DEPTH = 100
 PRESETS: dict[str, dict[str, Any]] = {
@@ -303,8 +303,7 @@ def beir(path: str | Path | BeirSet, modes: Any = ("bm25", "dense", "hybrid"), k
     from ir_measures import RR, R, nDCG
     from tqdm.auto import tqdm
 
-    if isinstance(k, bool) or not isinstance(k, int) or k < 1:
-        raise NbragError("give a whole number of at least 1.", option="k", value=k)
+    whole_number(k, "k")
     if queries is not None and (isinstance(queries, bool) or not isinstance(queries, int) or queries < 1):
         raise NbragError("give how many queries to run (a whole number of at least 1), or None for all.",
                          option="queries", value=queries)

@@ -30,10 +30,10 @@ import networkx as nx
 
 from nbrag.display import Shown
 from nbrag.endpoints import DEFAULT_TIMEOUT
-from nbrag.errors import NbragError, renamed
+from nbrag.errors import NbragError, renamed, whole_number
 from nbrag.graphrag.base import Extraction, Extractor, Link, Mention, get_extractor
 from nbrag.graphrag.communities import Community, hierarchy
-from nbrag.graphrag.llm import ModelChoice, whole
+from nbrag.graphrag.llm import ModelChoice
 from nbrag.graphrag.reports import extractive, written
 from nbrag.graphrag.resolve import aliases, key
 from nbrag.llm import Generator, resolve
@@ -88,8 +88,8 @@ class KnowledgeGraph(Shown):
         if reports not in ("extractive", "llm"):
             raise NbragError("use 'extractive' (the graph's own sentences, offline) or 'llm' (a model writes them).",
                              option="reports", value=reports)
-        whole(max_community, "max_community", 2)
-        whole(levels, "levels", 1)
+        whole_number(max_community, "max_community", 2)
+        whole_number(levels, "levels")
         if isinstance(resolution, bool) or not isinstance(resolution, int | float) or not resolution > 0:
             raise NbragError("give a positive number (1.0 is usual; higher: smaller communities).",
                              option="resolution", value=resolution)

@@ -25,7 +25,7 @@ import re
 from typing import Any
 
 from nbrag.endpoints import DEFAULT_TIMEOUT
-from nbrag.errors import NbragError, renamed
+from nbrag.errors import NbragError, renamed, whole_number
 from nbrag.graphrag.base import Extraction, Link, Mention, extractor
 from nbrag.llm import Generator, resolve
 
@@ -182,12 +182,6 @@ class ModelChoice:
                 else f"ModelChoice({record['generator'] or 'the configured generator'!r})")
 
 
-def whole(value: Any, option: str, least: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < least:
-        raise NbragError(f"give a whole number of at least {least}.", option=option, value=value)
-    return value
-
-
 @extractor("llm")
 class LLMExtractor:
     """Entities and relations written by a generator as JSON (see the module docstring).
@@ -206,8 +200,8 @@ class LLMExtractor:
             if generator is not None:
                 raise NbragError("the old name of generator=: give generator= alone.", option="complete")
             generator = complete
-        self.max_new_tokens = whole(max_new_tokens, "max_new_tokens", 1)
-        self.max_chars = whole(max_chars, "max_chars", 1)
+        self.max_new_tokens = whole_number(max_new_tokens, "max_new_tokens")
+        self.max_chars = whole_number(max_chars, "max_chars")
         self.choice = ModelChoice(generator, endpoint=endpoint, model=model, api_key=api_key, timeout=timeout)
 
     @property

@@ -25,7 +25,7 @@ from typing import Any
 
 import regex
 
-from nbrag.errors import NbragError
+from nbrag.errors import NbragError, whole_number
 from nbrag.graphrag.base import Extraction, Link, Mention, extractor
 from nbrag.text import HAN, STOP_WORDS, has_han, sentence_spans
 
@@ -79,9 +79,7 @@ class OfflineExtractor:
 
     def __init__(self, keyphrases: int = 5, max_ngram: int = 3, topic_links: bool = True,
                  language: str = "en") -> None:
-        if isinstance(keyphrases, bool) or not isinstance(keyphrases, int) or keyphrases < 0:
-            raise NbragError("give a whole number of at least 0 (0: names only).", option="keyphrases",
-                             value=keyphrases)
+        whole_number(keyphrases, "keyphrases", 0, " (0: names only)")
         if isinstance(max_ngram, bool) or not isinstance(max_ngram, int) or not 1 <= max_ngram <= 5:
             raise NbragError("give a whole number of words from 1 to 5.", option="max_ngram", value=max_ngram)
         self.keyphrases = keyphrases

@@ -33,7 +33,7 @@ import networkx as nx
 import numpy as np
 import regex
 
-from nbrag.errors import NbragError
+from nbrag.errors import NbragError, whole_number
 from nbrag.graphrag.graph import KnowledgeGraph
 from nbrag.graphrag.offline import OfflineExtractor
 from nbrag.models import embed
@@ -259,9 +259,7 @@ def _paths(kg: KnowledgeGraph, sources: list[str], chunks: list[str]) -> dict[st
 @search("global")
 def global_(kg: KnowledgeGraph, query: str, n: int, *, vector: Any = None, level: int = 1, reports: int = 3,
             embedder: str | None = None, **_: Any) -> tuple[Ranked, dict[str, Any]]:
-    if isinstance(level, bool) or not isinstance(level, int) or level < 0:
-        raise NbragError("give a whole number of at least 0 (0: the largest communities).", option="level",
-                         value=level)
+    whole_number(level, "level", 0, " (0: the largest communities)")
     communities = [c for c in kg.communities.values()
                    if c.report and (c.level == level or (c.level < level and not c.children))]
     trace: dict[str, Any] = {"search": "global", "entities": link_query(kg, query), "paths": {}, "level": level,

@@ -19,7 +19,7 @@ from typing import Any
 
 from nbrag import llm
 from nbrag.endpoints import DEFAULT_TIMEOUT
-from nbrag.errors import NbragError, NbragTypeError
+from nbrag.errors import NbragError, NbragTypeError, whole_number
 from nbrag.rag.base import Answer
 from nbrag.rag.prompt import CLOSED_BOOK_TEMPLATE, DEFAULT_TEMPLATE, PromptTemplate, assemble
 from nbrag.rag.support import SUPPORT_THRESHOLD, check_threshold, parse_citations, support_check, support_warning
@@ -169,5 +169,4 @@ def check_template(template: Any) -> None:
 def check_counts(least: int = 1, **values: Any) -> None:
     """Each of ``values`` a whole number of at least ``least``, else an error naming it."""
     for name, value in values.items():
-        if isinstance(value, bool) or not isinstance(value, int) or value < least:
-            raise NbragError(f"give a whole number of at least {least}.", option=name, value=value)
+        whole_number(value, name, least)

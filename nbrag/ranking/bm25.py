@@ -48,7 +48,7 @@ from typing import Any
 import numpy as np
 
 from nbrag.config import BM25_BACKENDS, BM25_RENAMED
-from nbrag.errors import NbragError, NbragTypeError, renamed
+from nbrag.errors import NbragError, NbragTypeError, renamed, whole_number
 from nbrag.text import STOP_WORDS, term_spans, terms
 
 __all__ = ["BM25", "STOP_WORDS", "backend_name", "term_spans", "terms"]
@@ -141,10 +141,7 @@ class BM25:
     def search(self, query: str, k: int) -> list[tuple[str, float]]:
         """The ``k`` best ``(id, score)`` pairs, best first; only documents that share a term with the query
         and score above 0. Ties keep the order the documents were added in."""
-        if isinstance(k, bool) or not isinstance(k, (int, np.integer)):
-            raise NbragTypeError("give a whole number of at least 1.", option="k", value=k)
-        if k < 1:
-            raise NbragError("give a whole number of at least 1.", option="k", value=k)
+        whole_number(k, "k")
         query_terms = terms(query)
         built = self._build()
         if not query_terms or built.engine is None:

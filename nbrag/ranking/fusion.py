@@ -15,7 +15,7 @@ from __future__ import annotations
 import statistics
 from collections.abc import Callable, Mapping
 
-from nbrag.errors import NbragError
+from nbrag.errors import NbragError, whole_number
 
 Ranked = list[tuple[str, float]]  # (id, score), best first
 FUSIONS: dict[str, Callable[..., dict[str, float]]] = {}
@@ -47,9 +47,7 @@ def check_weights(weights: Mapping[str, float], retrievers: list[str]) -> dict[s
 
 
 def check_rrf_k(rrf_k: int) -> int:
-    if isinstance(rrf_k, bool) or not isinstance(rrf_k, int) or rrf_k < 0:
-        raise NbragError("give a whole number of at least 0 (60 is usual).", option="rrf_k", value=rrf_k)
-    return rrf_k
+    return whole_number(rrf_k, "rrf_k", 0, " (60 is usual)")
 
 
 @fusion("rrf")

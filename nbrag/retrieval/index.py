@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from nbrag.config import settings
-from nbrag.errors import NbragError
+from nbrag.errors import NbragError, whole_number
 from nbrag.llm import resolve
 from nbrag.ranking.bm25 import BM25, backend_name
 from nbrag.ranking.fusion import check_fusion, check_rrf_k, check_weights, fuse
@@ -50,12 +50,6 @@ def check_name(name: str) -> None:
     slug = slug if len(slug) >= 3 else f"{slug}-index"
     raise NbragError(f"not a name Chroma allows: 3-512 characters from a-z, A-Z, 0-9, '.', '_' and '-', starting "
                      f"and ending with a letter or digit. Try {slug!r}.", option="name", value=name)
-
-
-def check_k(k: Any) -> int:
-    if isinstance(k, bool) or not isinstance(k, int) or k < 1:
-        raise NbragError("give a whole number of at least 1.", option="k", value=k)
-    return k
 
 
 class Index:
@@ -358,7 +352,7 @@ class Index:
         reports); ``"hybrid+graph"`` fuses it with BM25 and dense. ``graph_options`` go to that search
         (e.g. ``{"dense_weight": 0}`` for PageRank from entities alone).
         """
-        k = check_k(settings.top_k if k is None else k)
+        k = whole_number(settings.top_k if k is None else k, "k")
         if mode not in MODES:
             raise NbragError(f"choose one of {', '.join(MODES)}.", option="mode", value=mode)
         check_fusion(fusion)
@@ -440,7 +434,7 @@ class Index:
                              f"{', '.join(FUSE_CHANGES)}).", option=unknown[0], value=changes[unknown[0]])
         generator = changes.pop("generator", result.generator)
         params = {**result.params, **changes}
-        check_k(params["k"])
+        whole_number(params["k"], "k")
         params["rerank"] = check_rerank(params["rerank"])
         names = list(result.candidates)
         if len(names) == 1:

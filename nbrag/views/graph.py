@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import ipywidgets
 
-from nbrag.errors import NbragError
+from nbrag.errors import NbragError, whole_number
 from nbrag.views.graph_drawing import (
     FIGURE_LAYOUT,
     HIGHLIGHT,
@@ -214,9 +214,8 @@ class GraphView(WithStaticHTML, ipywidgets.VBox):
                  seed: int = SEED) -> None:
         import plotly.graph_objects as go
 
-        for option, value, least in (("max_nodes", max_nodes, 1), ("min_degree", min_degree, 0)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < least:
-                raise NbragError(f"give a whole number of at least {least}.", option=option, value=value)
+        whole_number(max_nodes, "max_nodes")
+        whole_number(min_degree, "min_degree", 0)
         if community is not None and community not in kg.communities:
             raise NbragError("no community of that id in the graph.", option="community", value=community)
         if result is not None and result.graph is None:
