@@ -15,13 +15,24 @@ The key goes in an ``Authorization: Bearer`` header: ``api_key=``, else the
 shown in an error. A server that cannot be reached, that refuses the request or whose reply
 is not a chat completion raises :class:`~nbrag.errors.EndpointError` (an ``NbragError``),
 which names the URL and the likely fix.
+
+Two limits bound a call. ``timeout`` (60 s by default) bounds each wait for the server: connecting,
+and each read from the socket. ``deadline`` (300 s by default) bounds the whole call, streamed or not:
+every read waits at most until then, so a server that holds the call open with keep-alive comments,
+a trickle of bytes or silence after its headers is cut at ``deadline`` seconds with an
+``EndpointError`` that says what it had sent. Time spent in a ``stream`` callback counts too.
 """
 
 from __future__ import annotations
 
+import functools
 import http.client
+import io
 import json
+import math
+import numbers
 import os
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -30,14 +41,17 @@ from typing import Any
 
 from nbrag.errors import EndpointError, NbragError
 
-DEFAULT_TIMEOUT = 60.0
-__all__ = ["DEFAULT_TIMEOUT", "EndpointError", "chat_completions_url", "check_endpoint_options", "openai_chat",
-           "openai_complete"]
+DEFAULT_TIMEOUT = 60.0  # seconds: each wait for the server (connecting, each read)
+DEFAULT_DEADLINE = 300.0  # seconds: the whole call
+__all__ = ["DEFAULT_DEADLINE", "DEFAULT_TIMEOUT", "EndpointError", "chat_completions_url", "check_endpoint_options",
+           "openai_chat", "openai_complete"]
 
 
-def check_endpoint_options(endpoint: Any, model: Any, api_key: Any, timeout: Any) -> None:
+def check_endpoint_options(endpoint: Any, model: Any, api_key: Any, timeout: Any,
+                           deadline: Any = DEFAULT_DEADLINE) -> None:
     """The options that name an OpenAI-compatible endpoint, checked before any request: ``model`` and
-    ``api_key`` only with an ``endpoint``; an endpoint needs an http(s) URL, a model name and a positive timeout."""
+    ``api_key`` only with an ``endpoint``; an endpoint needs an http(s) URL, a model name, and a ``timeout``
+    and a ``deadline`` that are positive, finite numbers of seconds."""
     if endpoint is None:
         for name, value in (("model", model), ("api_key", api_key)):
             if value is not None:
@@ -51,8 +65,18 @@ def check_endpoint_options(endpoint: Any, model: Any, api_key: Any, timeout: Any
         given = {} if model is None else {"value": model}  # none given: the option alone heads the message
         raise NbragError(f"the endpoint {endpoint} needs the name of a model that server serves (its /v1/models "
                          "lists them).", option="model", **given)
-    if not isinstance(timeout, (int, float)) or timeout <= 0:
-        raise NbragError("must be a positive number of seconds.", option="timeout", value=timeout)
+    _seconds(timeout, "timeout")
+    _seconds(deadline, "deadline")
+
+
+def _seconds(value: Any, option: str) -> float:
+    """``value`` as a float when it is a positive, finite number of seconds (a bool is not); else an error
+    naming ``option``."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or value <= 0:
+        raise NbragError("must be a positive number of seconds.", option=option, value=value)
+    if not math.isfinite(value):
+        raise NbragError("must be a finite number of seconds, e.g. 60.", option=option, value=value)
+    return float(value)
 
 
 def chat_completions_url(base_url: str) -> str:
@@ -69,21 +93,24 @@ def chat_completions_url(base_url: str) -> str:
 
 
 def openai_complete(messages: list[dict[str, str]], *, base_url: str, model: str, api_key: str | None = None,
-                    max_tokens: int = 64, timeout: float = DEFAULT_TIMEOUT) -> str:
+                    max_tokens: int = 64, timeout: float = DEFAULT_TIMEOUT,
+                    deadline: float = DEFAULT_DEADLINE) -> str:
     """The reply of ``model`` at an OpenAI-compatible ``base_url`` to chat ``messages`` (greedy: temperature 0)."""
     return openai_chat(messages, base_url=base_url, model=model, api_key=api_key, max_tokens=max_tokens,
-                       timeout=timeout)[0]
+                       timeout=timeout, deadline=deadline)[0]
 
 
 def openai_chat(messages: list[dict[str, str]], *, base_url: str, model: str, api_key: str | None = None,
-                max_tokens: int = 64, timeout: float = DEFAULT_TIMEOUT,
+                max_tokens: int = 64, timeout: float = DEFAULT_TIMEOUT, deadline: float = DEFAULT_DEADLINE,
                 stream: Callable[[str], Any] | None = None) -> tuple[str, dict[str, int]]:
     """The reply, and the server's ``usage`` (``prompt_tokens``, ``completion_tokens``; empty when it sends none).
 
     With ``stream``, the request asks for server-sent events (``"stream": true``) and ``stream`` receives
-    each piece of the reply as it arrives; ``timeout`` then bounds each wait for the next piece.
+    each piece of the reply as it arrives. ``timeout`` bounds each wait for the server, ``deadline`` the
+    whole call (see the module's docstring).
     """
     url = chat_completions_url(base_url)
+    clock = _Clock(_seconds(timeout, "timeout"), _seconds(deadline, "deadline"))
     key = api_key or os.environ.get("OPENAI_API_KEY") or None
     payload = {"model": model, "messages": messages, "max_tokens": max_tokens, "temperature": 0}
     if stream is not None:
@@ -94,16 +121,16 @@ def openai_chat(messages: list[dict[str, str]], *, base_url: str, model: str, ap
         headers["Authorization"] = f"Bearer {key}"
     request = urllib.request.Request(url, data=json.dumps(payload).encode(), headers=headers, method="POST")
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
+        with urllib.request.build_opener(_ClockedHandler(clock)).open(request, timeout=clock.timeout) as response:
             if stream is not None and "text/event-stream" in (response.headers.get("Content-Type") or ""):
-                return _events(url, response, stream, key)
+                return _events(url, response, stream, key, clock)
             raw = response.read()
     except urllib.error.HTTPError as error:
-        raise _status_error(url, model, error.code, _excerpt(error.read(), key), bool(key)) from None
+        raise _status_error(url, model, error.code, _excerpt(_error_body(error), key), bool(key)) from None
     except urllib.error.URLError as error:
-        raise _unreachable(url, error.reason, timeout) from None
+        raise _failure(url, error.reason, clock) from None
     except (OSError, http.client.HTTPException) as error:  # timeouts and dropped connections while reading
-        raise _unreachable(url, error, timeout) from None
+        raise _failure(url, error, clock) from None
     content = _content(url, raw, key)
     if stream is not None and content:  # the server ignored "stream": the reply comes in one piece
         stream(content)
@@ -118,14 +145,18 @@ def _usage(raw: bytes | dict) -> dict[str, int]:
         return {}
 
 
-def _events(url: str, response: Any, stream: Callable[[str], Any], key: str | None) -> tuple[str, dict[str, int]]:
+def _events(url: str, response: Any, stream: Callable[[str], Any], key: str | None,
+            clock: _Clock) -> tuple[str, dict[str, int]]:
     """Read server-sent events (``data: {...}`` lines, ending with ``data: [DONE]``), passing on each delta."""
     pieces: list[str] = []
     usage: dict[str, int] = {}
     for line in response:
         line = line.decode("utf-8", errors="replace").strip()
+        if line.startswith(":"):
+            clock.comments += 1
         if not line.startswith("data:"):
             continue
+        clock.events += 1
         data = line[5:].strip()
         if data == "[DONE]":
             break
@@ -147,6 +178,22 @@ def _excerpt(raw: bytes, key: str | None, limit: int = 200) -> str:
     if key:
         text = text.replace(key, "***")
     return text[:limit] + ("…" if len(text) > limit else "")
+
+
+def _error_body(error: urllib.error.HTTPError) -> bytes:
+    """The body of an error reply, or nothing where reading it failed (the deadline passed, the server hung up)."""
+    try:
+        return error.read()
+    except (OSError, http.client.HTTPException):
+        return b""
+
+
+def _failure(url: str, reason: Any, clock: _Clock) -> EndpointError:
+    if clock.cut and (isinstance(reason, TimeoutError) or "timed out" in str(reason)):
+        return EndpointError(f"{url} did not finish its reply within deadline={clock.deadline:g} s (waited "
+                             f"{clock.elapsed():.1f} s; it sent {clock.received_so_far()}): check that the server "
+                             "is not stuck or overloaded, or allow more time (deadline=...).")
+    return _unreachable(url, reason, clock.timeout)
 
 
 def _unreachable(url: str, reason: Any, timeout: float) -> EndpointError:
@@ -192,3 +239,103 @@ def _content(url: str, raw: bytes, key: str | None) -> str:
         raise EndpointError(f"The reply from {url} has a choices[0].message.content that is not text "
                          f"({_excerpt(raw, key)!r}).")
     return content or ""
+
+
+# ------------------------------------------------------------------ the deadline: every read from the socket on a clock
+
+
+class _Clock:
+    """One call's time: each wait on the socket lasts at most ``timeout``, and none goes past ``deadline`` seconds
+    after the call began. It keeps what arrived, for the error that cuts the call."""
+
+    def __init__(self, timeout: float, deadline: float) -> None:
+        self.timeout, self.deadline = timeout, deadline
+        self.started = time.monotonic()
+        self.received = 0  # bytes read from the socket, headers included
+        self.answered = False  # the status line and headers are in
+        self.events = self.comments = 0  # server-sent events: data lines and comment (keep-alive) lines
+        self.cut = False  # the last wait was bounded by the deadline rather than by timeout
+
+    def elapsed(self) -> float:
+        return time.monotonic() - self.started
+
+    def wait(self) -> float:
+        """How long the next connect or read may wait; ``TimeoutError`` once the deadline has passed."""
+        left = self.deadline - self.elapsed()
+        self.cut = left <= self.timeout
+        if left <= 0:
+            raise TimeoutError("the deadline passed")
+        return min(self.timeout, left)
+
+    def received_so_far(self) -> str:
+        if not self.received:
+            return "nothing"
+        if not self.answered:
+            return f"{self.received} bytes, not yet a whole status line and headers"
+        if self.comments and not self.events:
+            return "only keep-alive comments"
+        events = f", {self.events} events" if self.events else ""
+        return f"its headers and {self.received} bytes in all so far{events}"
+
+
+class _ClockedReader(io.RawIOBase):
+    """The socket's reader, each read given ``clock.wait()`` seconds at most."""
+
+    def __init__(self, raw: io.RawIOBase, sock: Any, clock: _Clock) -> None:
+        self.raw, self.sock, self.clock = raw, sock, clock
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int | None:
+        self.sock.settimeout(self.clock.wait())
+        count = self.raw.readinto(buffer)
+        self.clock.received += count or 0
+        return count
+
+    def close(self) -> None:
+        if not self.closed:
+            self.raw.close()
+        super().close()
+
+
+class _ClockedResponse(http.client.HTTPResponse):
+    """An HTTP response that reads its status line, headers and body through a :class:`_ClockedReader`."""
+
+    def __init__(self, sock: Any, *args: Any, clock: _Clock, **kwargs: Any) -> None:
+        super().__init__(sock, *args, **kwargs)
+        self.clock = clock
+        self.fp = io.BufferedReader(_ClockedReader(self.fp.detach(), sock, clock))
+
+    def begin(self) -> None:
+        super().begin()
+        self.clock.answered = True
+
+
+class _ClockedConnection(http.client.HTTPConnection):
+    def __init__(self, *args: Any, clock: _Clock, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.clock = clock
+        self.response_class = functools.partial(_ClockedResponse, clock=clock)
+
+    def connect(self) -> None:
+        self.timeout = self.clock.wait()  # connecting and sending the request
+        super().connect()
+
+
+class _ClockedHTTPSConnection(_ClockedConnection, http.client.HTTPSConnection):
+    pass
+
+
+class _ClockedHandler(urllib.request.HTTPHandler, urllib.request.HTTPSHandler):
+    """urllib's handler of http and https URLs, with the connections above (redirects stay on the same clock)."""
+
+    def __init__(self, clock: _Clock) -> None:
+        super().__init__()
+        self.clock = clock
+
+    def http_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
+        return self.do_open(functools.partial(_ClockedConnection, clock=self.clock), req)
+
+    def https_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
+        return self.do_open(functools.partial(_ClockedHTTPSConnection, clock=self.clock), req)

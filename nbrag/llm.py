@@ -10,8 +10,9 @@ and goes through here. ``generator`` may be:
 * any callable ``complete(messages) -> str``: a client of your own;
 * a :class:`Generator`;
 
-or ``endpoint="http://host:port/v1", model="NAME"`` (``api_key=``, ``timeout=``) names an
-OpenAI-compatible chat-completions server (:mod:`nbrag.endpoints`).
+or ``endpoint="http://host:port/v1", model="NAME"`` (``api_key=``; ``timeout=``, seconds for each wait
+on the server, and ``deadline=``, seconds for the whole call) names an OpenAI-compatible
+chat-completions server (:mod:`nbrag.endpoints`).
 
 A generator answers chat messages (``[{"role": "user", "content": "..."}]``, or a plain str
 for one user message):
@@ -40,7 +41,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from nbrag.endpoints import DEFAULT_TIMEOUT, check_endpoint_options, openai_chat
+from nbrag.endpoints import DEFAULT_DEADLINE, DEFAULT_TIMEOUT, check_endpoint_options, openai_chat
 from nbrag.errors import NbragError, NbragTypeError, whole_number
 
 Messages = list[dict[str, str]]
@@ -329,15 +330,17 @@ class EndpointGenerator(Generator):
     counted_with = ", estimated with the embedder's tokenizer"
 
     def __init__(self, endpoint: str, model: str, api_key: str | None = None,
-                 timeout: float = DEFAULT_TIMEOUT) -> None:
-        check_endpoint_options(endpoint, model, api_key, timeout)
-        self.endpoint, self.model, self.api_key, self.timeout = endpoint, model, api_key, float(timeout)
+                 timeout: float = DEFAULT_TIMEOUT, deadline: float = DEFAULT_DEADLINE) -> None:
+        check_endpoint_options(endpoint, model, api_key, timeout, deadline)
+        self.endpoint, self.model, self.api_key = endpoint, model, api_key
+        self.timeout, self.deadline = float(timeout), float(deadline)
         self.name = f"{model} at {endpoint}"
 
     def _reply(self, messages: Messages, max_new_tokens: int, on_text: Callable[[str], Any] | None) -> Completion:
         started = time.perf_counter()
         text, usage = openai_chat(messages, base_url=self.endpoint, model=self.model, api_key=self.api_key,
-                                  max_tokens=max_new_tokens, timeout=self.timeout, stream=on_text)
+                                  max_tokens=max_new_tokens, timeout=self.timeout, deadline=self.deadline,
+                                  stream=on_text)
         return Completion(text=text, prompt=self.render(messages),
                           prompt_tokens=usage.get("prompt_tokens", self.count_messages(messages)),
                           completion_tokens=usage.get("completion_tokens", self.count_tokens(text)),
@@ -369,14 +372,15 @@ class CallableGenerator(Generator):
 
 
 def resolve(generator: Any = None, *, endpoint: str | None = None, model: str | None = None,
-            api_key: str | None = None, timeout: float = DEFAULT_TIMEOUT) -> Generator:
+            api_key: str | None = None, timeout: float = DEFAULT_TIMEOUT,
+            deadline: float = DEFAULT_DEADLINE) -> Generator:
     """The :class:`Generator` that ``generator`` or ``endpoint`` + ``model`` name (see the module's docstring)."""
-    check_endpoint_options(endpoint, model, api_key, timeout)
+    check_endpoint_options(endpoint, model, api_key, timeout, deadline)
     if endpoint is not None:
         if generator is not None:
             raise NbragError("give endpoint= or generator=, not both: each says which model answers.",
                              option="generator")
-        return EndpointGenerator(endpoint, model or "", api_key, float(timeout))
+        return EndpointGenerator(endpoint, model or "", api_key, timeout, deadline)
     if isinstance(generator, Generator):
         return generator
     if generator is None or isinstance(generator, str):
