@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from nbrag.errors import NbragError, renamed
+from nbrag.errors import NbragError, NbragTypeError, renamed, whole_number
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
 DTYPES = ("auto", "float32", "bfloat16", "float16")
@@ -29,6 +29,17 @@ def _default_data_dir() -> str:
         return env
     cache = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
     return str(Path(cache) / "nbrag")
+
+
+def _default_device() -> str:
+    """``$NBRAG_DEVICE`` where it is set (a GPU check forces CUDA, or the CPU, this way), else ``auto``."""
+    env = os.environ.get("NBRAG_DEVICE", "").strip()
+    if not env:
+        return "auto"
+    if env not in DEVICES:
+        raise NbragError(f"choose one of {', '.join(DEVICES)}, or unset the environment variable.",
+                         option="NBRAG_DEVICE", value=env)
+    return env
 
 
 @dataclass
@@ -46,8 +57,9 @@ class Settings:
         metadata={"help": "Tokenizer that counts chunk sizes; empty means the embedder's tokenizer."},
     )
     device: str = field(
-        default="auto",
-        metadata={"help": f"Where models run: one of {', '.join(DEVICES)} (auto: CUDA, then MPS, then CPU)."},
+        default_factory=_default_device,
+        metadata={"help": f"Where models run: one of {', '.join(DEVICES)} (auto: CUDA, then MPS, then CPU); "
+                          "$NBRAG_DEVICE overrides the default."},
     )
     dtype: str = field(
         default="auto",
@@ -69,6 +81,10 @@ class Settings:
                 "BM25L and BM25+ scoring)."})
 
     def __post_init__(self) -> None:
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if f.type == "str" and not isinstance(value, str):
+                raise NbragTypeError("give a str.", option=f.name, value=value)
         if self.bm25 in BM25_RENAMED:  # rank-bm25's names, served by bm25s now
             renamed(f"the BM25 backend {self.bm25!r}", repr(BM25_RENAMED[self.bm25]))
             self.bm25 = BM25_RENAMED[self.bm25]
@@ -80,11 +96,9 @@ class Settings:
             if not getattr(self, name).strip():
                 raise NbragError("empty: give a model name, a Hugging Face id or a local folder.", option=name,
                                  value=getattr(self, name))
-        if self.top_k < 1:
-            raise NbragError("must be at least 1.", option="top_k", value=self.top_k)
-        if self.chunk_size < 1:
-            raise NbragError("must be at least 1.", option="chunk_size", value=self.chunk_size)
-        if not 0 <= self.chunk_overlap < self.chunk_size:
+        whole_number(self.top_k, "top_k")
+        whole_number(self.chunk_size, "chunk_size")
+        if whole_number(self.chunk_overlap, "chunk_overlap", 0) >= self.chunk_size:
             raise NbragError(f"must be at least 0 and smaller than chunk_size={self.chunk_size}: lower the overlap "
                              "or raise the size.", option="chunk_overlap", value=self.chunk_overlap)
 

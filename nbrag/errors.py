@@ -8,6 +8,9 @@ server that cannot be reached) is an ``NbragError``. It subclasses ``ValueError`
     # str(): "top_k=0: must be at least 1."
     # a magic: "-k 0: must be at least 1."  (error.render("-k"))
 
+Counts go through :func:`whole_number` and real numbers (rates, thresholds, weights) through
+:func:`number`, so that the Python call and the magic give the same message for the same value.
+
 Anything else that escapes nbrag is a bug, and keeps its traceback in a notebook.
 """
 
@@ -72,6 +75,40 @@ def whole_number(value: Any, option: str, least: int = 1, hint: str = "") -> int
     if value < least:
         raise NbragError(message, option=option, value=value)
     return int(value)
+
+
+def number(value: Any, option: str, least: float | None = None, most: float | None = None, *,
+           above: float | None = None, below: float | None = None, hint: str = "") -> float:
+    """``value`` as a float when it is a finite real number (a bool is not; NaN and infinities are not) within
+    its bounds: at least ``least``, at most ``most``, greater than ``above``, less than ``below``. Else an error
+    naming ``option``: ``give a number greater than 0{hint}.`` (:class:`NbragTypeError` for another type)."""
+    import math
+    import numbers
+
+    lower = f"at least {least:g}" if least is not None else f"greater than {above:g}" if above is not None else ""
+    upper = f"at most {most:g}" if most is not None else f"less than {below:g}" if below is not None else ""
+    if least is not None and most is not None:
+        bounds = f" from {least:g} to {most:g}"
+    else:
+        bounds = " and ".join(b for b in (lower, upper) if b)
+        bounds = f" of {bounds}" if bounds.startswith("at ") else f" {bounds}" if bounds else ""
+
+    def error(kind: type[NbragError], finite: bool) -> NbragError:
+        return kind(f"give a {'finite number' if finite or not bounds else 'number'}{bounds}{hint}.", option=option,
+                    value=value)
+
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise error(NbragTypeError, False)
+    try:
+        real = float(value)
+    except OverflowError:  # an int too large for a float
+        raise error(NbragError, True) from None
+    if not math.isfinite(real):
+        raise error(NbragError, True)
+    if (least is not None and real < least) or (above is not None and real <= above) \
+            or (most is not None and real > most) or (below is not None and real >= below):
+        raise error(NbragError, False)
+    return real
 
 
 class ModelUnavailableError(NbragError):

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import copy
 import json
-import os
 import time
 import warnings
 from collections import Counter, defaultdict
@@ -30,7 +29,8 @@ import networkx as nx
 
 from nbrag.display import Shown
 from nbrag.endpoints import DEFAULT_TIMEOUT
-from nbrag.errors import NbragError, renamed, whole_number
+from nbrag.errors import NbragError, number, renamed, whole_number
+from nbrag.files import write_atomic
 from nbrag.graphrag.base import Extraction, Extractor, Link, Mention, get_extractor
 from nbrag.graphrag.communities import Community, hierarchy
 from nbrag.graphrag.llm import ModelChoice
@@ -90,9 +90,7 @@ class KnowledgeGraph(Shown):
                              option="reports", value=reports)
         whole_number(max_community, "max_community", 2)
         whole_number(levels, "levels")
-        if isinstance(resolution, bool) or not isinstance(resolution, int | float) or not resolution > 0:
-            raise NbragError("give a positive number (1.0 is usual; higher: smaller communities).",
-                             option="resolution", value=resolution)
+        number(resolution, "resolution", above=0, hint=" (1.0 is usual; higher: smaller communities)")
         model_options = {"generator": generator, "endpoint": endpoint, "model": model, "api_key": api_key}
         self.writer: ModelChoice | None = None  # the reports' model, where it is not the llm extractor's
         if isinstance(extractor, str) and extractor == "llm":
@@ -390,11 +388,7 @@ class KnowledgeGraph(Shown):
                 "resolution": self.resolution, **writer}
 
     def save(self, path: str | Path) -> Path:
-        path = Path(path)
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(self.to_dict(), ensure_ascii=False), encoding="utf-8")
-        os.replace(tmp, path)
-        return path
+        return write_atomic(path, json.dumps(self.to_dict(), ensure_ascii=False))
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> KnowledgeGraph:

@@ -33,7 +33,7 @@ import networkx as nx
 import numpy as np
 import regex
 
-from nbrag.errors import NbragError, whole_number
+from nbrag.errors import NbragError, number, whole_number
 from nbrag.graphrag.graph import KnowledgeGraph
 from nbrag.graphrag.offline import OfflineExtractor
 from nbrag.models import embed
@@ -201,12 +201,8 @@ def pagerank(kg: KnowledgeGraph, seeds: dict[str, float], alpha: float = 0.5, to
 @search("ppr")
 def ppr(kg: KnowledgeGraph, query: str, n: int, *, dense: Sequence[tuple[str, float]] = (), alpha: float = 0.5,
         dense_seeds: int = 5, dense_weight: float = 0.5, **_: Any) -> tuple[Ranked, dict[str, Any]]:
-    if not _number(alpha) or not 0 < alpha < 1:
-        raise NbragError("give a number between 0 and 1, both left out (0.5, as in HippoRAG, is usual).",
-                         option="alpha", value=alpha)
-    if not _number(dense_weight) or not 0 <= dense_weight <= 1:
-        raise NbragError("give a number from 0 (the query's entities only) to 1 (the dense hits only).",
-                         option="dense_weight", value=dense_weight)
+    number(alpha, "alpha", above=0, below=1, hint=" (0.5, as in HippoRAG, is usual)")
+    number(dense_weight, "dense_weight", 0, 1, hint=" (0: the query's entities only, 1: the dense hits only)")
     linked = link_query(kg, query)
     trace: dict[str, Any] = {"search": "ppr", "entities": linked, "paths": {}}
     seeds: dict[str, float] = {}
@@ -303,10 +299,6 @@ def global_(kg: KnowledgeGraph, query: str, n: int, *, vector: Any = None, level
     trace["summary"] = "\n".join(f"[{cid}] {sentence}" for _, cid, sentence in points[:6])  # the reduce step
     ranked = sorted(chunk_scores.items(), key=lambda p: (-p[1], p[0]))[:n]
     return ranked, trace
-
-
-def _number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
 
 
 def _no_entities(query: str) -> str:

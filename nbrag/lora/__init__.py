@@ -14,9 +14,9 @@ Every variant is a preset over Hugging Face peft where peft has the method (``lo
 """
 
 from nbrag.lora.adapters import Adapters, load
-from nbrag.lora.base import DEFAULT_COMPARE, VARIANTS, Event, LoraComparison, LoraRun
+from nbrag.lora.base import DEFAULT_COMPARE, VARIANTS, Event, LoraComparison, LoraRun, SaveWarning
 from nbrag.lora.comparison import compare
 from nbrag.lora.training import train
 
-__all__ = ["DEFAULT_COMPARE", "VARIANTS", "Adapters", "Event", "LoraComparison", "LoraRun", "compare", "load",
-           "train"]
+__all__ = ["DEFAULT_COMPARE", "VARIANTS", "Adapters", "Event", "LoraComparison", "LoraRun", "SaveWarning", "compare",
+           "load", "train"]

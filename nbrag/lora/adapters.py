@@ -16,11 +16,12 @@ from __future__ import annotations
 import contextlib
 import copy
 import json
+import os
 import tempfile
 from pathlib import Path
 from typing import Any
 
-from nbrag.errors import NbragError
+from nbrag.errors import NbragError, NbragTypeError
 from nbrag.lora.base import LoraRun
 
 RUN_FILE = "nbrag_run.json"
@@ -40,9 +41,17 @@ def complete(model: Any, tokenizer: Any, prompt: str, max_new_tokens: int = 64) 
         model.train(was_training)
 
 
+def folder_of(path: Any, option: str, also: str = "") -> Path:
+    """``path`` (a str or a :class:`~pathlib.Path`, ``~`` expanded) as a Path; an :class:`NbragTypeError` naming
+    ``option`` for another type (``also``: what else the option takes, e.g. ``" or a LoraRun"``)."""
+    if not isinstance(path, str | os.PathLike):
+        raise NbragTypeError(f"give a folder (a str or a pathlib.Path){also}.", option=option, value=path)
+    return Path(path).expanduser()
+
+
 def check_writable(path: str | Path, option: str = "save") -> Path:
     """Refuse a folder that cannot be created or written to, before any training (nothing is left behind)."""
-    folder = Path(path).expanduser()
+    folder = folder_of(path, option)
     if folder.exists() and not folder.is_dir():
         raise NbragError("a file, not a folder: give a folder to save the adapter in.", option=option, value=str(path))
     existing = folder
@@ -65,7 +74,7 @@ def check_writable(path: str | Path, option: str = "save") -> Path:
 
 def save_run(run: LoraRun, path: str | Path) -> Path:
     """Write the run's adapter (safetensors), its record and, for Delta-LoRA, the moved base weights."""
-    folder = Path(path).expanduser()
+    folder = folder_of(path, "path")
     folder.mkdir(parents=True, exist_ok=True)
     run.model.save_pretrained(str(folder), safe_serialization=True)
     if run.variant == "delta-lora":
@@ -98,7 +107,7 @@ def load(path: str | Path, model: Any = None) -> LoraRun:
     require_peft()
     from peft import PeftModel
 
-    folder = Path(path).expanduser()
+    folder = folder_of(path, "path")
     _check_folder(folder, "path", path)
     base, tokenizer = resolve_model(model)
     record = _record(folder)
@@ -155,7 +164,7 @@ class Adapters:
             self._tmp.append(tmp)
             folder = save_run(path_or_run, tmp.name)
         else:
-            folder = Path(path_or_run).expanduser()
+            folder = folder_of(path_or_run, "path_or_run", " or a LoraRun")
             _check_folder(folder, "path_or_run", path_or_run)
         variant = _record(folder).get("variant", "lora")
         if variant == "delta-lora":

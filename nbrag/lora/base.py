@@ -20,13 +20,17 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypedDict
 
 from nbrag.display import Shown
-from nbrag.errors import NbragError
+from nbrag.errors import NbragError, NbragTypeError
 
 if TYPE_CHECKING:  # pragma: no cover
     from nbrag.lora.training import Trainer
 
 VARIANTS = ("lora", "dora", "vera", "lora-plus", "lora-fa", "delta-lora")
 DEFAULT_COMPARE = ("lora", "lora-fa", "vera", "delta-lora", "lora-plus")
+
+
+class SaveWarning(UserWarning):
+    """A finished run's adapter could not be saved; the run is returned and keeps the message in ``run.warnings``."""
 
 
 class Event(TypedDict):
@@ -45,6 +49,9 @@ class Event(TypedDict):
 
 def check_variant(variant: str) -> str:
     """``variant`` if nbrag knows it; an :class:`NbragError` listing the variants otherwise."""
+    if not isinstance(variant, str):
+        raise NbragTypeError(f"give one variant's name: {', '.join(VARIANTS)} (compare several with "
+                             "nbrag.lora.compare).", option="variant", value=variant)
     if variant not in VARIANTS:
         raise NbragError(f"unknown LoRA variant. Available: {', '.join(VARIANTS)}.", option="variant", value=variant)
     return variant
@@ -52,7 +59,11 @@ def check_variant(variant: str) -> str:
 
 def variant_list(variants: Iterable[str] | str) -> list[str]:
     """``variants`` (a list, or a comma-separated string ``"lora,vera"``) checked: known, each named once."""
-    names = [v.strip() for v in variants.split(",")] if isinstance(variants, str) else list(variants)
+    names = [v.strip() for v in variants.split(",")] if isinstance(variants, str) else \
+        list(variants) if isinstance(variants, Iterable) else None
+    if names is None or not all(isinstance(v, str) for v in names):
+        raise NbragTypeError(f"give variants' names: a list of str or one str with commas (e.g. 'lora,vera'); "
+                             f"available: {', '.join(VARIANTS)}.", option="variants", value=variants)
     names = [v for v in names if v]
     unknown = [v for v in names if v not in VARIANTS]
     if unknown:
@@ -77,7 +88,9 @@ class LoraRun(Shown):
     per evaluation (``step``, ``loss``). ``memory`` holds bytes: ``weights`` (all parameters),
     ``trainable``, ``gradients``, ``optimizer`` (state tensors), ``activations`` (tensors saved
     for backward, parameters excluded, measured on the first step) and ``peak`` (on CUDA
-    ``torch.cuda.max_memory_allocated``; on the CPU the sum of the others).
+    ``torch.cuda.max_memory_allocated``; on the CPU the sum of the others). ``warnings`` holds what
+    went wrong once training was done (a ``save=`` folder that could not be written after all): the
+    run is returned all the same, and each warning is also issued as a :class:`SaveWarning`.
     """
 
     variant: str
@@ -93,6 +106,7 @@ class LoraRun(Shown):
     formula: str = ""
     memory: dict[str, int] = field(default_factory=dict, repr=False)
     interrupted: bool = False
+    warnings: list[str] = field(default_factory=list, repr=False)  # what went wrong after training, e.g. saving
     _trainer: Trainer | None = field(default=None, repr=False, compare=False)
 
     # ------------------------------------------------------------------ numbers
@@ -161,12 +175,13 @@ class LoraRun(Shown):
                 "share": self.share, "formula_params": self.formula_params, "formula": self.formula,
                 "memory": dict(self.memory), "seconds_per_step": self.seconds_per_step,
                 "train_loss": self.train_loss, "eval_loss": self.eval_loss, "steps": self.steps,
-                "interrupted": self.interrupted}
+                "interrupted": self.interrupted, "warnings": list(self.warnings)}
 
     def __repr__(self) -> str:
         loss = f"{self.train_loss:.4f}" if self.train_loss is not None else "-"
         ev = f"{self.eval_loss:.4f}" if self.eval_loss is not None else "-"
         stopped = ", interrupted" if self.interrupted else ""
+        stopped += f", {len(self.warnings)} warning{'s' if len(self.warnings) > 1 else ''}" if self.warnings else ""
         return (f"LoraRun({self.variant}, {self.steps} steps{stopped}, trainable {self.trainable_params:,} "
                 f"({self.share:.3%}), train loss {loss}, eval loss {ev})")
 

@@ -3,10 +3,13 @@
 What ``data`` may be:
 
 * cell text: one example per line (plain text), or JSON lines (one object per line);
-* a path to a file (a :class:`~pathlib.Path`, or a one-line str with a path separator or a
-  data-file suffix): ``.json`` (a list of objects), ``.jsonl``, ``.csv`` and ``.tsv`` (a header
-  row), or plain text (one example per non-empty line). A path that names no file is refused,
-  never trained on as text;
+* a path to a file: ``.json`` (a list of objects), ``.jsonl``, ``.csv`` and ``.tsv`` (a header
+  row), or plain text (one example per non-empty line). A :class:`~pathlib.Path` is always a path;
+  a str is one (:func:`names_a_file`) when it is a single line that names an existing file, ends
+  with a data-file suffix (``.json``, ``.jsonl``, ``.csv``, ``.tsv``, ``.txt``, ``.parquet``, any
+  case), or holds a path separator (``/`` or ``\\``) and no whitespace. A path that names no file is
+  refused with the absolute path looked for, never trained on as text; to train on such a line
+  itself, pass it in a list (``["notes.txt"]``);
 * a pandas DataFrame (its rows as objects; pandas is only imported by the caller);
 * a list of strings, of dicts or of :class:`Example`.
 
@@ -29,7 +32,7 @@ from typing import Any
 
 from nbrag.errors import NbragError, NbragTypeError
 
-DATA_SUFFIXES = (".json", ".jsonl", ".csv", ".tsv", ".txt")
+DATA_SUFFIXES = (".json", ".jsonl", ".csv", ".tsv", ".txt", ".parquet")
 FILE_KINDS = ("a JSON or JSONL file of {instruction, input, output} records, a CSV or TSV file with a header row, or "
               "a plain-text file (one example per line)")
 PROMPT_KEYS = (("instruction", "input"), ("prompt",), ("question",))
@@ -101,22 +104,27 @@ def _lines(text: str, where: str) -> list[Any]:
 
 
 def names_a_file(text: str) -> bool:
-    """Whether a str is meant as a path: one line that names a file, or has a data-file suffix or a path
-    separator (and no blank)."""
-    if "\n" in text or not text.strip() or len(text) > 4096:
+    """Whether a str is meant as a path: one line that names an existing file, ends with one of
+    :data:`DATA_SUFFIXES`, or holds a path separator and no whitespace."""
+    if "\n" in text or "\r" in text or not text.strip() or len(text) > 4096:
         return False
     text = text.strip()
     return (os.path.isfile(os.path.expanduser(text)) or text.lower().endswith(DATA_SUFFIXES)
-            or (("/" in text or "\\" in text) and " " not in text))
+            or (("/" in text or "\\" in text) and not any(c.isspace() for c in text)))
 
 
 def _file(data: str | Path) -> tuple[list[Any], str]:
     """The records of a data file, and how errors name it."""
-    path = Path(data).expanduser()
+    path = Path(data.strip() if isinstance(data, str) else data).expanduser()
     if not path.is_file():
-        what = "a folder, not a file" if path.is_dir() else "no such file"
-        raise NbragError(f"{what}. Give {FILE_KINDS}; to train on this line of text itself, pass it in a list.",
-                         option="data", value=str(data))
+        what = f"a folder, not a file ({path.absolute()})" if path.is_dir() else \
+            f"no such file (looked for {path.absolute()})"
+        literal = f"; to train on this line of text itself, pass it in a list: [{data!r}]" if isinstance(data, str) \
+            else ""
+        raise NbragError(f"{what}. Give {FILE_KINDS}{literal}.", option="data", value=str(data))
+    if path.suffix.lower() == ".parquet":
+        raise NbragError("a Parquet file, which nbrag does not read itself: load it with pandas.read_parquet(path) "
+                         "and pass the DataFrame.", option="data", value=str(data))
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as error:

@@ -15,15 +15,14 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import math
 import time
 import warnings
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-from nbrag.errors import NbragError, NbragTypeError, require
-from nbrag.lora.base import LoraRun, check_variant
+from nbrag.errors import NbragError, NbragTypeError, number, require, whole_number
+from nbrag.lora.base import LoraRun, SaveWarning, check_variant
 from nbrag.lora.data import Example, Tokenized
 
 FEATURE = "LoRA fine-tuning"
@@ -54,45 +53,37 @@ def resolve_model(model: Any) -> tuple[Any, Any]:
                          "Face id or local folder, or a (model, tokenizer) pair.", option="model")
 
 
-def _whole(name: str, value: Any, least: int, fix: str) -> None:
-    if not isinstance(value, int) or isinstance(value, bool):
-        raise NbragTypeError(f"give a whole number: {fix}.", option=name, value=value)
-    if value < least:
-        raise NbragError(f"give {fix}.", option=name, value=value)
-
-
-def _positive(name: str, value: Any, example: str) -> None:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise NbragTypeError(f"give a positive number (e.g. {example}).", option=name, value=value)
-    if not (math.isfinite(value) and value > 0):
-        raise NbragError(f"give a positive number (e.g. {example}).", option=name, value=value)
-
-
-def _share(name: str, value: Any, fix: str) -> None:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise NbragTypeError(f"give {fix}.", option=name, value=value)
-    if not 0 <= value < 1:
-        raise NbragError(f"give {fix}.", option=name, value=value)
-
-
 def check_options(*, r: int = 8, alpha: float = 16, lr: float | None = None, steps: int = 0, batch_size: int = 4,
-                  grad_accum: int = 1, max_length: int = 256, eval_fraction: float = 0.1, eval_every: int = 10,
-                  dropout: float = 0.05, loraplus_ratio: float = 16.0, delta_start: int = 0, **_: Any) -> None:
-    """The numbers of :func:`train` checked before any model loads (a :class:`NbragError` names the one that is
-    wrong); options it does not know are left to ``train``."""
-    _whole("r", r, 1, "a rank of at least 1 (e.g. 8)")
-    _whole("steps", steps, 0, "a number of optimizer steps, 0 or more (e.g. 30)")
-    _whole("batch_size", batch_size, 1, "at least one example per batch (e.g. 4)")
-    _whole("grad_accum", grad_accum, 1, "at least 1 forward pass per optimizer step (1: no accumulation)")
-    _whole("max_length", max_length, 2, "room for at least two tokens (e.g. 256)")
-    _whole("eval_every", eval_every, 1, "an evaluation every N >= 1 steps (e.g. 10)")
-    _whole("delta_start", delta_start, 0, "the step Delta-LoRA starts moving the weights after, 0 or more")
-    _positive("alpha", alpha, "16")
+                  grad_accum: int = 1, max_length: int = 256, target_modules: str | list[str] | None = None,
+                  eval_fraction: float = 0.1, eval_every: int = 10, seed: int = 0, dropout: float = 0.05,
+                  loraplus_ratio: float = 16.0, delta_lambda: float = 0.5, delta_start: int = 0,
+                  callbacks: Iterable[Callable[[dict], Any]] = (), **_: Any) -> None:
+    """The options of :func:`train` checked before any model loads (a :class:`NbragError` names the one that is
+    wrong, through :func:`nbrag.errors.whole_number` and :func:`nbrag.errors.number` as the magic's flags are);
+    options it does not know are left to ``train``."""
+    whole_number(r, "r", 1, " (the adapters' rank, e.g. 8)")
+    whole_number(steps, "steps", 0, " (optimizer steps, e.g. 30)")
+    whole_number(batch_size, "batch_size", 1, " (examples per batch, e.g. 4)")
+    whole_number(grad_accum, "grad_accum", 1, " (forward passes per optimizer step; 1: no accumulation)")
+    whole_number(max_length, "max_length", 2, " (tokens of the longest example, e.g. 256)")
+    whole_number(eval_every, "eval_every", 1, " (steps between evaluations, e.g. 10)")
+    whole_number(seed, "seed", 0)
+    whole_number(delta_start, "delta_start", 0, " (the step Delta-LoRA starts moving the weights after)")
+    number(alpha, "alpha", above=0, hint=" (e.g. 16)")
     if lr is not None:
-        _positive("lr", lr, "2e-4")
-    _positive("loraplus_ratio", loraplus_ratio, "16")
-    _share("eval_fraction", eval_fraction, "a share from 0 (no evaluation set) up to, not including, 1 (e.g. 0.1)")
-    _share("dropout", dropout, "a probability from 0 up to, not including, 1 (e.g. 0.05)")
+        number(lr, "lr", above=0, hint=" (e.g. 2e-4)")
+    number(loraplus_ratio, "loraplus_ratio", above=0, hint=" (e.g. 16)")
+    number(delta_lambda, "delta_lambda", least=0, hint=" (e.g. 0.5)")
+    number(eval_fraction, "eval_fraction", least=0, below=1, hint=" (the share held out; 0: no evaluation set)")
+    number(dropout, "dropout", least=0, below=1, hint=" (a probability, e.g. 0.05)")
+    if not (target_modules is None or isinstance(target_modules, str)
+            or (isinstance(target_modules, list | tuple) and all(isinstance(m, str) for m in target_modules))):
+        raise NbragTypeError("give module names: a list of str, or one str with commas (e.g. 'q_proj,v_proj'); "
+                             "None finds them for the architecture.", option="target_modules", value=target_modules)
+    if callable(callbacks) or not isinstance(callbacks, Iterable) \
+            or (not isinstance(callbacks, Iterator) and not all(callable(c) for c in callbacks)):
+        raise NbragTypeError("give a list of functions, each taking one event dict.", option="callbacks",
+                             value=callbacks)
 
 
 def prepare(data: Any, *, save: str | Path | None = None, **options: Any) -> list[Example]:
@@ -103,7 +94,7 @@ def prepare(data: Any, *, save: str | Path | None = None, **options: Any) -> lis
 
     require_peft()
     check_options(**options)
-    if save:
+    if save not in (None, ""):  # "" saves nowhere, as None
         check_writable(save)
     return read_examples(data)
 
@@ -177,12 +168,15 @@ def train(data: Any, variant: str = "lora", *, model: Any = None, r: int = 8, al
     update ratio λ and update start step K (the paper's "if t > K", t counted from 0: W moves from
     optimizer step K+2 on; see :mod:`nbrag.lora.delta_lora`); ``loraplus_ratio`` is LoRA+'s ηB/ηA.
     ``callbacks`` receive a dict per step and per evaluation (:class:`nbrag.lora.Event`);
-    ``save`` a folder to save the adapter to at the end (checked to be writable before training starts).
+    ``save`` a folder to save the adapter to at the end (checked to be writable before training starts; if
+    saving fails after all, the run is returned with the reason in ``run.warnings`` and a warning says it).
     """
     check_variant(variant)
     examples = prepare(data, save=save, r=r, alpha=alpha, lr=lr, steps=steps, batch_size=batch_size,
-                       grad_accum=grad_accum, max_length=max_length, eval_fraction=eval_fraction,
-                       eval_every=eval_every, dropout=dropout, loraplus_ratio=loraplus_ratio, delta_start=delta_start)
+                       grad_accum=grad_accum, max_length=max_length, target_modules=target_modules,
+                       eval_fraction=eval_fraction, eval_every=eval_every, seed=seed, dropout=dropout,
+                       loraplus_ratio=loraplus_ratio, delta_lambda=delta_lambda, delta_start=delta_start,
+                       callbacks=callbacks)
     base, tokenizer = resolve_model(model)
     trainer = Trainer.build(examples, variant, base, tokenizer, r=r, alpha=alpha, lr=lr, steps=steps,
                             batch_size=batch_size, grad_accum=grad_accum, max_length=max_length,
@@ -191,8 +185,21 @@ def train(data: Any, variant: str = "lora", *, model: Any = None, r: int = 8, al
                             delta_start=delta_start, callbacks=callbacks, progress=progress)
     run = trainer.run(steps)
     if save:
-        run.save(save)
+        save_finished(run, save)
     return run
+
+
+def save_finished(run: LoraRun, save: str | Path) -> None:
+    """Save a finished run; if that fails after all (a full disk, a permission changed during training), the run
+    keeps the reason in ``run.warnings`` and a :class:`~nbrag.lora.base.SaveWarning` says it, so no run is lost."""
+    try:
+        run.save(save)
+    except Exception as error:  # whatever stops the writing, the trained adapter stays in memory
+        folder = Path(save).expanduser().absolute()
+        note = (f"The {run.variant} run finished but was not saved to {folder} ({type(error).__name__}: {error}); it "
+                "is kept in memory: free space or fix the folder, then call run.save(folder).")
+        run.warnings.append(note)
+        warnings.warn(note, SaveWarning, stacklevel=3)
 
 
 class Trainer:
@@ -343,7 +350,7 @@ class Trainer:
     def run(self, steps: int) -> LoraRun:
         """Train ``steps`` more optimizer steps; evaluate every ``eval_every`` and at the end."""
         run = self.run_
-        _whole("steps", steps, 0, "a number of optimizer steps, 0 or more (e.g. 30)")
+        whole_number(steps, "steps", 0, " (optimizer steps, e.g. 30)")
         total = run.steps + steps
         bar = None
         if self.progress:

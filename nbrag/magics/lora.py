@@ -16,7 +16,8 @@ table) or the comparison's.
 
 The result is stored in ``-o NAME`` (by default ``lora_run``, or ``lora_comparison`` with
 ``--compare``; a default name that holds something else is left alone and the next free
-``lora_run_2``, ... is used). Nothing is stored when training fails. A run stopped with the
+``lora_run_2``, ... is used). Nothing is stored when training fails; a run that finished is stored
+even if ``--save`` could not write it after all, and the magic prints why. A run stopped with the
 kernel's interrupt is kept (``run.interrupted``) and the magic says how to continue it:
 ``%lora --resume NAME --steps N``.
 
@@ -25,6 +26,7 @@ Like the rest of the magics, this module imports neither torch nor peft: the eng
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -110,6 +112,7 @@ class LoraMagics(AreaMagics):
                                                                 callbacks=callbacks, progress=False, **options))
         name = args.output or self._free_name(DEFAULT_NAMES["comparison" if args.variants is not None else "run"])
         self.store(name, result)
+        _say_if_not_saved(result, name)
         _say_if_interrupted(result, name)
         return result
 
@@ -156,12 +159,14 @@ class LoraMagics(AreaMagics):
         """
         from IPython.display import HTML, display
 
+        from nbrag.lora.base import SaveWarning
         from nbrag.views.lora import LossView
 
         view = LossView()
         handle = display(view, display_id=True)
         try:
-            with self.engine(self.lora):
+            with self.engine(self.lora), warnings.catch_warnings():
+                warnings.simplefilter("ignore", SaveWarning)  # the magic says it below the result, naming -o
                 result = call([view.callback])
         except UsageError:
             _remove(view, handle, HTML)
@@ -223,10 +228,21 @@ def _remove(view: Any, handle: Any, html: Any) -> None:
     view.close()
 
 
+def _runs(result: Any) -> list[tuple[str, Any]]:
+    """``(variant, run)`` of a run or of each run of a comparison."""
+    return list(result.runs.items()) if hasattr(result, "runs") else [(getattr(result, "variant", "run"), result)]
+
+
+def _say_if_not_saved(result: Any, name: str) -> None:
+    """One line per run that ``--save`` could not write after training: the reason, and where the run is kept."""
+    for variant, run in _runs(result):
+        for note in getattr(run, "warnings", None) or []:
+            print(f"{note} The run is stored in {name if run is result else f'{name}.runs[{variant!r}]'}.")
+
+
 def _say_if_interrupted(result: Any, name: str) -> None:
     """One line per interrupted run: where it is kept and the command that continues it."""
-    runs = result.runs.items() if hasattr(result, "runs") else [(getattr(result, "variant", "run"), result)]
-    for variant, run in runs:
+    for variant, run in _runs(result):
         if getattr(run, "interrupted", False):
             done = run.history[-1]["step"] if run.history else 0
             left = _steps_left(run)

@@ -29,7 +29,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from nbrag.errors import NbragError
+from nbrag.errors import number as real_number
 from nbrag.rag.base import Citation, Source, Support
 from nbrag.text import sentence_spans, strip_span
 
@@ -155,7 +155,5 @@ def support_warning(checks: list[Support], threshold: float) -> list[str]:
 def check_threshold(threshold: Any) -> float:
     if threshold is None:
         return SUPPORT_THRESHOLD
-    if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not -1 <= threshold <= 1:
-        raise NbragError(f"give a cosine similarity between -1 and 1 (default {SUPPORT_THRESHOLD}).",
-                         option="support_threshold", value=threshold)
-    return float(threshold)
+    return real_number(threshold, "support_threshold", -1, 1,
+                       hint=f" (a cosine similarity; default {SUPPORT_THRESHOLD})")

@@ -37,9 +37,6 @@ BM25L and BM25+. How the scores differ from rank-bm25's:
 from __future__ import annotations
 
 import json
-import math
-import os
-import tempfile
 from collections import Counter
 from collections.abc import Iterable
 from pathlib import Path
@@ -48,7 +45,8 @@ from typing import Any
 import numpy as np
 
 from nbrag.config import BM25_BACKENDS, BM25_RENAMED
-from nbrag.errors import NbragError, NbragTypeError, renamed, whole_number
+from nbrag.errors import NbragError, NbragTypeError, number, renamed, whole_number
+from nbrag.files import write_atomic
 from nbrag.text import STOP_WORDS, term_spans, terms
 
 __all__ = ["BM25", "STOP_WORDS", "backend_name", "term_spans", "terms"]
@@ -81,16 +79,13 @@ class BM25:
 
     def __init__(self, backend: str = "bm25s", k1: float = 1.5, b: float = 0.75) -> None:
         backend = backend_name(backend)
-        if isinstance(k1, bool) or not isinstance(k1, (int, float)) or not math.isfinite(k1) or k1 <= 0:
-            raise NbragError("give a number above 0 (1.2 to 2.0 is usual).", option="k1", value=k1)
-        if isinstance(b, bool) or not isinstance(b, (int, float)) or not 0 <= b <= 1:
-            raise NbragError("give a number from 0 (no length normalisation) to 1 (full).", option="b", value=b)
         self.backend = backend
-        self.k1 = float(k1)
-        self.b = float(b)
+        self.k1 = number(k1, "k1", above=0, hint=" (1.2 to 2.0 is usual)")
+        self.b = number(b, "b", 0, 1, hint=" (0: no length normalisation, 1: full)")
         self._texts: dict[str, str] = {}
         self._terms: dict[str, list[str]] = {}
         self._built: _Built | None = None
+        self.stamp = ""  # what a saved index covers, as its writer stamped it
 
     # ------------------------------------------------------------------ the documents
 
@@ -194,20 +189,13 @@ class BM25:
 
     # ------------------------------------------------------------------ files
 
-    def save(self, path: Path | str) -> None:
-        """Write backend, parameters, ids and texts to one JSON file (atomically: a temporary file, then a rename)."""
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
+    def save(self, path: Path | str, stamp: str = "") -> None:
+        """Write backend, parameters, ids and texts to one JSON file, atomically. ``stamp`` says what the file
+        covers (an index writes its generation there); ``load`` gives it back as ``bm25.stamp``."""
         state = {"format": self.FORMAT, "version": 1, "backend": self.backend, "k1": self.k1, "b": self.b,
-                 "ids": list(self._texts), "texts": list(self._texts.values())}
-        fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                json.dump(state, f, ensure_ascii=False)
-            os.replace(temp, path)
-        except BaseException:
-            Path(temp).unlink(missing_ok=True)
-            raise
+                 "stamp": stamp, "ids": list(self._texts), "texts": list(self._texts.values())}
+        write_atomic(path, json.dumps(state, ensure_ascii=False))
+        self.stamp = stamp
 
     @classmethod
     def load(cls, path: Path | str) -> BM25:
@@ -221,6 +209,7 @@ class BM25:
                              value=str(path))
         bm25 = cls(state["backend"], k1=state["k1"], b=state["b"])
         bm25.upsert(state["ids"], state["texts"])
+        bm25.stamp = str(state.get("stamp", ""))
         return bm25
 
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 import statistics
 from collections.abc import Callable, Mapping
 
-from nbrag.errors import NbragError, whole_number
+from nbrag.errors import NbragError, NbragTypeError, number, whole_number
 
 Ranked = list[tuple[str, float]]  # (id, score), best first
 FUSIONS: dict[str, Callable[..., dict[str, float]]] = {}
@@ -31,17 +31,21 @@ def fusion(name: str) -> Callable[[Callable[..., dict[str, float]]], Callable[..
 
 def check_weights(weights: Mapping[str, float], retrievers: list[str]) -> dict[str, float]:
     """Weights for ``retrievers`` that are non-negative and sum to 1 (missing ones count 0)."""
+    example = "{'bm25': 0.3, 'dense': 0.7}"
+    if not isinstance(weights, Mapping):
+        raise NbragTypeError(f"give a dict of a weight per retriever, e.g. {example}.", option="weights",
+                             value=weights)
     unknown = sorted(set(weights) - set(retrievers))
     if unknown:
         raise NbragError(f"{', '.join(unknown)} {'is not a retriever' if len(unknown) == 1 else 'are not retrievers'} "
                          f"here: weigh {', '.join(retrievers)}.", option="weights", value=dict(weights))
-    try:
-        chosen = {r: float(weights.get(r, 0.0)) for r in retrievers}
-    except (TypeError, ValueError):
+    try:  # each a finite number of at least 0 (nbrag.errors.number); the message names the whole dict
+        chosen = {r: number(weights.get(r, 0.0), "weights", least=0) for r in retrievers}
+    except NbragError:
         chosen = {}
-    if not chosen or any(not w >= 0 for w in chosen.values()) or sum(chosen.values()) <= 0:
-        raise NbragError("give numbers of at least 0 with a positive sum, e.g. {'bm25': 0.3, 'dense': 0.7}.",
-                         option="weights", value=dict(weights))
+    if not chosen or sum(chosen.values()) <= 0:
+        raise NbragError(f"give numbers of at least 0 with a positive sum, e.g. {example}.", option="weights",
+                         value=dict(weights))
     total = sum(chosen.values())
     return {r: w / total for r, w in chosen.items()}
 

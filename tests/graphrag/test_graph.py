@@ -162,7 +162,7 @@ def test_bad_settings_are_refused():
         KnowledgeGraph(max_community=1)
     with pytest.raises(NbragError, match=r"^levels=0: give a whole number of at least 1\."):
         KnowledgeGraph(levels=0)
-    with pytest.raises(NbragError, match=r"^resolution=0: give a positive number"):
+    with pytest.raises(NbragError, match=r"^resolution=0: give a number greater than 0 \(1\.0 is usual"):
         KnowledgeGraph(resolution=0)
     with pytest.raises(NbragError, match=r"^generator='SmolLM2-135M-Instruct': names the model of extractor='llm' "
                                          r"or of reports='llm'"):

@@ -96,9 +96,10 @@ def test_graph_modes_need_a_graph_and_a_known_search(tmp_path):
     with pytest.raises(NbragError, match=r"^graph='pagerank': unknown graph search: use one of 'local', 'ppr', "
                                          r"'global'\."):
         run(index.graph, "pagerank", "Marie Curie", 5)
-    with pytest.raises(NbragError, match=r"^alpha=1\.5: give a number between 0 and 1"):
+    with pytest.raises(NbragError, match=r"^alpha=1\.5: give a number greater than 0 and less than 1 \(0\.5, as in "
+                                         r"HippoRAG, is usual\)\.$"):
         index.search("Marie Curie", mode="graph", graph_options={"alpha": 1.5})
-    with pytest.raises(NbragError, match=r"^dense_weight=-0\.5: give a number from 0"):
+    with pytest.raises(NbragError, match=r"^dense_weight=-0\.5: give a number from 0 to 1 \(0: the query's"):
         index.search("Marie Curie", mode="graph", graph_options={"dense_weight": -0.5})
 
 

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from nbrag import lora
-from nbrag.errors import NbragError
+from nbrag.errors import NbragError, NbragTypeError
 
 OPTIONS = {"batch_size": 2, "r": 4, "progress": False, "eval_fraction": 0.0, "steps": 3, "lr": 1e-2}
 TEXT = "Why must a thermometer be kept inside a radiation shield?"
@@ -63,6 +63,12 @@ def test_adapters_switch_merge_and_compare(tmp_path, llama, records):
         ad.add("docs", docs)
     with pytest.raises(NbragError, match=r"^path_or_run='.*': no adapter there \(no adapter_config.json\)"):
         ad.add("empty", tmp_path)
+    with pytest.raises(NbragTypeError, match=r"^path_or_run=\['x'\]: give a folder \(a str or a pathlib\.Path\) or a "
+                                             r"LoraRun\.$"):
+        ad.add("listed", ["x"])
+    for call in (lambda: docs.save(["x"]), lambda: lora.load(["x"], model=llama)):
+        with pytest.raises(NbragTypeError, match=r"^path=\['x'\]: give a folder \(a str or a pathlib\.Path\)\.$"):
+            call()
     with pytest.raises(NbragError, match=r"^name=None: give an adapter's name: the base model has nothing to merge\."):
         ad.merge(None)
     delta = lora.train(records, "delta-lora", model=llama, **OPTIONS)

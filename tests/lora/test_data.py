@@ -107,18 +107,30 @@ def test_bad_data_gets_one_clear_error(llama, records):
         encode_all(read_examples(long), tokenizer, 256)
 
 
-def test_a_path_that_names_no_file_is_refused_not_trained_on(tmp_path):
-    for missing in ("path/that/does/not/exist.jsonl", "train.jsonl", str(tmp_path / "none"), tmp_path / "none.csv"):
-        with pytest.raises(NbragError, match=r"^data='.*': no such file\. Give a JSON or JSONL file"):
+def test_a_path_that_names_no_file_is_refused_not_trained_on(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    for missing in ("path/that/does/not/exist.jsonl", "train.jsonl", "data.PARQUET", "notes/today",
+                    str(tmp_path / "none"), tmp_path / "none.csv"):
+        looked_for = tmp_path / missing
+        with pytest.raises(NbragError) as caught:
             read_examples(missing)
-    with pytest.raises(NbragError, match=r"^data='.*': a folder, not a file\."):
+        assert str(caught.value).startswith(f"data='{missing}': no such file (looked for {looked_for}). Give a JSON "
+                                            "or JSONL file")
+        literal = f"; to train on this line of text itself, pass it in a list: [{missing!r}]."
+        assert str(caught.value).endswith(literal) == isinstance(missing, str)  # a Path is never text
+    with pytest.raises(NbragError, match=r"^data='.*': a folder, not a file \("):
         read_examples(str(tmp_path))
+    (tmp_path / "rows.parquet").write_bytes(b"PAR1")
+    with pytest.raises(NbragError, match=r"^data='rows\.parquet': a Parquet file, which nbrag does not read itself: "
+                                         r"load it with pandas\.read_parquet\(path\) and pass the DataFrame\.$"):
+        read_examples("rows.parquet")
     (tmp_path / "bad.json").write_text('[{"text": "a"},', encoding="utf-8")
     with pytest.raises(NbragError, match=r"^data='.*bad\.json': not valid JSON \(Expecting value at line 1"):
         read_examples(tmp_path / "bad.json")
     # one line of text with a slash between words, or a final full stop, is an example, not a path
     line = "Rain is measured in mm/h by the gauge."
     assert read_examples(line) == [Example(line)]
+    assert read_examples("either/or\tboth") == [Example("either/or\tboth")]  # any whitespace, not only a blank
     assert read_examples(["train.jsonl"]) == [Example("train.jsonl")]  # in a list: the text itself
     (tmp_path / "a.tsv").write_text("instruction\tinput\toutput\nTranslate\ttea\t茶\n", encoding="utf-8")
     assert read_examples(str(tmp_path / "a.tsv")) == [Example(answer="茶", prompt="Translate\n\ntea")]

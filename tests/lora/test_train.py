@@ -115,3 +115,56 @@ def test_ctrl_c_stops_a_comparison_and_resume_takes_new_callbacks(llama, records
     stopped.resume(1, callbacks=[seen.append])
     assert stopped.steps == 2 and not table.interrupted
     assert [e["step"] for e in seen if e["loss"] is not None] == [2]
+
+
+def test_a_missing_data_file_is_refused_before_any_step(tmp_path, monkeypatch, llama):
+    monkeypatch.chdir(tmp_path)
+    steps: list[dict] = []
+    with pytest.raises(NbragError) as caught:
+        lora.train("path/that/does/not/exist.jsonl", model=llama, steps=2, callbacks=[steps.append], **OPTIONS)
+    message = str(caught.value)
+    assert message.startswith(f"data='path/that/does/not/exist.jsonl': no such file (looked for "
+                              f"{tmp_path / 'path/that/does/not/exist.jsonl'}).")
+    assert message.endswith("pass it in a list: ['path/that/does/not/exist.jsonl'].") and "\n" not in message
+    assert steps == []
+
+
+def test_a_bad_save_path_is_refused_before_any_step(tmp_path, llama, records):
+    import os
+    import time
+
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder", encoding="utf-8")
+    bad = {blocker: "a file, not a folder", blocker / "out": "cannot write there (Not a directory",
+           blocker / "deeper" / "out": "cannot write there (Not a directory"}
+    if os.geteuid() != 0:  # root writes anywhere
+        locked = tmp_path / "locked"
+        locked.mkdir(mode=0o500)
+        bad[locked / "out"] = "cannot write there (Permission denied"
+    for path, reason in bad.items():
+        steps: list[dict] = []
+        start = time.perf_counter()
+        with pytest.raises(NbragError) as caught:
+            lora.train(records, model=llama, steps=50, save=str(path), callbacks=[steps.append], **OPTIONS)
+        assert str(caught.value).startswith(f"save='{path}': {reason}") and caught.value.option == "save"
+        assert steps == [] and time.perf_counter() - start < 5  # refused at once, not after 50 steps
+    assert {p.name for p in tmp_path.iterdir()} <= {"a-file", "locked"}  # the checks left nothing behind
+
+
+def test_a_run_whose_saving_fails_after_training_is_returned_with_the_reason(tmp_path, llama, records):
+    folder = tmp_path / "out"
+
+    def take_the_folder(event):  # the folder was writable when training began; a file takes its place meanwhile
+        if event["done"]:
+            folder.write_text("in the way", encoding="utf-8")
+
+    with pytest.warns(lora.SaveWarning) as caught:
+        run = lora.train(records, model=llama, steps=2, save=str(folder), callbacks=[take_the_folder], **OPTIONS)
+    assert run.steps == 2 and len(run.evals) == 1 and not run.interrupted
+    (note,) = run.warnings
+    assert note.startswith(f"The lora run finished but was not saved to {folder} (FileExistsError: ")
+    assert note.endswith("it is kept in memory: free space or fix the folder, then call run.save(folder).")
+    assert [str(w.message) for w in caught] == [note] and caught[0].filename == __file__  # points at the caller
+    assert run.to_dict()["warnings"] == [note] and "1 warning" in repr(run)
+    saved = run.save(tmp_path / "elsewhere")  # nothing was lost: the run saves once the way is clear
+    assert (saved / "adapter_model.safetensors").is_file()

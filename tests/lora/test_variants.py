@@ -97,18 +97,24 @@ def test_bad_options_get_one_clear_error_each(llama, records):
 
 
 @pytest.mark.parametrize("option, value, message", [
-    ("r", 0, "r=0: give a rank of at least 1 (e.g. 8)."),
-    ("steps", -1, "steps=-1: give a number of optimizer steps, 0 or more (e.g. 30)."),
-    ("batch_size", 0, "batch_size=0: give at least one example per batch (e.g. 4)."),
-    ("grad_accum", 0, "grad_accum=0: give at least 1 forward pass per optimizer step (1: no accumulation)."),
-    ("max_length", 1, "max_length=1: give room for at least two tokens (e.g. 256)."),
-    ("eval_every", 0, "eval_every=0: give an evaluation every N >= 1 steps (e.g. 10)."),
-    ("alpha", float("nan"), "alpha=nan: give a positive number (e.g. 16)."),
-    ("lr", -1.0, "lr=-1.0: give a positive number (e.g. 2e-4)."),
+    ("r", 0, "r=0: give a whole number of at least 1 (the adapters' rank, e.g. 8)."),
+    ("steps", -1, "steps=-1: give a whole number of at least 0 (optimizer steps, e.g. 30)."),
+    ("batch_size", 0, "batch_size=0: give a whole number of at least 1 (examples per batch, e.g. 4)."),
+    ("grad_accum", 0, "grad_accum=0: give a whole number of at least 1 (forward passes per optimizer step; 1: no "
+                      "accumulation)."),
+    ("max_length", 1, "max_length=1: give a whole number of at least 2 (tokens of the longest example, e.g. 256)."),
+    ("eval_every", 0, "eval_every=0: give a whole number of at least 1 (steps between evaluations, e.g. 10)."),
+    ("alpha", float("nan"), "alpha=nan: give a finite number greater than 0 (e.g. 16)."),
+    ("lr", -1.0, "lr=-1.0: give a number greater than 0 (e.g. 2e-4)."),
+    ("lr", float("inf"), "lr=inf: give a finite number greater than 0 (e.g. 2e-4)."),
+    ("loraplus_ratio", 0, "loraplus_ratio=0: give a number greater than 0 (e.g. 16)."),
+    ("delta_lambda", float("nan"), "delta_lambda=nan: give a finite number of at least 0 (e.g. 0.5)."),
     ("eval_fraction", 1,
-     "eval_fraction=1: give a share from 0 (no evaluation set) up to, not including, 1 (e.g. 0.1)."),
-    ("dropout", 1.5, "dropout=1.5: give a probability from 0 up to, not including, 1 (e.g. 0.05)."),
-    ("delta_start", -2, "delta_start=-2: give the step Delta-LoRA starts moving the weights after, 0 or more."),
+     "eval_fraction=1: give a number of at least 0 and less than 1 (the share held out; 0: no evaluation set)."),
+    ("dropout", 1.5, "dropout=1.5: give a number of at least 0 and less than 1 (a probability, e.g. 0.05)."),
+    ("delta_start", -2, "delta_start=-2: give a whole number of at least 0 (the step Delta-LoRA starts moving the "
+                        "weights after)."),
+    ("seed", -1, "seed=-1: give a whole number of at least 0."),
 ])
 def test_each_bad_number_is_named_before_a_model_loads(monkeypatch, records, option, value, message):
     import nbrag.lora.training
@@ -120,8 +126,35 @@ def test_each_bad_number_is_named_before_a_model_loads(monkeypatch, records, opt
     with pytest.raises(NbragError) as caught:
         lora.train(records, "lora", model=None, **{**FAST, option: value})
     assert str(caught.value) == message and caught.value.option == option
-    with pytest.raises(NbragTypeError, match=r"^r='8': give a whole number: a rank of at least 1"):
-        lora.train(records, "lora", **{**FAST, "r": "8"})
+
+
+@pytest.mark.parametrize("option, value, message", [
+    ("r", "8", "r='8': give a whole number of at least 1 (the adapters' rank, e.g. 8)."),
+    ("steps", True, "steps=True: give a whole number of at least 0 (optimizer steps, e.g. 30)."),
+    ("batch_size", 4.0, "batch_size=4.0: give a whole number of at least 1 (examples per batch, e.g. 4)."),
+    ("seed", 1.5, "seed=1.5: give a whole number of at least 0."),
+    ("lr", "2e-4", "lr='2e-4': give a number greater than 0 (e.g. 2e-4)."),
+    ("dropout", True, "dropout=True: give a number of at least 0 and less than 1 (a probability, e.g. 0.05)."),
+    ("target_modules", 3, "target_modules=3: give module names: a list of str, or one str with commas (e.g. "
+                          "'q_proj,v_proj'); None finds them for the architecture."),
+    ("target_modules", ["q_proj", None], "target_modules=['q_proj', None]: give module names"),
+    ("callbacks", print, "callbacks=<built-in function print>: give a list of functions, each taking one event "
+                         "dict."),
+    ("callbacks", ["not callable"], "callbacks=['not callable']: give a list of functions"),
+    ("save", ["out"], "save=['out']: give a folder (a str or a pathlib.Path)."),
+    ("variant", ["lora"], "variant=['lora']: give one variant's name: lora, dora, vera, lora-plus, lora-fa, "
+                          "delta-lora (compare several with nbrag.lora.compare)."),
+])
+def test_a_wrong_type_is_one_line_naming_the_option_before_a_model_loads(monkeypatch, records, option, value,
+                                                                         message):
+    import nbrag.lora.training
+
+    monkeypatch.setattr(nbrag.lora.training, "resolve_model", lambda model: pytest.fail("loaded before the check"))
+    with pytest.raises(NbragTypeError) as caught:
+        lora.train(records, **{**FAST, option: value})
+    assert str(caught.value).startswith(message) and caught.value.option == option
+    with pytest.raises(NbragTypeError, match=r"^variants=3: give variants' names: a list of str or one str with "):
+        lora.compare(records, 3, **FAST)
 
 
 def test_an_unwritable_save_folder_is_refused_before_training(monkeypatch, tmp_path, records):

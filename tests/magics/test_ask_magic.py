@@ -86,7 +86,7 @@ def test_options_reach_the_engine(ip, samples):
      "--generator: give endpoint= or generator=, not both"),
     (f"%%ask --index samples --max-steps 3\n{QUESTION}", "--max-steps: option(s) of the agent; add --agent"),
     (f"%%ask --index samples --threshold 1.5\n{QUESTION}",
-     "--threshold 1.5: give a cosine similarity between -1 and 1 (default 0.6)."),
+     "--threshold 1.5: give a number from -1 to 1 (a cosine similarity; default 0.6)."),
     (f"%%ask --index samples -k 0\n{QUESTION}", "--top-k 0: give a whole number of at least 1."),
     (f"%%ask --index samples --generator quote --max-new-tokens 0\n{QUESTION}",
      "--max-new-tokens 0: give a whole number of at least 1."),

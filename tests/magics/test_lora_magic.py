@@ -9,7 +9,7 @@ import signal
 import pytest
 from IPython.core.error import UsageError
 
-from nbrag.lora import LoraComparison, LoraRun
+from nbrag.lora import LoraComparison, LoraRun, SaveWarning
 from nbrag.views.lora import LossView
 from tests.magics.test_magics import run
 from tests.tiny import tiny
@@ -97,17 +97,22 @@ def test_var_dataframe(ip):
     ("%%lora --model tiny:llama --compare lora\nx", "--compare lora: name at least two variants"),
     ("%%lora --model tiny:llama --compare lora,lora\nx", "--compare lora,lora: lora named twice"),
     ("%%lora --model tiny:llama\n   \n", "No training data: write examples in the cell under %%lora"),
-    ("%lora --model tiny:llama --data /no/such/file.jsonl", "--data /no/such/file.jsonl: no such file."),
+    ("%lora --model tiny:llama --data /no/such/file.jsonl",
+     "--data /no/such/file.jsonl: no such file (looked for /no/such/file.jsonl). Give a JSON or JSONL file"),
     ("%%lora --model tiny:llama --var examples\nx", "Training data given twice (the cell and --var)"),
     ("%lora --model tiny:llama --var nowhere", "--var nowhere: no variable of that name"),
     ("%lora --model tiny:llama --var number", "--var number holds a int: give a DataFrame, a list"),
-    ("%%lora --model tiny:llama --r 0\nx", "--r 0: give a rank of at least 1"),
-    ("%%lora --model tiny:llama --lr -1\nx", "--lr -1.0: give a positive number"),
-    ("%%lora --model tiny:llama --steps -1\nx", "--steps -1: give a number of optimizer steps, 0 or more (e.g. 30)."),
+    ("%%lora --model tiny:llama --r 0\nx", "--r 0: give a whole number of at least 1 (the adapters' rank, e.g. 8)."),
+    ("%%lora --model tiny:llama --lr -1\nx", "--lr -1.0: give a number greater than 0 (e.g. 2e-4)."),
+    ("%%lora --model tiny:llama --lr nan\nx", "--lr nan: give a finite number greater than 0 (e.g. 2e-4)."),
+    ("%%lora --model tiny:llama --alpha inf\nx", "--alpha inf: give a finite number greater than 0 (e.g. 16)."),
+    ("%%lora --model tiny:llama --steps -1\nx", "--steps -1: give a whole number of at least 0 (optimizer steps"),
     ("%%lora --model tiny:llama --grad-accum 0\nx",
-     "--grad-accum 0: give at least 1 forward pass per optimizer step (1: no accumulation)."),
-    ("%%lora --model tiny:llama --eval-fraction 1\nx", "--eval-fraction 1.0: give a share from 0"),
-    ("%%lora --model tiny:llama --batch-size 0\nx", "--batch-size 0: give at least one example per batch"),
+     "--grad-accum 0: give a whole number of at least 1 (forward passes per optimizer step; 1: no accumulation)."),
+    ("%%lora --model tiny:llama --eval-fraction 1\nx", "--eval-fraction 1.0: give a number of at least 0 and less "
+                                                        "than 1 (the share held out; 0: no evaluation set)."),
+    ("%%lora --model tiny:llama --eval-fraction nan\nx", "--eval-fraction nan: give a finite number of at least 0"),
+    ("%%lora --model tiny:llama --batch-size 0\nx", "--batch-size 0: give a whole number of at least 1 (examples"),
     ("%%lora --model tiny:llama --target-modules ,\nx", "--target-modules ,: name modules separated by commas"),
     ("%%lora --model tiny:llama --variant vera --compare lora,vera\nx", "--variant and --compare both name what"),
     ("%%lora --model tiny:llama\n{\"text\": \"a\"}\n{\"text\": ", "Line 2 of the cell is not valid JSON"),
@@ -129,6 +134,31 @@ def test_a_bad_save_folder_is_refused_before_the_model_loads(ip, tmp_path):
     with pytest.raises(UsageError) as caught:  # the model named does not exist: the folder was checked first
         run(ip, f"%%lora --model no-such-model --save {blocker / 'out'}\n{CELL}")
     assert str(caught.value).startswith(f"--save {blocker / 'out'}: cannot write there (Not a directory")
+
+
+def test_a_run_whose_saving_fails_after_training_is_stored_and_the_reason_shown(ip, tmp_path, monkeypatch, capsys):
+    import warnings
+
+    folder = tmp_path / "out"
+    real = LossView.callback
+
+    def take_the_folder(self, event):  # writable when training began; a file takes its place before the save
+        real(self, event)
+        if event["done"]:
+            folder.write_text("in the way", encoding="utf-8")
+
+    monkeypatch.setattr(LossView, "callback", take_the_folder)
+    ip.user_ns.pop("unsaved", None)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", SaveWarning)  # the magic says it once, in its own words: no second warning
+        result = run(ip, f"%%lora {FAST} --steps 2 --eval-fraction 0 --save {folder} -o unsaved\n{CELL}")
+    assert ip.user_ns["unsaved"] is result and result.steps == 2
+    (note,) = result.warnings
+    assert note.startswith(f"The lora run finished but was not saved to {folder} (FileExistsError")
+    assert f"{note} The run is stored in unsaved.\n" in capsys.readouterr().out
+    monkeypatch.setattr(LossView, "callback", real)
+    again = run(ip, "%lora --resume unsaved --steps 1")  # a later cell does not repeat the old news
+    assert again is result and result.steps == 3 and "not saved" not in capsys.readouterr().out
 
 
 def test_a_bug_in_the_engine_keeps_its_traceback(ip, shown, monkeypatch):

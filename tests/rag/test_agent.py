@@ -133,7 +133,7 @@ def test_the_agent_works_through_an_endpoint(english_index, monkeypatch):
     ({"rewrites": -1}, "rewrites=-1: give a whole number of at least 0."),
     ({"max_new_tokens": 0}, "max_new_tokens=0: give a whole number of at least 1."),
     ({"graph": "pagerank"}, "graph='pagerank': use None (graph search when the index has a graph), True, False"),
-    ({"support_threshold": "high"}, "support_threshold='high': give a cosine similarity"),
+    ({"support_threshold": "high"}, "support_threshold='high': give a number from -1 to 1 (a cosine similarity"),
     ({"template": "{question}"}, "template='{question}': not a PromptTemplate"),
 ])
 def test_bad_options_are_named(english_index, options, message):

@@ -153,7 +153,8 @@ def test_an_unreachable_endpoint_is_named(english_index, monkeypatch):
     ({"k": True}, "k", "k=True: give a whole number of at least 1."),
     ({"max_new_tokens": 0}, "max_new_tokens", "max_new_tokens=0: give a whole number of at least 1."),
     ({"context_tokens": -5}, "context_tokens", "context_tokens=-5: give a whole number of at least 1."),
-    ({"support_threshold": 3}, "support_threshold", "support_threshold=3: give a cosine similarity between -1 and 1"),
+    ({"support_threshold": 3}, "support_threshold",
+     "support_threshold=3: give a number from -1 to 1 (a cosine similarity; default 0.6)."),
     ({"template": "Answer: {question}"}, "template", "template='Answer: {question}': not a PromptTemplate"),
 ])
 def test_bad_options_are_named(english_index, options, option, message):
@@ -172,3 +173,6 @@ def test_a_wrong_type_is_a_type_error_too(english_index):
 def test_an_empty_question_is_refused(english_index):
     with pytest.raises(NbragError, match=r"^query: the question is empty: write what you want to know"):
         nbrag.ask("  ", english_index, generator=extractive)
+    for wrong in (["a question", "another"], None):
+        with pytest.raises(NbragTypeError, match=r"^query: give the question as a str, one per call \(got a "):
+            nbrag.ask(wrong, english_index, generator=extractive)

@@ -99,6 +99,7 @@ def test_support_of_an_uncited_sentence_is_against_every_source_and_flagged():
 def test_threshold_checks():
     assert check_threshold(None) == SUPPORT_THRESHOLD
     assert check_threshold(0.4) == 0.4
-    for bad in (2, "high", True):
-        with pytest.raises(NbragError, match=f"^support_threshold={bad!r}: give a cosine similarity between -1 and 1"):
+    for bad in (2, "high", True, float("nan")):
+        with pytest.raises(NbragError, match=rf"^support_threshold={bad!r}: give a (finite )?number from -1 to 1 \(a "
+                                             r"cosine similarity; default 0\.6\)\.$"):
             check_threshold(bad)

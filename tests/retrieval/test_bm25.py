@@ -6,7 +6,7 @@ import pytest
 
 import nbrag
 from nbrag import errors
-from nbrag.errors import NbragError
+from nbrag.errors import NbragError, NbragTypeError
 from nbrag.ranking.bm25 import BM25, STOP_WORDS, terms
 
 BACKENDS = BM25.BACKENDS
@@ -214,10 +214,14 @@ def test_bad_arguments():
     with pytest.raises(NbragError, match=r"^backend='rank_bm25': choose one of bm25s, bm25s:robertson, bm25s:bm25l, "
                                          r"bm25s:bm25\+\.$"):
         BM25("rank_bm25")
-    with pytest.raises(NbragError, match=r"^k1=0: give a number above 0"):
+    with pytest.raises(NbragError, match=r"^k1=0: give a number greater than 0 \(1\.2 to 2\.0 is usual\)\.$"):
         BM25(k1=0)
-    with pytest.raises(NbragError, match=r"^b=1\.5: give a number from 0"):
+    with pytest.raises(NbragError, match=r"^b=1\.5: give a number from 0 to 1 \(0: no length normalisation"):
         BM25(b=1.5)
+    with pytest.raises(NbragError, match=r"^k1=nan: give a finite number greater than 0"):
+        BM25(k1=float("nan"))
+    with pytest.raises(NbragTypeError, match=r"^b=True: give a number from 0 to 1"):
+        BM25(b=True)
     bm25 = BM25()
     with pytest.raises(NbragError, match="2 ids and 1 texts"):
         bm25.upsert(["a", "b"], ["only one"])
