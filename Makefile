@@ -10,7 +10,7 @@ TORCH  ?= torch==2.13.0
 STAMP  := $(VENV)/.nbrag-installed
 OUT    ?= build
 
-.PHONY: install demo lab lint test test-fast bench browser clean
+.PHONY: install demo lab lint test test-fast docs bench browser screenshots clean binder-check
 
 $(STAMP): pyproject.toml hatch_build.py $(wildcard widgets/*)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -33,6 +33,22 @@ demo: install
 lab: install
 	$(BIN)/jupyter lab notebooks/00_tour.ipynb
 
+# The Binder image's steps, as repo2docker runs them for binder/, in a fresh virtual environment with
+# the Python of binder/runtime.txt: pip installs binder/requirements.txt, then binder/postBuild runs
+# from the repository root with that environment first on PATH. Then the tour runs in it, with empty caches.
+BINDER_VENV   := $(OUT)/binder-venv
+BINDER_CACHE  := $(OUT)/binder-cache
+BINDER_PYTHON ?= $(shell sed 's/^python-/python/' binder/runtime.txt)
+binder-check:
+	rm -rf $(BINDER_VENV) $(BINDER_CACHE)
+	mkdir -p $(OUT) && date +%s > $(OUT)/binder-start
+	$(BINDER_PYTHON) -m venv $(BINDER_VENV)
+	$(BINDER_VENV)/bin/pip install --no-cache-dir -r binder/requirements.txt
+	PATH="$(abspath $(BINDER_VENV))/bin:$$PATH" XDG_CACHE_HOME="$(abspath $(BINDER_CACHE))" bash binder/postBuild
+	PATH="$(abspath $(BINDER_VENV))/bin:$$PATH" XDG_CACHE_HOME="$(abspath $(BINDER_CACHE))" \
+	  $(BINDER_VENV)/bin/python tools/run_notebook.py notebooks/00_tour.ipynb --html $(OUT)/binder-tour.html
+	@echo "binder-check: $$(( $$(date +%s) - $$(cat $(OUT)/binder-start) )) s"
+
 # Debian's Chromium for the browser tests (Playwright drives /usr/bin/chromium),
 # and a small CJK font so that screenshots of Chinese text are legible.
 BROWSER_PKGS := chromium fonts-wqy-microhei
@@ -52,6 +68,16 @@ test: lint browser
 # Everything but the browser tests, the notebooks and the slow tests (the generator, whole evaluation sets).
 test-fast: lint
 	$(BIN)/python -m pytest tests -p no:cacheprovider -q -m "not browser and not slow"
+
+# The documentation site (mkdocs.yml, docs/) into build/site, strict: any warning fails. The test command
+# builds it the same way in tests/test_docs.py. NO_MKDOCS_2_WARNING quiets the theme's notice about MkDocs 2.0.
+docs: install
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --site-dir $(OUT)/site
+
+# The README's pictures (docs/images/): the browser tests that run those views in JupyterLab, each also
+# saving its view cropped and shrunk; the list is GALLERY in tests/browser/conftest.py.
+screenshots: install browser
+	NBRAG_SCREENSHOTS=docs/images $(BIN)/python -m pytest tests/browser -p no:cacheprovider -q
 
 bench: install
 	$(BIN)/python -m pip install --quiet --quiet -e ".[bench]"

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import io
 import json
+import math
 import os
 import socket
 import subprocess
 import sys
 import time
 import urllib.request
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -27,6 +30,61 @@ LAB_SETTINGS = {
         {"fetchNews": "false", "checkForUpdates": False},
     "@jupyterlab/notebook-extension/tracker.jupyterlab-settings": {"windowingMode": "none"},
 }
+
+# The README's gallery: `make screenshots` runs these tests with NBRAG_SCREENSHOTS=docs/images, and each
+# capture named here is also written there under its gallery name, shrunk to a 256-colour PNG.
+# gallery name: (the test that captures it, its capture in test-artifacts/)
+GALLERY = {
+    "chunking-boundaries.png": ("test_lab.py::test_dragging_a_slider_moves_the_boundaries", "slider-after-drag.png"),
+    "chunking-compare.png": ("test_lab.py::test_tour_renders_the_boundary_widgets", "tour-compare.png"),
+    "retrieval-scores.png": ("test_lab.py::test_the_weight_slider_refuses_the_ranking", "retrieve-before.png"),
+    "graph-path.png": ("test_graph.py::test_clicking_an_entity_lists_its_chunks", "graph-path.png"),
+    "answer-citations.png": ("test_rag.py::test_clicking_a_citation_opens_its_source", "rag-plain-cited.png"),
+    "agent-trace.png": ("test_rag.py::test_clicking_a_citation_opens_its_source", "rag-trace.png"),
+    "attention-heatmap.png": ("test_inspectors.py::test_attention_and_routing_views",
+                              "inspectors-attention-pinned.png"),
+    "kvcache-growth.png": ("test_inspectors.py::test_cache_speed_comparison_and_long_attention_views",
+                           "inspectors-cache.png"),
+    "moe-routing.png": ("test_inspectors.py::test_attention_and_routing_views", "inspectors-routing.png"),
+    "lora-loss.png": ("test_lora.py::test_the_loss_curve_grows_while_the_cell_runs", "lora-live-growing.png"),
+}
+GALLERY_BY_CAPTURE = {capture: name for name, (_, capture) in GALLERY.items()}
+STARTED = time.time()
+
+
+def gallery_dir() -> Path | None:
+    value = os.environ.get("NBRAG_SCREENSHOTS")
+    return Path(value).resolve() if value else None
+
+
+EXPECTED = pytest.StashKey[list]()  # the gallery images that this run's tests will write
+
+
+def pytest_collection_modifyitems(config, items):
+    """With NBRAG_SCREENSHOTS set, run only the browser tests that capture a gallery image."""
+    if gallery_dir() is None:
+        return
+    here = Path(__file__).parent
+    ids = {item: f"{item.path.name}::{item.name}" for item in items if item.path.parent == here}
+    wanted = {test for test, _ in GALLERY.values()}
+    dropped = [item for item in ids if ids[item] not in wanted]
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = [item for item in items if item not in dropped]
+    config.stash[EXPECTED] = [name for name, (test, _) in GALLERY.items() if test in ids.values()]
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """A gallery run fails when one of its images was not written (its test was skipped or failed early)."""
+    folder = gallery_dir()
+    if folder is None or session.config.option.collectonly:
+        return
+    missing = [name for name in session.config.stash.get(EXPECTED, [])
+               if not (folder / name).exists() or (folder / name).stat().st_mtime < STARTED]
+    if missing:
+        session.config.get_terminal_writer().line(f"Gallery images not written to {folder}: {', '.join(missing)}",
+                                                  red=True)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
 def _free_port() -> int:
@@ -141,11 +199,89 @@ def open_and_run_all(page, lab, name: str, timeout_s: float = 300) -> None:
     )
 
 
-def save_screenshot(target, name: str) -> Path:
+def save_screenshot(target, name: str, until=None) -> Path:
+    """Save a page or an element in test-artifacts/; a gallery capture also goes, shrunk, to NBRAG_SCREENSHOTS.
+
+    ``until``, an element inside ``target``: the picture ends at its bottom edge."""
+    from playwright.sync_api import Locator
+
     ARTIFACTS.mkdir(exist_ok=True)
     path = ARTIFACTS / name
-    target.screenshot(path=str(path))
+    if isinstance(target, Locator):
+        with whole_element_in_view(target):
+            png = target.screenshot(animations="disabled")
+            if until is not None:  # the screenshot scrolled the element into view: both boxes are as it drew them
+                below = until.bounding_box()
+                png = cut_png(png, math.ceil(below["y"] + below["height"] - target.bounding_box()["y"]))
+    else:
+        png = target.screenshot(animations="disabled")
+    path.write_bytes(png)
+    folder = gallery_dir()
+    if folder is not None and name in GALLERY_BY_CAPTURE:
+        folder.mkdir(parents=True, exist_ok=True)
+        write_small_png(png, folder / GALLERY_BY_CAPTURE[name])
     return path
+
+
+def cut_png(png: bytes, height: int) -> bytes:
+    """The top ``height`` pixels of a PNG."""
+    from PIL import Image
+
+    out = io.BytesIO()
+    with Image.open(io.BytesIO(png)) as image:
+        image.crop((0, 0, image.width, min(height, image.height))).save(out, "PNG")
+    return out.getvalue()
+
+
+def write_small_png(png: bytes, path: Path) -> None:
+    """A screenshot in 256 colours without dithering: text stays sharp, the file a third of the size.
+
+    Maximum coverage, refined once by k-means, keeps every pixel within a few levels of its colour (median cut
+    merged a thin red path into its neighbours, octree flattened a heatmap's palest cells to white)."""
+    from PIL import Image
+
+    with Image.open(io.BytesIO(png)) as image:
+        small = image.convert("RGB").quantize(colors=256, method=Image.Quantize.MAXCOVERAGE, kmeans=1,
+                                              dither=Image.Dither.NONE)
+    small.save(path, optimize=True)
+
+
+# How much of the window is not the notebook's scrolling area (JupyterLab's bars), for an element inside it.
+CHROME = """(el) => {
+    for (let p = el.parentElement; p; p = p.parentElement) {
+        const style = getComputedStyle(p);
+        if (/(auto|scroll)/.test(style.overflowY) && p.scrollHeight > p.clientHeight) {
+            return window.innerHeight - p.clientHeight;
+        }
+    }
+    return 0;
+}"""
+# Fonts loaded and two frames drawn: what the screenshot takes is what the page shows.
+FRAMES = """() => document.fonts.ready.then(
+    () => new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r))))"""
+
+
+@contextmanager
+def whole_element_in_view(locator):
+    """Make the window tall enough for the element to fit in the notebook's scrolling area, then restore it.
+
+    An element screenshot is clipped by the notebook's scrolling area: a view taller than it would be cut off."""
+    page = locator.page
+    size = page.viewport_size
+    box = locator.bounding_box()
+    needed = math.ceil(box["height"] + locator.evaluate(CHROME)) + 24 if box else 0
+    if needed <= size["height"]:
+        page.evaluate(FRAMES)
+        yield
+        return
+    page.set_viewport_size({"width": size["width"], "height": needed})
+    try:
+        page.wait_for_timeout(400)  # JupyterLab lays the panels out again, plotly redraws responsive plots
+        page.evaluate(FRAMES)
+        yield
+    finally:
+        page.set_viewport_size(size)
+        page.evaluate(FRAMES)
 
 
 def copy_notebook(source: Path, lab_root: Path) -> str:

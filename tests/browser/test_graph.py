@@ -64,6 +64,12 @@ def test_clicking_an_entity_lists_its_chunks(page, lab, lab_root):
     assert panel.locator(".nbrag-graph-preview").count() == len(listed)  # the chunks' text, from the index
     save_screenshot(view.locator(".widget-hbox").filter(has=page.locator(".js-plotly-plot")).first,
                     "graph-clicked.png")
+    # The mouse away, plotly's hover label goes: the hits' paths and the clicked entity's chunks, unobstructed.
+    page.mouse.move(5, 5)
+    page.wait_for_function("() => !document.querySelector('.jp-OutputArea-output .hoverlayer .hovertext')",
+                           timeout=10_000)
+    save_screenshot(view, "graph-path.png",
+                    until=view.locator(".widget-hbox").filter(has=page.locator(".js-plotly-plot")).first)
 
     # A community from the menu shows its report.
     menu = view.locator(".widget-dropdown select").first

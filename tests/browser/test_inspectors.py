@@ -48,7 +48,7 @@ def test_attention_and_routing_views(page, lab, lab_root):
     open_and_run_all(page, lab, "inspectors.ipynb", timeout_s=300)
     expected = printed(page, "z")
     view = page.locator(".jp-OutputArea-output .widget-vbox").filter(has=page.locator(".nbrag-attention-heatmap")).first
-    page.wait_for_function(f"() => !!document.querySelector({HEATMAP!r})"
+    page.wait_for_function(f"() => ({Z})({HEATMAP!r}) !== null"  # plotly has drawn the heatmap's data
                            f" && document.querySelectorAll('.nbrag-tokens[data-mode=attention] .nbrag-tok').length"
                            f" === {expected['n']}", timeout=60_000)
     header = view.locator(".nbrag-inspector h4").first.inner_text()
@@ -89,6 +89,7 @@ def test_attention_and_routing_views(page, lab, lab_root):
     # The pinned query row is outlined in the heatmap.
     page.wait_for_function(f"() => (document.querySelector({HEATMAP!r}).layout.shapes || []).length === 1",
                            timeout=30_000)
+    save_screenshot(view, "inspectors-attention-pinned.png")
 
     # Clicking a cell of the head summary picks that layer and head.
     grid = ".nbrag-attention-heads .js-plotly-plot"

@@ -46,6 +46,7 @@ def test_the_loss_curve_grows_while_the_cell_runs(page, lab, lab_root):
                            timeout=120_000)
     second = page.evaluate(POINTS)
     assert second["running"], "the curve should grow while the cell runs, not only at its end"
+    save_screenshot(page.locator(".jp-OutputArea-output .nbrag-lora-loss").first, "lora-live-growing.png")
     assert second["n"] > first["n"] and second["last"] > first["last"]
     assert second["y"][:first["n"]] == first["y"]  # the points already drawn stay as they were
     status = page.locator(".jp-OutputArea-output .nbrag-lora-status").first.inner_text()

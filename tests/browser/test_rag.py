@@ -38,18 +38,24 @@ def cite_sources(messages):
     return f"{first('2')} [2]. {first('1')} [1]. The Moon is made of green cheese [3]. See also [9]. {EVIL}"
 
 
+def cite_plainly(messages):
+    """The same answer without the markup (the README's picture of an answer)."""
+    return cite_sources(messages).replace(EVIL, "").strip()
+
+
 CELLS = [
     ("%load_ext nbrag\nimport json, re, torch\ntorch.set_num_threads(1)\nfrom nbrag import Index\n"
      f"from nbrag.data import sample_documents\nEVIL = {EVIL!r}\n"
      f"docs = {{**sample_documents(), 'trap': {TRAP!r}}}\n"
      "notes = Index('browser-rag', memory=True)\nnotes.add(docs, chunker='recursive', size=128, progress=False)"),
-    inspect.getsource(cite_sources),  # the generator, written in the notebook
+    inspect.getsource(cite_sources) + "\n\n" + inspect.getsource(cite_plainly),  # the generators, in the notebook
     f"%%ask --index notes -k 4 --generator cite_sources -o ans\n{QUESTION}",
     # What the view should show, from the same kernel.
     ("print(json.dumps({'sources': {s.number: s.hit.text for s in ans.sources}, "
      "'supported': [s.supported for s in ans.support], 'prompt': ans.prompt}))"),
     f"%%ask --index notes -k 2 --max-new-tokens 48 -o smol\n{QUESTION}",
     f"%%ask --agent --index notes -k 2 --max-steps 5 --max-new-tokens 48 -o trace\n{QUESTION}",
+    f"%%ask --index notes -k 4 --generator cite_plainly\n{QUESTION}",
 ]
 
 
@@ -144,6 +150,17 @@ def test_clicking_a_citation_opens_its_source(page, lab, lab_root):
     assert cells.nth(5).locator(".nbrag-rag-question").count() == 1  # asked once, above the trace
     assert cells.nth(5).locator(".nbrag-rag .nbrag-rag-answer-head").text_content() == "Final answer"
     save_screenshot(cells.nth(5).locator(".jp-OutputArea"), "rag-trace.png")
+
+    # The same citations without the markup trap, [2] clicked: the picture of an answer in the README.
+    plain = cells.nth(6).locator(".nbrag-rag")
+    plain.scroll_into_view_if_needed()
+    assert "<script>" not in plain.locator(".nbrag-rag-answer").inner_text()
+    assert plain.locator(".nbrag-cite").count() >= 3
+    plain.locator('.nbrag-cite[data-source="2"]').click()
+    plain.locator('.nbrag-rag-source.nbrag-selected[data-number="2"]').wait_for(timeout=10_000)
+    page.mouse.move(5, 5)
+    page.wait_for_timeout(600)  # the smooth scroll
+    save_screenshot(plain, "rag-plain-cited.png")
     assert not [e for e in page.errors if "nbrag" in e.lower() or "rag" in e.lower()], page.errors
 
 
