@@ -13,6 +13,7 @@ question too long for the model (an error), an endpoint that does not answer (an
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable
 from typing import Any
@@ -25,13 +26,15 @@ from nbrag.rag.prompt import CLOSED_BOOK_TEMPLATE, DEFAULT_TEMPLATE, PromptTempl
 from nbrag.rag.support import SUPPORT_THRESHOLD, check_threshold, parse_citations, support_check, support_warning
 from nbrag.text import script_share
 
+_SURROGATE = re.compile("[\ud800-\udfff]")  # half of a UTF-16 pair: no tokenizer reads it
+
 
 def open_index(index: Any) -> Any:
     """An Index from an Index or its name; an empty one is refused with what to do."""
     from nbrag.retrieval import Index
 
     if isinstance(index, str):
-        index = Index(index)
+        index = Index(index, create=False)
     if not hasattr(index, "search"):
         raise NbragTypeError("not an index: give an nbrag.Index or the name of one.", option="index", value=index)
     if len(index) == 0:
@@ -88,13 +91,15 @@ def ask(question: str, index: Any = None, *, mode: str = "hybrid", k: int = 4, t
     check_counts(k=k, max_new_tokens=max_new_tokens, context_tokens=context_tokens)
     threshold = check_threshold(support_threshold)
     check_template(template)
+    check_stream(stream)
     gen = llm.resolve(generator, endpoint=endpoint, model=model, api_key=api_key, timeout=timeout)
     retrieval, seconds, warnings = None, {}, []
     hits: list[Any] = []
     if index is not None:
         index = open_index(index)
+        check_search_options(index, search_options, "ask")
         started = time.perf_counter()
-        retrieval = index.search(question, k=k, mode=mode, **search_options)
+        retrieval = index.search(question, k=k, mode=mode, **with_generator(search_options, gen))
         seconds["retrieve"] = time.perf_counter() - started
         hits = list(retrieval.hits)
         mismatch = script_mismatch(question, [h.text for h in hits] or [index.document(d) for d in index.documents[:3]],
@@ -156,14 +161,50 @@ def answer_from_hits(question: str, hits: list[Any], gen: llm.Generator, *, temp
 
 
 def check_question(question: Any) -> None:
-    if not isinstance(question, str) or not question.strip():
+    if not isinstance(question, str):
+        raise NbragTypeError(f"give the question as a str, one per call (got a {type(question).__name__}).",
+                             option="query")
+    if not question.strip():
         raise NbragError("the question is empty: write what you want to know.", option="query")
+    if not question.isascii() and (lone := _SURROGATE.search(question)) is not None:
+        raise NbragError(f"holds a lone surrogate {lone.group()!r} at character {lone.start()}, which is not text; "
+                         "decode the source with errors='replace'.", option="query")
 
 
 def check_template(template: Any) -> None:
     if template is not None and not isinstance(template, PromptTemplate):
         raise NbragTypeError("not a PromptTemplate: build one with nbrag.rag.PromptTemplate(system=..., user=..., "
                              "source=...).", option="template", value=template)
+
+
+def check_stream(stream: Any) -> None:
+    if stream is not None and not callable(stream):
+        raise NbragTypeError("give a function that receives each piece of the answer (a str), or None.",
+                             option="stream", value=stream)
+
+
+def check_search_options(index: Any, options: dict[str, Any], caller: str) -> None:
+    """Each of ``options`` a keyword of ``index.search`` other than those ``caller`` sets itself; else an error naming
+    it, with the keywords there are (a typo gets a message, not a TypeError from deep in the search)."""
+    import inspect
+
+    parameters = inspect.signature(index.search).parameters
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values()):
+        return  # an index of one's own that takes any keyword
+    known = [name for name, p in parameters.items() if p.kind is not inspect.Parameter.VAR_POSITIONAL
+             and name not in ("query", "k", "mode", "generator")]
+    for name, value in options.items():
+        if name not in known:
+            raise NbragTypeError(f"not an option of {caller} or of the index's search, which take {', '.join(known)} "
+                                 "besides their own.", option=name, value=value)
+
+
+def with_generator(search_options: dict[str, Any], gen: llm.Generator) -> dict[str, Any]:
+    """The search options, with the model that answers for HyDE and reranking where they are asked for (the search
+    would load the configured generator otherwise)."""
+    if search_options.get("hyde") or search_options.get("rerank"):
+        return {**search_options, "generator": gen}
+    return dict(search_options)
 
 
 def check_counts(least: int = 1, **values: Any) -> None:

@@ -113,11 +113,17 @@ class IngestReport:
     removed: int = 0
     seconds: float = 0.0
     skipped: list[str] = field(default_factory=list)
+    replaced: dict[str, str] = field(default_factory=dict)  # id -> the file it came from before, if another
 
     def __repr__(self) -> str:
         skipped = f", skipped {len(self.skipped)} files" if self.skipped else ""
+        replaced = ""
+        if self.replaced:
+            names = ", ".join(f"{d} (was {w})" if w else d for d, w in list(self.replaced.items())[:5])
+            more = f" and {len(self.replaced) - 5} more" if len(self.replaced) > 5 else ""
+            replaced = f", replaced {len(self.replaced)}: {names}{more}"
         return (f"IngestReport({self.documents} documents: {self.added} chunks embedded, {self.unchanged} unchanged, "
-                f"{self.removed} removed{skipped}, {self.seconds:.1f} s)")
+                f"{self.removed} removed{skipped}{replaced}, {self.seconds:.1f} s)")
 
 
 def as_documents(texts: Any, ids: Iterable[str] | None) -> dict[str, str]:
@@ -143,7 +149,11 @@ def as_documents(texts: Any, ids: Iterable[str] | None) -> dict[str, str]:
             raise NbragError(f"{len(names)} ids for {len(texts)} texts: give one id per text.", option="ids")
         pairs = list(zip(names, texts))
     documents: dict[str, str] = {}
-    for doc_id, text in pairs:
+    for position, (doc_id, text) in enumerate(pairs):
+        if str(doc_id) in documents and (ids is not None or documents[str(doc_id)] != text):
+            first = [str(i) for i, _ in pairs].index(str(doc_id))
+            raise NbragError(f"the id {str(doc_id)!r} is given twice (texts {first} and {position}): one id per "
+                             "document, or leave ids out to have them made from the texts.", option="ids")
         documents[str(doc_id)] = text
     return documents
 

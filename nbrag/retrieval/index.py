@@ -1,15 +1,18 @@
-"""Index: a real Chroma collection and a BM25 index over the same chunks, kept in step.
+"""Index: documents, chunks and vectors in Chroma, with BM25 and the knowledge graph derived from them.
 
-Chroma holds the chunks, their metadata and the vectors nbrag computes (its own default
-embedding function downloads a model, so nbrag always hands Chroma the vectors). BM25 is
-derived from Chroma: it is saved beside it with the ids it covers, and rebuilt from the
-collection's chunks whenever they differ (after an interrupted ingest, or a collection
-another process changed), so the two never disagree.
+Chroma holds everything an index is (see :mod:`nbrag.retrieval.store`): the chunks, their
+metadata and the vectors nbrag computes (Chroma's own default embedding function downloads a
+model, so nbrag always hands it the vectors), and each document's full text and chunker. BM25
+and the graph are caches saved beside it, stamped with the generation they cover and rebuilt
+whenever that differs (after an interrupted ingest, a lost or damaged file, or a collection
+another process changed), so they never disagree with Chroma. Writers take the index's lock, so
+two notebooks (or a notebook and a script) can add to one index at the same time.
 
 ``Index(name)`` keeps everything on disk under ``settings.data_dir/indexes/<name>``
 (``PersistentClient``); ``memory=True`` keeps it in memory (``EphemeralClient``);
-``host=`` talks to a Chroma server (``HttpClient``), with BM25 and the documents' texts
-in a local folder.
+``host=`` talks to a Chroma server (``HttpClient``), with the BM25 and graph caches in a local
+folder (the lock then covers the processes of this machine only). ``create=False`` opens an
+index that exists and creates nothing.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import json
 import os
 import re
 import time
+import warnings
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -32,13 +36,14 @@ from nbrag.retrieval.base import GRAPH_SEARCHES, MODES, RETRIEVERS, Hit, Retriev
 from nbrag.retrieval.documents import SUFFIXES, IngestReport, as_documents, digest, flat, read_document, unflat
 from nbrag.retrieval.hyde import hypothetical_answer
 from nbrag.retrieval.rerank import check_rerank
+from nbrag.retrieval.store import Record, Store
 
 _NAME = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9._-]{1,510}[a-zA-Z0-9]")
+WAVE = 16  # batches of chunks stored between two commits of the documents they belong to
 FUSE_CHANGES = ("fusion", "weights", "rrf_k", "k", "rerank", "generator")  # what fuse() may change
 
 
-# Chroma's in-memory clients share one store per process; the documents' texts and graphs follow it.
-_MEMORY_DOCUMENTS: dict[str, dict[str, dict[str, Any]]] = {}
+# Chroma's in-memory client is one store per process; graphs of in-memory indexes follow it.
 _MEMORY_GRAPHS: dict[str, Any] = {}
 
 
@@ -57,28 +62,21 @@ class Index:
 
     def __init__(self, name: str, path: str | Path | None = None, *, memory: bool = False,
                  host: str | None = None, port: int = 8000, embedder: str | None = None,
-                 bm25: str | None = None) -> None:
+                 bm25: str | None = None, create: bool = True) -> None:
         check_name(name)
-        import chromadb
-        from chromadb.config import Settings as ChromaSettings
-
         self.name = name
         self.embedder = embedder or settings.embedder
-        chroma_settings = ChromaSettings(anonymized_telemetry=False)
+        backend = backend_name(bm25 or settings.bm25, option="bm25")  # checked before anything is created
         if host is not None:
-            self.where = f"chroma server {host}:{port}"
-            self.client = chromadb.HttpClient(host=host, port=port, settings=chroma_settings)
             self.path: Path | None = (Path(path) if path else
                                       Path(settings.data_dir) / "indexes" / f"{host}-{port}" / name)
         elif memory:
-            self.where, self.path = "memory", None
-            self.client = chromadb.EphemeralClient(settings=chroma_settings)
+            self.path = None
         else:
             self.path = Path(path) if path else Path(settings.data_dir) / "indexes" / name
-            self.where = str(self.path)
-            self.client = chromadb.PersistentClient(path=str(self.path / "chroma"), settings=chroma_settings)
-        self.collection = self.client.get_or_create_collection(
-            name, embedding_function=None, metadata={"hnsw:space": "cosine", "embedder": self.embedder})
+        self.store = Store(name, path=self.path if not memory else None, memory=memory and host is None, host=host,
+                           port=port, embedder=self.embedder, create=create)
+        self.where = self.store.where
         recorded = (self.collection.metadata or {}).get("embedder")
         if recorded and recorded != self.embedder:
             raise NbragError(f"index {name!r} was built with the embedder {recorded!r}: its vectors only compare "
@@ -86,50 +84,71 @@ class Index:
                              option="embedder", value=self.embedder)
         if self.path is not None:
             self.path.mkdir(parents=True, exist_ok=True)
-        self._documents: dict[str, dict[str, Any]] = (
-            _MEMORY_DOCUMENTS.setdefault(name, {}) if self.path is None else self._load_documents())
-        self.bm25 = self._open_bm25(backend_name(bm25 or settings.bm25, option="bm25"))
+        self.store.tidy(self._file("documents.json"))
+        self._generation = self.store.refresh()
+        self.bm25 = self._open_bm25(backend)
         self._graph: Any = None
+        self._graph_seen: tuple[int, int] | None = None
 
-    # ------------------------------------------------------------------ persistence
+    @property
+    def collection(self):
+        """The Chroma collection of the chunks."""
+        return self.store.chunks
+
+    @property
+    def client(self):
+        return self.store.place.client
+
+    # ------------------------------------------------------------------ caches derived from Chroma
 
     def _file(self, name: str) -> Path | None:
         return self.path / name if self.path is not None else None
 
-    def _load_documents(self) -> dict[str, dict[str, Any]]:
-        file = self._file("documents.json")
-        return json.loads(file.read_text(encoding="utf-8")) if file and file.exists() else {}
-
-    def _save(self) -> None:
-        file = self._file("documents.json")
-        if file is None:
-            return
-        tmp = file.with_suffix(".tmp")
-        tmp.write_text(json.dumps(self._documents, ensure_ascii=False), encoding="utf-8")
-        os.replace(tmp, file)
-        self.bm25.save(self._file("bm25"))
-
-    def _all(self, include: list[str]) -> dict[str, Any]:
-        return self.collection.get(include=include)
+    def _refresh(self) -> None:
+        """Follow what other processes (or other Index objects here) committed: the caches are rebuilt if behind."""
+        generation = self.store.refresh()
+        if generation != self._generation:
+            self._generation = generation
+            self.bm25 = self._open_bm25(self.bm25.backend)
+            self._graph, self._graph_seen = None, None
 
     def _open_bm25(self, backend: str) -> BM25:
-        """The saved BM25 when it covers exactly the collection's chunks; else rebuilt from them."""
+        """The saved BM25 when it is stamped with the current generation; else rebuilt from the committed chunks."""
         saved = self._file("bm25")
-        if saved is not None and saved.exists():
+        if saved is None or not saved.exists():
+            if saved is not None and self.store.documents.count():
+                warnings.warn(f"{saved} is missing: BM25 rebuilt from the index's chunks.", stacklevel=3)
+            return self._rebuild_bm25(backend)
+        try:
             bm25 = BM25.load(saved)
-            if bm25.backend == backend and set(bm25.ids) == set(self._all([])["ids"]):
-                return bm25
+        except (OSError, ValueError, KeyError, TypeError) as error:  # JSON and Unicode errors are ValueErrors
+            warnings.warn(f"{saved} is unreadable ({type(error).__name__}): BM25 rebuilt from the index's chunks.",
+                          stacklevel=3)
+            return self._rebuild_bm25(backend)
+        if bm25.backend == backend and bm25.stamp == self._generation:
+            return bm25
         return self._rebuild_bm25(backend)
 
     def _rebuild_bm25(self, backend: str) -> BM25:
         bm25 = BM25(backend)
-        everything = self._all(["documents"])
-        if everything["ids"]:
-            bm25.upsert(list(everything["ids"]), list(everything["documents"]))
-        saved = self._file("bm25")
-        if saved is not None:
-            bm25.save(saved)
+        chunks = self.store.committed_chunks()
+        if chunks:
+            bm25.upsert(list(chunks), list(chunks.values()))
+        self._save_bm25(bm25)
         return bm25
+
+    def _save_bm25(self, bm25: BM25) -> None:
+        """Saved only by the lock's holder (a reader that cannot take it at once keeps its rebuild in memory)."""
+        saved = self._file("bm25")
+        if saved is None:
+            return
+        from filelock import Timeout
+
+        try:
+            with self.store.place.lock.acquire(timeout=0):
+                bm25.save(saved, stamp=self._generation)
+        except Timeout:
+            pass
 
     # ------------------------------------------------------------------ ingest
 
@@ -138,100 +157,150 @@ class Index:
         """Chunk, embed and store documents: a str, a list of str, a dict id -> text, or a DataFrame
         with a ``text`` column (and ``id`` or ``_id``). Ids default to a hash of the text, so adding
         the same documents again changes nothing; a document added again with other text or another
-        chunker replaces its chunks."""
-        return self._ingest(as_documents(texts, ids), chunker, batch_size, progress, options)
+        chunker replaces its chunks (the report lists it under ``replaced``). An id given twice is an error."""
+        return self._ingest(as_documents(texts, ids), {}, chunker, batch_size, progress, options)
 
     def add_files(self, paths: str | Path | Iterable[str | Path], *, pattern: str = "**/*", chunker: str = "fixed",
                   batch_size: int = 64, progress: bool = True, **options: Any) -> IngestReport:
-        """Add files (txt, md, html; PDF with pypdf) or every such file under a folder; ids are the paths
-        relative to the folder given."""
+        """Add files (txt, md, html; PDF with pypdf) or every such file under a folder.
+
+        Ids are paths: relative to the folder given, a file's own name when one file is given, and relative to
+        the folders' common parent when several are given (so ``c1/notes.txt`` and ``c2/notes.txt`` stay two
+        documents). A document that another file had added is replaced, and the report names both files."""
         roots = [Path(paths)] if isinstance(paths, (str, Path)) else [Path(p) for p in paths]
-        documents: dict[str, str] = {}
-        skipped: list[str] = []
         for root in roots:
             if not root.exists():
                 raise NbragError("no such file or folder.", option="paths", value=str(root))
+        base = None if len(roots) == 1 else Path(os.path.commonpath([r.resolve() for r in roots]))
+        documents: dict[str, str] = {}
+        sources: dict[str, str] = {}
+        skipped: list[str] = []
+        for root in roots:
             files = sorted(p for p in root.glob(pattern) if p.is_file()) if root.is_dir() else [root]
             for file in files:
-                doc_id = file.relative_to(root).as_posix() if root.is_dir() else file.name
                 if file.suffix.lower() not in SUFFIXES:
                     skipped.append(str(file))
                     continue
-                documents[doc_id] = read_document(file)
-        report = self._ingest(documents, chunker, batch_size, progress, options)
+                if base is not None:
+                    doc_id = file.resolve().relative_to(base).as_posix()
+                else:
+                    doc_id = file.relative_to(root).as_posix() if root.is_dir() else file.name
+                source = str(file.resolve())
+                if sources.get(doc_id, source) != source:
+                    raise NbragError(f"two files would be the document {doc_id!r}: {sources[doc_id]} and {source}. "
+                                     "Add them in separate indexes, or rename one.", option="paths", value=str(root))
+                documents[doc_id], sources[doc_id] = read_document(file), source
+        report = self._ingest(documents, sources, chunker, batch_size, progress, options)
         report.skipped = skipped
         return report
 
-    def _ingest(self, documents: dict[str, str], chunker: str, batch_size: int, progress: bool,
-                options: dict[str, Any]) -> IngestReport:
+    def _ingest(self, documents: dict[str, str], sources: dict[str, str], chunker: str, batch_size: int,
+                progress: bool, options: dict[str, Any]) -> IngestReport:
+        from tqdm.auto import tqdm
+
         from nbrag.chunking import chunk, get_chunker
 
         started = time.perf_counter()
         method = get_chunker(chunker, option="chunker").name  # unknown names fail before any work
         report = IngestReport(documents=len(documents))
-        rows: list[tuple[str, str, dict[str, Any]]] = []  # (id, text, metadata)
-        stale: list[str] = []
+        cut: dict[str, list[tuple[str, str, dict[str, Any]]]] = {}  # id -> (chunk id, text, metadata)
         for doc_id, text in documents.items():
             chunks = chunk(text, method=method, **options)
-            fresh = []
+            cut[doc_id] = []
             for c in chunks:
                 chunk_id = f"{doc_id}#{digest(method, str(c.start), str(c.end), c.text)}"
                 meta = {**flat(c.meta), "document": doc_id, "start": c.start, "end": c.end, "tokens": c.tokens,
                         "chunk": c.index, "chunker": method}
-                fresh.append((chunk_id, c.text, meta))
-            old = set(self.collection.get(where={"document": doc_id}, include=[])["ids"])
-            new_ids = {row[0] for row in fresh}
-            stale += sorted(old - new_ids)
-            report.unchanged += len(old & new_ids)
-            rows += [row for row in fresh if row[0] not in old]
-        try:
-            self._store(rows, batch_size, progress)
-            if stale:
-                self.collection.delete(ids=stale)
-                self.bm25.delete(stale)
-            for doc_id, text in documents.items():
-                self._documents[doc_id] = {"text": text, "chunker": method}
-        except BaseException:  # an interrupt or an error mid-way: BM25 follows what Chroma holds
-            self.bm25 = self._rebuild_bm25(self.bm25.backend)
-            raise
-        finally:
-            self._save()
-        self._sync_graph(progress)
-        report.added, report.removed = len(rows), len(stale)
+                cut[doc_id].append((chunk_id, c.text, meta))
+        with self.store.writing():
+            self._refresh()
+            committed = self.store.records(list(documents))
+            waves: list[tuple[list[tuple[str, str, dict[str, Any]]], list[Record], list[str]]] = [([], [], [])]
+            for doc_id, fresh in cut.items():
+                old = set(committed[doc_id].chunks) if doc_id in committed else set()
+                new_ids = [row[0] for row in fresh]
+                report.unchanged += len(old & set(new_ids))
+                before = committed.get(doc_id)
+                if before is not None and (before.text != documents[doc_id] or old != set(new_ids)
+                                           or (sources.get(doc_id) and before.source != sources[doc_id])):
+                    was = before.source if before.source and before.source != sources.get(doc_id) else ""
+                    report.replaced[doc_id] = was
+                elif before is not None:
+                    continue  # the same document again: nothing to do
+                if len(waves[-1][0]) >= WAVE * batch_size:
+                    waves.append(([], [], []))
+                rows, records, stale = waves[-1]
+                rows += [row for row in fresh if row[0] not in old]
+                records.append(Record(doc_id, documents[doc_id], method, new_ids, sources.get(doc_id, "")))
+                stale += sorted(old - set(new_ids))
+            if not waves[0][1]:
+                report.seconds = time.perf_counter() - started
+                return report  # nothing changes: no new generation, the caches stay valid
+            self.store.begin(record.id for _, records, _ in waves for record in records)
+            total = sum(len(rows) for rows, _, _ in waves)
+            bar = tqdm(total=total, desc=f"embedding {total} chunks", unit="chunk",
+                       disable=not progress or total <= batch_size)
+            try:
+                for rows, records, stale in waves:  # each wave is committed whole, so an interrupt keeps the others
+                    self._store(rows, batch_size, bar)
+                    self.store.commit(records)  # these documents change here
+                    if stale:
+                        self.collection.delete(ids=stale)
+                        self.bm25.delete(stale)
+                    report.added += len(rows)
+                    report.removed += len(stale)
+            except BaseException:  # an interrupt or an error mid-way: back to the last commit, caches in step
+                self.store.rollback([record.id for _, records, _ in waves for record in records])
+                self.store.end()
+                self._generation = self.store.bump()
+                self.bm25 = self._rebuild_bm25(self.bm25.backend)
+                raise
+            finally:
+                bar.close()
+            self._committed(progress)
         report.seconds = time.perf_counter() - started
+        moved = {d: w for d, w in report.replaced.items() if w}
+        if moved:
+            warnings.warn("; ".join(f"{d!r} replaced: it was {w}, it is now {sources[d]}" for d, w in moved.items()),
+                          stacklevel=3)
         return report
 
-    def _store(self, rows: list[tuple[str, str, dict[str, Any]]], batch_size: int, progress: bool) -> None:
-        from tqdm.auto import tqdm
+    def _committed(self, progress: bool) -> None:
+        """After a commit, under the lock: a new generation, the caches saved with it, the journal cleared."""
+        self._generation = self.store.bump()
+        self._save_bm25(self.bm25)
+        self._sync_graph(progress)
+        self.store.end()
 
+    def _store(self, rows: list[tuple[str, str, dict[str, Any]]], batch_size: int, bar: Any = None) -> None:
         from nbrag.models import embed
 
-        if not rows:
-            return
         # Batches of similar length: each batch is padded to its longest text (sentence-transformers sorts
         # within one call; across calls, this keeps short chunks out of long chunks' batches).
         rows = sorted(rows, key=lambda row: len(row[1]))
         step = min(batch_size, self.client.get_max_batch_size())
-        batches = range(0, len(rows), step)
-        for first in tqdm(batches, desc=f"embedding {len(rows)} chunks", unit="batch",
-                          disable=not progress or len(batches) < 2):
+        for first in range(0, len(rows), step):
             batch = rows[first:first + step]
             ids, texts, metas = (list(x) for x in zip(*batch))
             self.collection.upsert(ids=ids, documents=texts, metadatas=metas,
                                    embeddings=embed(texts, name=self.embedder))
             self.bm25.upsert(ids, texts)
+            if bar is not None:
+                bar.update(len(batch))
 
     def delete(self, document: str) -> int:
         """Remove a document and its chunks; returns how many chunks went."""
-        ids = self.collection.get(where={"document": document}, include=[])["ids"]
-        if not ids and document not in self._documents:
-            raise NbragError(f"no such document in index {self.name!r}.", option="document", value=document)
-        if ids:
-            self.collection.delete(ids=ids)
+        with self.store.writing():
+            self._refresh()
+            if not self.store.records([document]):
+                raise NbragError(f"no such document in index {self.name!r}.", option="document", value=document)
+            ids = self.collection.get(where={"document": document}, include=[])["ids"]
+            self.store.begin([document])
+            self.store.forget([document])  # the document goes here; its chunks follow
+            if ids:
+                self.collection.delete(ids=ids)
             self.bm25.delete(ids)
-        self._documents.pop(document, None)
-        self._save()
-        self._sync_graph(False)
+            self._committed(False)
         return len(ids)
 
     # ------------------------------------------------------------------ reading
@@ -241,29 +310,32 @@ class Index:
 
     @property
     def documents(self) -> list[str]:
-        return sorted(self._documents)
+        return self.store.all_documents()
 
     def document(self, document: str) -> str:
         """A document's full text."""
-        if document not in self._documents:
+        record = self.store.records([document]).get(document)
+        if record is None:
             raise NbragError(f"no such document in index {self.name!r}.", option="document", value=document)
-        return self._documents[document]["text"]
+        return record.text
 
     def document_chunks(self, document: str):
         """``document`` as this index chunked it: a :class:`~nbrag.chunking.ChunkResult` of its chunks here, in
         document order, with the chunker's metadata."""
         from nbrag.chunking.base import Chunk, ChunkResult
 
-        text = self.document(document)
-        metas = sorted(self.collection.get(where={"document": document}, include=["metadatas"])["metadatas"],
-                       key=lambda m: (int(m["start"]), int(m["end"])))
+        record = self.store.records([document]).get(document)
+        if record is None:
+            raise NbragError(f"no such document in index {self.name!r}.", option="document", value=document)
+        text = record.text
+        metas = sorted(self.collection.get(ids=record.chunks, include=["metadatas"])["metadatas"] if record.chunks
+                       else [], key=lambda m: (int(m["start"]), int(m["end"])))
         chunks = [Chunk(text=text[int(m["start"]):int(m["end"])], start=int(m["start"]), end=int(m["end"]),
                         tokens=int(m.get("tokens", 0)), index=i, meta=unflat(m)) for i, m in enumerate(metas)]
-        method = str(metas[0].get("chunker", "")) if metas else self._documents[document].get("chunker", "")
-        return ChunkResult(source=text, chunks=chunks, method=method, params={})
+        return ChunkResult(source=text, chunks=chunks, method=record.chunker, params={})
 
     def __repr__(self) -> str:
-        return (f"Index({self.name!r}: {len(self._documents)} documents, {len(self)} chunks, {self.embedder}, "
+        return (f"Index({self.name!r}: {self.store.documents.count()} documents, {len(self)} chunks, {self.embedder}, "
                 f"BM25 {self.bm25.backend}, {self.where})")
 
     # ------------------------------------------------------------------ graph
@@ -271,14 +343,44 @@ class Index:
     @property
     def graph(self):
         """The knowledge graph of this index's chunks (``build_graph()`` makes it), or None."""
-        if self._graph is None:
-            if self.path is None:
-                self._graph = _MEMORY_GRAPHS.get(self.name)
-            elif (self.path / "graph.json").exists():
-                from nbrag.graphrag import KnowledgeGraph
-
-                self._graph = KnowledgeGraph.load(self.path / "graph.json")
+        if self.path is None:
+            return self._graph if self._graph is not None else _MEMORY_GRAPHS.get(self.name)
+        file = self.path / "graph.json"
+        seen = (file.stat().st_mtime_ns, file.stat().st_size) if file.exists() else None
+        if self._graph is None or seen != self._graph_seen:  # another process may have written it
+            self._graph, self._graph_seen = self._load_graph(file), seen
+            graph = self._graph
+            if graph is not None and graph.extractor.name == "offline" and set(graph.chunks) != self.store.chunk_ids():
+                warnings.warn(f"{file} was behind the index's chunks (a write stopped before saving it): the offline "
+                              "graph is brought up to date.", stacklevel=3)
+                with self.store.writing():
+                    graph.last_update = self._update_graph(graph, False)
         return self._graph
+
+    def _load_graph(self, file: Path):
+        """graph.json, or the graph rebuilt from its recipe when the file is unreadable or lost (an offline graph;
+        an LLM graph waits for build_graph())."""
+        from nbrag.graphrag import KnowledgeGraph
+
+        recipe = self.store.state().get("graph")
+        if file.exists():
+            try:
+                return KnowledgeGraph.load(file)
+            except (OSError, ValueError, KeyError, TypeError) as error:
+                problem = f"is unreadable ({type(error).__name__})"
+        elif recipe:
+            problem = "is missing"
+        else:
+            return None
+        recipe = json.loads(recipe) if recipe else {}
+        if recipe.get("extractor", {}).get("name") == "offline" and recipe.get("settings", {}).get("reports") != "llm":
+            graph = KnowledgeGraph("offline", **recipe["settings"], **recipe["extractor"]["options"])
+            warnings.warn(f"{file} {problem}: the offline graph is built again from the index's chunks.", stacklevel=4)
+            with self.store.writing():
+                graph.last_update = self._update_graph(graph, False)
+            return graph
+        warnings.warn(f"{file} {problem}: build the graph again with index.build_graph(...).", stacklevel=4)
+        return None
 
     def build_graph(self, extractor: Any = "offline", *, rebuild: bool = False, progress: bool = True,
                     **options: Any):
@@ -294,26 +396,37 @@ class Index:
         from nbrag.graphrag import KnowledgeGraph
 
         fresh = KnowledgeGraph(extractor, **options)
-        graph = self.graph
-        if (graph is None or rebuild or fresh.extractor.name != graph.extractor.name
-                or fresh.extractor.options() != graph.extractor.options()
-                or fresh.settings() != graph.settings()  # communities and reports, and who writes the reports
-                or not isinstance(extractor, str)):
-            graph = fresh
-        self._graph = graph
-        graph.last_update = self._update_graph(graph, progress)
+        with self.store.writing():
+            self._refresh()
+            graph = self.graph
+            if (graph is None or rebuild or fresh.extractor.name != graph.extractor.name
+                    or fresh.extractor.options() != graph.extractor.options()
+                    or fresh.settings() != graph.settings()  # communities and reports, and who writes the reports
+                    or not isinstance(extractor, str)):
+                graph = fresh
+            graph.last_update = self._update_graph(graph, progress)
+            try:
+                recipe = json.dumps({"extractor": {"name": graph.extractor.name, "options": graph.extractor.options()},
+                                     "settings": graph.settings()})
+            except TypeError:  # options that are objects: the graph cannot be rebuilt without them
+                recipe = json.dumps({"extractor": {"name": graph.extractor.name}})
+            self._generation = self.store.bump(graph=recipe)
+            self._save_bm25(self.bm25)
         return graph
 
     def _update_graph(self, graph: Any, progress: bool):
-        ids = set(self._all([])["ids"])
+        """Under the lock: the graph follows the committed chunks, and is saved."""
+        ids = set(self.store.committed_chunks())
         new = sorted(ids - set(graph.chunks))
         chunks = self._chunks(new)
         added = {i: (chunks[i]["text"], str(chunks[i]["meta"]["document"])) for i in new}
         update = graph.update(added, set(graph.chunks) - ids, progress=progress)
+        self._graph = graph
         if self.path is None:
             _MEMORY_GRAPHS[self.name] = graph
         else:
-            graph.save(self.path / "graph.json")
+            file = graph.save(self.path / "graph.json")
+            self._graph_seen = (file.stat().st_mtime_ns, file.stat().st_size)
         return update
 
     def _sync_graph(self, progress: bool) -> None:
@@ -365,6 +478,7 @@ class Index:
         rerank = check_rerank(rerank)
         if graph not in GRAPH_SEARCHES:
             raise NbragError(f"choose one of {', '.join(GRAPH_SEARCHES)}.", option="graph", value=graph)
+        self._refresh()  # a search never fails because a cache is behind another process's writes
         knowledge = self._searchable_graph(mode) if "graph" in mode else None
         if not isinstance(query, str) or not query.strip():
             raise NbragError("empty: write what you are looking for.", option="query", value=query)
@@ -481,7 +595,8 @@ class Index:
             ranks = {name: per[name][item][0] for name in RETRIEVERS if name in per and item in per[name]}
             if reranked:
                 scores["rerank"] = score
-            terms = self.bm25.explain(query, item)  # also for dense hits: which query words they hold
+            # also for dense hits: which query words they hold (none known for a chunk another process is adding now)
+            terms = self.bm25.explain(query, item) if item in self.bm25 else {}
             hits.append(Hit(id=item, text=chunk["text"], document=str(meta.pop("document")),
                             start=int(meta.pop("start")), end=int(meta.pop("end")), score=float(score), rank=rank,
                             scores=scores, ranks=ranks, terms=terms, meta=meta))

@@ -12,11 +12,13 @@ import pytest
 
 import nbrag
 from nbrag import errors
+from nbrag.chunking import chunk
 from nbrag.data import sample_documents
 from nbrag.errors import NbragError
 from nbrag.ranking.fusion import contributions, fuse
 from nbrag.retrieval import Index, check_name
 from nbrag.retrieval.documents import read_document
+from nbrag.retrieval.index import WAVE
 
 _names = itertools.count()
 
@@ -136,23 +138,27 @@ def test_an_interrupted_ingest_leaves_bm25_and_chroma_in_step(tmp_path, docs, mo
     name = fresh("interrupted")
     index = Index(name, path=tmp_path)
     real, calls = models.embed, []
+    total = sum(len(chunk(text, method="fixed", size=64, overlap=0).chunks) for text in docs.values())
 
     def embed_then_interrupt(texts, **kwargs):
         calls.append(len(texts))
-        if len(calls) == 2:
+        if sum(calls) == total:  # the last batch
             raise KeyboardInterrupt
         return real(texts, **kwargs)
 
     monkeypatch.setattr(models, "embed", embed_then_interrupt)
     with pytest.raises(KeyboardInterrupt):
-        index.add(docs, chunker="fixed", size=64, overlap=0, batch_size=16, progress=False)
+        index.add(docs, chunker="fixed", size=64, overlap=0, batch_size=4, progress=False)
+    # The documents of the first wave (WAVE batches or more) were committed and stay; the last wave's are rolled back.
     stored = set(index.collection.get(include=[])["ids"])
-    assert len(stored) == 16 and set(index.bm25.ids) == stored
+    committed = {c for d in index.documents for c in index.store.records([d])[d].chunks}
+    assert WAVE * 4 <= len(stored) < total and stored == committed and set(index.bm25.ids) == stored
+    assert index.documents and set(index.documents) < set(docs)
     monkeypatch.setattr(models, "embed", real)
     reopened = Index(name, path=tmp_path)
     assert set(reopened.bm25.ids) == stored
-    finished = reopened.add(docs, chunker="fixed", size=64, overlap=0, batch_size=16, progress=False)
-    assert finished.unchanged == 16 and len(reopened) == 16 + finished.added
+    finished = reopened.add(docs, chunker="fixed", size=64, overlap=0, batch_size=4, progress=False)
+    assert finished.unchanged == len(stored) and len(reopened) == len(stored) + finished.added
 
 
 def test_files_and_folders(tmp_path):
