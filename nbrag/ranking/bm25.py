@@ -37,6 +37,7 @@ BM25L and BM25+. How the scores differ from rank-bm25's:
 from __future__ import annotations
 
 import json
+import os
 from collections import Counter
 from collections.abc import Iterable
 from pathlib import Path
@@ -86,6 +87,7 @@ class BM25:
         self._terms: dict[str, list[str]] = {}
         self._built: _Built | None = None
         self.stamp = ""  # what a saved index covers, as its writer stamped it
+        self._saved = self._logged = 0  # the file's snapshot and log, in characters
 
     # ------------------------------------------------------------------ the documents
 
@@ -194,22 +196,52 @@ class BM25:
         covers (an index writes its generation there); ``load`` gives it back as ``bm25.stamp``."""
         state = {"format": self.FORMAT, "version": 1, "backend": self.backend, "k1": self.k1, "b": self.b,
                  "stamp": stamp, "ids": list(self._texts), "texts": list(self._texts.values())}
-        write_atomic(path, json.dumps(state, ensure_ascii=False))
+        data = json.dumps(state, ensure_ascii=False) + "\n"
+        write_atomic(path, data)
+        self.stamp, self._saved, self._logged = stamp, len(data), 0
+
+    def append(self, path: Path | str, stamp: str, upserted: Iterable[str], deleted: Iterable[str]) -> bool:
+        """Append the changes since the file was last read or written as one line, stamped ``stamp``: a cost that
+        grows with the change, not with the index. False (nothing written) when this object does not hold what
+        the file holds or the log has grown past half the snapshot: then ``save`` the whole anew."""
+        path = Path(path)
+        if not self.stamp or not path.exists() or self._logged > self._saved // 2:
+            return False
+        upserted = [id for id in upserted if id in self._texts]
+        line = json.dumps({"stamp": stamp, "upsert": [[id, self._texts[id]] for id in upserted],
+                           "delete": [id for id in deleted if id not in self._texts]}, ensure_ascii=False) + "\n"
+        with open(path, "a", encoding="utf-8") as f:  # a torn last line is ignored by load (and the stamp with it)
+            f.write(line)
+            f.flush()
+            os.fsync(f.fileno())
         self.stamp = stamp
+        self._logged += len(line)
+        return True
 
     @classmethod
     def load(cls, path: Path | str) -> BM25:
-        """A BM25 index written by ``save``; its terms are analyzed again, bm25s's index built on the first search.
-        A rank-bm25 backend saved by an earlier release opens as the closest bm25s method."""
+        """A BM25 index written by ``save`` (and ``append``); its terms are analyzed again, bm25s's index built on
+        the first search. A rank-bm25 backend saved by an earlier release opens as the closest bm25s method."""
         path = Path(path)
         with open(path, encoding="utf-8") as f:
-            state: dict[str, Any] = json.load(f)
-        if not isinstance(state, dict) or state.get("format") != cls.FORMAT:
-            raise NbragError(f"not a saved nbrag BM25 index (it lacks \"format\": \"{cls.FORMAT}\").", option="path",
-                             value=str(path))
-        bm25 = cls(state["backend"], k1=state["k1"], b=state["b"])
-        bm25.upsert(state["ids"], state["texts"])
-        bm25.stamp = str(state.get("stamp", ""))
+            snapshot = f.readline()
+            state: dict[str, Any] = json.loads(snapshot)
+            if not isinstance(state, dict) or state.get("format") != cls.FORMAT:
+                raise NbragError(f"not a saved nbrag BM25 index (it lacks \"format\": \"{cls.FORMAT}\").",
+                                 option="path", value=str(path))
+            bm25 = cls(state["backend"], k1=state["k1"], b=state["b"])
+            bm25.upsert(state["ids"], state["texts"])
+            bm25.stamp, bm25._saved = str(state.get("stamp", "")), len(snapshot)
+            for line in f:
+                try:
+                    change = json.loads(line)
+                    pairs = [(str(i), str(t)) for i, t in change["upsert"]]
+                except (ValueError, KeyError, TypeError):  # cut short by a crash: what came before stands
+                    break
+                bm25.upsert([i for i, _ in pairs], [t for _, t in pairs])
+                bm25.delete(change.get("delete", []))
+                bm25.stamp = str(change.get("stamp", ""))
+                bm25._logged += len(line)
         return bm25
 
 

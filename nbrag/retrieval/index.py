@@ -36,7 +36,7 @@ from nbrag.retrieval.base import GRAPH_SEARCHES, MODES, RETRIEVERS, Hit, Retriev
 from nbrag.retrieval.documents import SUFFIXES, IngestReport, as_documents, digest, flat, read_document, unflat
 from nbrag.retrieval.hyde import hypothetical_answer
 from nbrag.retrieval.rerank import check_rerank
-from nbrag.retrieval.store import Record, Store
+from nbrag.retrieval.store import BATCH, Record, Store
 
 _NAME = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9._-]{1,510}[a-zA-Z0-9]")
 WAVE = 16  # batches of chunks stored between two commits of the documents they belong to
@@ -137,8 +137,10 @@ class Index:
         self._save_bm25(bm25)
         return bm25
 
-    def _save_bm25(self, bm25: BM25) -> None:
-        """Saved only by the lock's holder (a reader that cannot take it at once keeps its rebuild in memory)."""
+    def _save_bm25(self, bm25: BM25, changed: tuple[list[str], list[str]] | None = None) -> None:
+        """Saved only by the lock's holder (a reader that cannot take it at once keeps its rebuild in memory).
+        ``changed`` (upserted and deleted ids since the file was last read or written, at the generation before
+        this one): appended to the file, at the cost of the change alone, where the file allows."""
         saved = self._file("bm25")
         if saved is None:
             return
@@ -146,7 +148,8 @@ class Index:
 
         try:
             with self.store.place.lock.acquire(timeout=0):
-                bm25.save(saved, stamp=self._generation)
+                if changed is None or not bm25.append(saved, self._generation, *changed):
+                    bm25.save(saved, stamp=self._generation)
         except Timeout:
             pass
 
@@ -257,7 +260,8 @@ class Index:
                 raise
             finally:
                 bar.close()
-            self._committed(progress)
+            self._committed(progress, ([row[0] for rows, _, _ in waves for row in rows],
+                                       [i for _, _, stale in waves for i in stale]))
         report.seconds = time.perf_counter() - started
         moved = {d: w for d, w in report.replaced.items() if w}
         if moved:
@@ -265,10 +269,10 @@ class Index:
                           stacklevel=3)
         return report
 
-    def _committed(self, progress: bool) -> None:
+    def _committed(self, progress: bool, changed: tuple[list[str], list[str]]) -> None:
         """After a commit, under the lock: a new generation, the caches saved with it, the journal cleared."""
-        self._generation = self.store.bump()
-        self._save_bm25(self.bm25)
+        before, self._generation = self._generation, self.store.bump()
+        self._save_bm25(self.bm25, changed if self.bm25.stamp == before else None)
         self._sync_graph(progress)
         self.store.end()
 
@@ -300,7 +304,7 @@ class Index:
             if ids:
                 self.collection.delete(ids=ids)
             self.bm25.delete(ids)
-            self._committed(False)
+            self._committed(False, ([], ids))
         return len(ids)
 
     # ------------------------------------------------------------------ reading
@@ -328,8 +332,8 @@ class Index:
         if record is None:
             raise NbragError(f"no such document in index {self.name!r}.", option="document", value=document)
         text = record.text
-        metas = sorted(self.collection.get(ids=record.chunks, include=["metadatas"])["metadatas"] if record.chunks
-                       else [], key=lambda m: (int(m["start"]), int(m["end"])))
+        metas = sorted((c["meta"] for c in self._chunks(record.chunks).values()),
+                       key=lambda m: (int(m["start"]), int(m["end"])))
         chunks = [Chunk(text=text[int(m["start"]):int(m["end"])], start=int(m["start"]), end=int(m["end"]),
                         tokens=int(m.get("tokens", 0)), index=i, meta=unflat(m)) for i, m in enumerate(metas)]
         return ChunkResult(source=text, chunks=chunks, method=record.chunker, params={})
@@ -577,10 +581,11 @@ class Index:
                                graph=result.graph, generator=generator)
 
     def _chunks(self, ids: list[str]) -> dict[str, dict[str, Any]]:
-        if not ids:
-            return {}
-        got = self.collection.get(ids=ids, include=["documents", "metadatas"])
-        return {i: {"text": t, "meta": m} for i, t, m in zip(got["ids"], got["documents"], got["metadatas"])}
+        out: dict[str, dict[str, Any]] = {}
+        for first in range(0, len(ids), BATCH):  # Chroma's SQLite takes so many ids per statement
+            got = self.collection.get(ids=ids[first:first + BATCH], include=["documents", "metadatas"])
+            out.update({i: {"text": t, "meta": m} for i, t, m in zip(got["ids"], got["documents"], got["metadatas"])})
+        return out
 
     def _hits(self, query: str, candidates: dict[str, list[tuple[str, float]]], top: list[tuple[str, float]],
               reranked: bool) -> list[Hit]:

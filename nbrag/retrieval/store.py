@@ -38,7 +38,8 @@ from nbrag.retrieval.documents import digest
 FORMAT = 2  # 1: documents.json beside Chroma; 2: documents in Chroma
 PLACEHOLDER = [0.0]  # the documents' collection is never searched
 JOURNAL = "adding.json"
-WAIT_NOTICE = 1.0  # seconds before saying that another process is writing
+WAIT_NOTICE = 1.0
+BATCH = 1000  # ids per Chroma call that names ids  # seconds before saying that another process is writing
 
 
 def documents_collection(name: str) -> str:
@@ -254,8 +255,8 @@ class Store:
         """Remove the chunks of documents ``ids`` that their committed records do not list."""
         keep = {c for record in self.records(ids).values() for c in record.chunks}
         removed = 0
-        for first in range(0, len(ids), 500):
-            found = self.chunks.get(where={"document": {"$in": ids[first:first + 500]}}, include=[])
+        for first in range(0, len(ids), BATCH):
+            found = self.chunks.get(where={"document": {"$in": ids[first:first + BATCH]}}, include=[])
             stray = [i for i in found["ids"] if i not in keep]
             if stray:
                 self.chunks.delete(ids=stray)
@@ -290,6 +291,9 @@ class Store:
         return sorted(self.documents.get(include=[])["ids"])
 
     def records(self, ids: list[str] | None = None) -> dict[str, Record]:
+        if ids is not None and len(ids) > BATCH:  # Chroma's SQLite takes so many ids per statement
+            parts = (self.records(ids[first:first + BATCH]) for first in range(0, len(ids), BATCH))
+            return {i: r for part in parts for i, r in part.items()}
         if ids is not None and not ids:
             return {}
         got = self.documents.get(ids=ids, include=["documents", "metadatas"])

@@ -211,3 +211,24 @@ def test_an_index_that_does_not_exist_is_not_created(tmp_path):
     with pytest.raises(NbragError, match=r"^name="):
         Index("x", path=tmp_path / "x")
     assert not (tmp_path / "x").exists()
+
+
+def test_bm25s_saved_log_holds_what_a_rebuild_holds(tmp_path):
+    index = Index("logged", path=tmp_path)
+    index.add(documents("l", 4), chunker="fixed", size=16, overlap=0, progress=False)
+    snapshot = (tmp_path / "bm25").stat().st_size
+    index.add({"l-1": TOPICS["rust"], "extra": TOPICS["bees"]}, chunker="fixed", size=16, overlap=0, progress=False)
+    index.delete("l-2")
+    lines = (tmp_path / "bm25").read_text(encoding="utf-8").splitlines()
+    assert len(lines) == 3 and (tmp_path / "bm25").stat().st_size < 2 * snapshot  # two changes appended
+    from nbrag.ranking.bm25 import BM25
+
+    loaded = BM25.load(tmp_path / "bm25")
+    assert loaded.stamp == index.store.generation()
+    assert dict(zip(loaded.ids, map(loaded._texts.get, loaded.ids))) == index.store.committed_chunks()
+    query = "rust paint iron bees"
+    assert loaded.search(query, 10) == index._rebuild_bm25("bm25s").search(query, 10)
+    with (tmp_path / "bm25").open("a", encoding="utf-8") as f:  # a line torn by a crash
+        f.write('{"stamp": "x", "upsert": [["l-0#1", "tor')
+    reopened = Index("logged", path=tmp_path)
+    assert set(reopened.bm25.ids) == set(index.store.committed_chunks())
