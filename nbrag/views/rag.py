@@ -24,7 +24,7 @@ import ipywidgets
 import traitlets
 
 from nbrag.errors import NbragError
-from nbrag.views.shared import WithStaticHTML, e, static, style
+from nbrag.views.shared import BundleDisplay, WithStaticHTML, e, static, style
 
 CITE_HINT = "Click a citation [n] to see its source; hover a sentence for its support score."
 ACTION_HINTS = {
@@ -395,7 +395,7 @@ class TraceView(WithStaticHTML, ipywidgets.VBox):
 
 # ---------------------------------------------------------------------- streaming
 
-class StreamWidget(anywidget.AnyWidget):
+class StreamWidget(BundleDisplay, anywidget.AnyWidget):
     """A reply as the model writes it: ``title`` above, ``text`` so far (set as text, never as markup)."""
 
     _esm = static("rag.js")

@@ -6,7 +6,9 @@
   for plotly's labels and hover boxes, which read a little HTML;
 * :func:`figure_bundle` / :func:`show_figure` put a plotly figure in an output without plotly's
   renderer machinery;
-* :class:`WithStaticHTML` puts a static drawing beside a live widget, for exported notebooks.
+* :class:`WithStaticHTML` puts a static drawing beside a live widget, for exported notebooks, with
+  ipywidgets 7 (Google Colab's) as with 8; :class:`BundleDisplay` shows a widget through its mime
+  bundle on both.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 STATIC = Path(__file__).parent / "static"
 PLOTLY_JSON = "application/vnd.plotly.v1+json"
+WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 
 
 def static(name: str) -> Path:
@@ -70,7 +73,20 @@ def show_figure(area: ipywidgets.Output, fig: go.Figure | None) -> None:
     area.outputs = () if fig is None else ({"output_type": "display_data", "data": figure_bundle(fig), "metadata": {}},)
 
 
-class WithStaticHTML:
+class BundleDisplay:
+    """Shows a widget through its mime bundle alone, with ipywidgets 7 as with 8.
+
+    IPython asks an object's ``_ipython_display_`` before its ``_repr_mimebundle_``. ipywidgets 7's
+    widgets show themselves through ``_ipython_display_`` (8's have only the bundle): it publishes the
+    widget view by itself, so nothing added to the bundle reaches the output, and it is called without
+    ``display(..., display_id=True)``'s id, so the output cannot be updated later. Without it, IPython
+    takes the bundle on both versions.
+    """
+
+    _ipython_display_ = None
+
+
+class WithStaticHTML(BundleDisplay):
     """Puts a static ``text/html`` drawing (``to_html()``) beside a widget's live view.
 
     JupyterLab shows the live widget; an exported notebook (nbconvert, GitHub)
@@ -81,6 +97,22 @@ class WithStaticHTML:
         raise NotImplementedError
 
     def _repr_mimebundle_(self, include=None, exclude=None):
-        bundle = super()._repr_mimebundle_(include=include, exclude=exclude)  # type: ignore[misc]
-        data, meta = bundle if isinstance(bundle, tuple) else (bundle, {})
+        if getattr(self, "comm", None) is None:  # closed: the repr alone, as ipywidgets does
+            return None
+        widget = getattr(super(), "_repr_mimebundle_", None)
+        if widget is not None:  # ipywidgets 8, and anywidget's widgets on 7 too
+            bundle = widget(include=include, exclude=exclude)
+            data, meta = bundle if isinstance(bundle, tuple) else (bundle, {})
+        else:  # ipywidgets 7
+            data, meta = widget_view(self), {}
         return {**(data or {}), "text/html": self.to_html()}, meta
+
+
+def widget_view(widget: ipywidgets.Widget) -> dict[str, Any]:
+    """What ``Widget._ipython_display_`` of ipywidgets 7 publishes (8 returns the same from
+    ``_repr_mimebundle_``): the widget's repr, cut at 110 characters, and the view of its model."""
+    text = repr(widget)
+    data: dict[str, Any] = {"text/plain": text if len(text) <= 110 else text[:110] + "…"}
+    if widget._view_name is not None:
+        data[WIDGET_VIEW] = {"version_major": 2, "version_minor": 0, "model_id": widget._model_id}
+    return data

@@ -27,7 +27,7 @@ def test_loading_the_extension_imports_no_heavy_library():
         "print(heavy, 'chunk' in ip.magics_manager.magics['cell'], 'nbrag' in ip.magics_manager.magics['line'])"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
-    assert out.strip() == "[] True True"
+    assert out.strip().splitlines()[-1].endswith("[] True True")  # IPython 7 writes a terminal title first
 
 
 def test_cell_magic_chunks_the_cell_and_stores_the_result(ip):
