@@ -5,7 +5,9 @@
 * :data:`STOP_WORDS`: the one English stop list (BM25, graph search, the agent's word overlap);
 * :func:`sentence_spans`: sentences of English and Chinese text as spans that tile it;
 * :func:`terms` / :func:`term_spans`: the analyzer of BM25 and of every word-overlap measure;
-* :func:`content_words`: the words of a question that carry its content.
+* :func:`content_words`: the words of a question that carry its content;
+* grapheme clusters: :func:`at_grapheme_boundary`, :func:`grapheme_floor`, :func:`grapheme_ceil`,
+  :func:`grapheme_cuts`: where text may be cut without splitting a character as people see it.
 
 Every span is a half-open ``(start, end)`` range of characters of the text as given.
 """
@@ -169,3 +171,72 @@ def content_words(text: str) -> list[str]:
     character a word of its own (``"Who built the lens"`` -> ``["built", "lens"]``)."""
     words = (m.group().lower().strip("'’-") for m in _WORD.finditer(unicodedata.normalize("NFKC", text)))
     return [w for w in words if w and w not in STOP_WORDS]
+
+
+# --------------------------------------------------------------------------- grapheme clusters
+
+# A grapheme cluster is one character as people see it: a letter and its combining marks, an emoji
+# with a skin tone or a ZWJ sequence, a flag (two regional indicators), a Hangul syllable written as
+# jamo, an Indic conjunct (Unicode's extended grapheme clusters, UAX #29, as the regex module has them).
+# The regex module's \X reads back as far as a rule needs (a run of flags, an emoji sequence), so
+# matching it at any position ends at the first cluster boundary after that position.
+_CLUSTER = regex.compile(r"\X")
+
+
+def at_grapheme_boundary(text: str, position: int) -> bool:
+    """Whether cutting ``text`` at ``position`` keeps every grapheme cluster whole.
+
+    Only the characters around ``position`` are read; two ASCII characters other than
+    ``"\\r\\n"`` always have a boundary between them.
+    """
+    if position <= 0 or position >= len(text):
+        return True
+    pair = text[position - 1:position + 1]
+    if pair.isascii():
+        return pair != "\r\n"
+    return _CLUSTER.match(text, position - 1).end() == position
+
+
+def grapheme_ceil(text: str, position: int) -> int:
+    """The first grapheme-cluster boundary at or after ``position``."""
+    if at_grapheme_boundary(text, position):
+        return position
+    return _CLUSTER.match(text, position - 1).end()
+
+
+def grapheme_floor(text: str, position: int) -> int:
+    """The last grapheme-cluster boundary at or before ``position``."""
+    if at_grapheme_boundary(text, position):
+        return position
+    back = 16
+    while True:  # look back further each time until a boundary turns up (a cluster may be long)
+        start = max(0, position - back)
+        found = 0 if start == 0 else None
+        for match in _CLUSTER.finditer(text, start):  # the first match ends at the first boundary after start
+            if match.end() > position:
+                break
+            found = match.end()
+        if found is not None:
+            return found
+        back *= 4
+
+
+def grapheme_cuts(text: str, start: int, end: int, most: int) -> list[int]:
+    """Grapheme-cluster boundaries that cut ``text[start:end]`` into pieces of at most ``most`` characters.
+
+    A single cluster longer than ``most`` (a letter under hundreds of combining marks) stays
+    whole, in a piece of its own that is longer.
+    """
+    if text[start:end].isascii() and "\r\n" not in text[start:end]:  # every position is a boundary
+        return list(range(start + most, end, most))
+    cuts: list[int] = []
+    at = start
+    while end - at > most:
+        cut = grapheme_floor(text, at + most)
+        if cut <= at:
+            cut = grapheme_ceil(text, at + 1)
+        if cut >= end:
+            break
+        cuts.append(cut)
+        at = cut
+    return cuts

@@ -3,27 +3,50 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 from typing import Any
 
 from nbrag.chunking import fixed, llm, recursive, semantic, structure  # noqa: F401  (register the strategies)
 from nbrag.chunking.base import Chunk, Chunker, ChunkResult, available, check_offsets, chunker, get_chunker
 from nbrag.chunking.comparison import ChunkComparison, compare
-from nbrag.errors import NbragTypeError, renamed
+from nbrag.errors import NbragError, NbragTypeError, renamed
 
 __all__ = ["Chunk", "ChunkComparison", "ChunkResult", "Chunker", "available", "chunk", "chunker", "compare",
            "get_chunker"]
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def chunk(text: str, method: str = "fixed", **options: Any) -> ChunkResult:
     """Split ``text`` into chunks with a registered strategy.
 
     ``nbrag.chunk(text, method="fixed", size=64, overlap=8)`` gives token windows
-    of the default tokenizer; every chunk carries exact character offsets.
-    Options not given take the session settings (``nbrag.settings``).
+    of the default tokenizer; every chunk carries exact character offsets
+    (``text[chunk.start:chunk.end] == chunk.text``). Options not given take the session
+    settings (``nbrag.settings``).
+
+    Every chunker keeps grapheme clusters whole: no chunk starts or ends inside a letter
+    and its combining marks, an emoji sequence, a flag or a Hangul syllable written as jamo.
+    A chunk of ``size`` tokens holds at most ``size`` times as many characters as the
+    tokenizer's longest token (18 for MiniLM; at least 16): a longer stretch that the
+    tokenizer reads as one or a few tokens (a megabyte of ``"a"``, a long URL, base64) is
+    cut by characters at grapheme-cluster boundaries, and ``result.warnings`` says how
+    many stretches were. A chunk's ``tokens`` counts the tokens it touches, so each piece
+    of a token cut by characters counts it once. A chunk holds more than ``size`` tokens
+    only where one grapheme cluster spans more (a Hangul syllable in jamo is three MiniLM
+    tokens), and more characters than the bound only where one cluster is that long.
+
+    A text that holds a lone surrogate (``"\\ud800"``, from bytes decoded with
+    ``errors="surrogateescape"``) raises :class:`~nbrag.errors.NbragError`: it is not
+    text that a tokenizer can read. Decode such bytes with ``errors="replace"``.
     """
     if not isinstance(text, str):
         raise NbragTypeError(f"needs a str, got {type(text).__name__}; read files first or pass their text.",
                              option="text")
+    if not text.isascii() and (lone := _SURROGATE.search(text)) is not None:
+        raise NbragError(f"holds a lone surrogate {lone.group()!r} at character {lone.start()}, which is not text; "
+                         "decode the source with errors='replace'.", option="text")
     cls = get_chunker(method)
     known = [f.name for f in dataclasses.fields(cls.Config)]
     for name, value in options.items():

@@ -15,7 +15,7 @@ from nbrag.chunking.base import (
     unit_field,
     whole,
 )
-from nbrag.chunking.text import token_offsets
+from nbrag.chunking.text import token_counter
 from nbrag.config import settings
 from nbrag.errors import NbragError
 
@@ -38,37 +38,24 @@ class FixedConfig:
                              "lower the overlap or raise the size.", option="overlap", value=self.overlap)
 
 
-def windows(n: int, size: int, overlap: int) -> list[tuple[int, int]]:
-    """Half-open index windows over ``n`` units; the last one ends at ``n``."""
-    step = size - overlap
-    spans = []
-    start = 0
-    while start < n:
-        end = min(start + size, n)
-        spans.append((start, end))
-        if end == n:
-            break
-        start += step
-    return spans
-
-
 @chunker("fixed", "token")
 class FixedChunker(Chunker):
+    """Windows of ``size`` tokens (or characters); a window ends after its last token and the next
+    one starts ``size - overlap`` tokens on. No window cuts a grapheme cluster: a window end that
+    would moves back to the cluster's start, or past its end where the cluster alone is longer
+    than ``size``. A token longer than the tokenizer's longest (a megabyte of ``"a"`` read as one
+    unknown token) counts one unit for each such length, so that no chunk holds more than
+    ``size`` times that many characters (see :class:`~nbrag.chunking.text.TokenCounter`)."""
+
     Config = FixedConfig
 
     def split(self, text: str) -> ChunkResult:
         cfg: FixedConfig = self.config
-        if cfg.unit == "char":
-            spans = [(a, b, b - a) for a, b in windows(len(text), cfg.size, cfg.overlap)]
-        else:
-            from nbrag.models import load_tokenizer
-
-            offsets = [o for o in token_offsets(load_tokenizer(cfg.tokenizer), text) if o[1] > o[0]]
-            spans = [(offsets[a][0], offsets[b - 1][1], b - a)
-                     for a, b in windows(len(offsets), cfg.size, cfg.overlap)]
-        chunks = [Chunk(text=text[s:e], start=s, end=e, tokens=n, index=i, meta={})
-                  for i, (s, e, n) in enumerate(spans)]
+        count = token_counter(text, cfg.unit, cfg.tokenizer)
+        spans = count.cut_long(count.sliding_windows(cfg.size, cfg.overlap), cfg.size)
+        chunks = [Chunk(text=text[s:e], start=s, end=e, tokens=count.touching(s, e), index=i, meta={})
+                  for i, (s, e) in enumerate(spans)]
         params = {"size": cfg.size, "overlap": cfg.overlap, "unit": cfg.unit}
         if cfg.unit == "token":
             params["tokenizer"] = cfg.tokenizer
-        return ChunkResult(source=text, chunks=chunks, method=self.name, params=params)
+        return ChunkResult(source=text, chunks=chunks, method=self.name, params=params, notes=count.note(cfg.size))

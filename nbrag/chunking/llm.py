@@ -4,7 +4,8 @@ Sentences go to the model in windows (numbered 1..n, with one worked example
 before them); the reply should be numbers only. A reply that is not (a small
 model often repeats the sentences instead) makes the whole text fall back to the
 semantic chunker, with a note saying so and the reply kept in ``details``;
-such a reply never raises. Chunks never exceed ``max_size``.
+such a reply never raises. Chunks never exceed ``max_size``, in tokens or in characters (``max_size`` times
+the tokenizer's longest token), and never split a grapheme cluster.
 
 The model is the one ``generator=`` names, as everywhere in nbrag (:func:`nbrag.llm.resolve`):
 None for the configured generator (run locally, greedy), a Hugging Face chat model's name or
@@ -137,10 +138,11 @@ class LLMChunker(Chunker):
             starts.add(first)
         chunks, model_starts = [], {units[i][0] for i in starts}
         for a, b in self._fit(sorted(starts), units, count):
-            chunks.append(Chunk(text=text[a:b], start=a, end=b, tokens=count(a, b), index=len(chunks),
+            chunks.append(Chunk(text=text[a:b], start=a, end=b, tokens=count.touching(a, b), index=len(chunks),
                                 meta={"llm_boundary": a in model_starts}))
         details = {"units": [list(u) for u in units], "replies": replies, "boundaries": sorted(starts)}
-        return ChunkResult(source=text, chunks=chunks, method=self.name, params=params, details=details)
+        return ChunkResult(source=text, chunks=chunks, method=self.name, params=params, details=details,
+                           notes=count.note(cfg.max_size))
 
     def _fit(self, starts: list[int], units, count) -> list[tuple[int, int]]:
         """Sections from the model's boundaries, cut further wherever one would pass max_size."""
@@ -148,7 +150,7 @@ class LLMChunker(Chunker):
         for first, end in zip(starts, [*starts[1:], len(units)]):
             current = first
             for i in range(first + 1, end):
-                if count(units[current][0], units[i][1]) > self.config.max_size:
+                if not count.fits(units[current][0], units[i][1], self.config.max_size):
                     spans.append((units[current][0], units[i - 1][1]))
                     current = i
             spans.append((units[current][0], units[end - 1][1]))

@@ -2,7 +2,11 @@
 
 Pieces of one level are merged greedily while they fit ``size``; a piece that is
 still too large is split at the next level, and a single word longer than
-``size`` is cut into even token windows. A Markdown heading that stands alone (a
+``size`` is cut into even token windows (level ``window``). A piece fits when it has
+at most ``size`` tokens and at most ``size`` times the tokenizer's longest token in
+characters; a stretch still longer (a megabyte of ``"a"`` that the tokenizer reads as
+one unknown token) is cut by characters (level ``characters``). No cut splits a
+grapheme cluster. A Markdown heading that stands alone (a
 section title right before a subsection) joins what follows it, never what
 precedes it. Every chunk records the level it was made at
 and the span it was split from (``meta["parent"]``), so a small retrieved chunk
@@ -27,7 +31,7 @@ from nbrag.chunking.base import (
 )
 from nbrag.chunking.text import TokenCounter, regex_spans, token_counter
 from nbrag.errors import NbragError
-from nbrag.text import sentence_spans, strip_span
+from nbrag.text import sentence_spans
 
 Span = tuple[int, int]
 Splitter = Callable[[str, int, int], list[Span]]
@@ -73,33 +77,37 @@ def split_span(text: str, span: Span, count: TokenCounter, size: int, levels: tu
     """Pieces of ``span`` that fit ``size``, as ``(span, level made at, span split from)``.
 
     Pieces of ``levels[depth]`` are merged while they fit; a piece that does not
-    fit is split at the next level; past the last level, into even token windows.
+    fit is split at the next level; past the last level, into even token windows,
+    and a window still too long in characters, by characters.
     """
-    if count(*span) <= size:
+    if count.fits(*span, size):
         return [(span, levels[depth - 1] if depth else "document", parent)]
     if depth == len(levels):
-        starts = count.token_starts(*span)
-        n = len(starts)
-        windows = -(-n // size)
-        cuts = [starts[(i * n) // windows] for i in range(1, windows)]
-        return [(piece, "window", span) for piece in zip([span[0], *cuts], [*cuts, span[1]])]
+        windows = []
+        for window in count.even_windows(*span, size):
+            pieces = count.cut_long([window], size)  # none where it holds only what the tokenizer drops
+            by_characters = pieces != [window] or count.inside_token(window[0]) or count.inside_token(window[1])
+            windows += [(piece, "characters" if by_characters else "window", span) for piece in pieces]
+        return windows
     level = levels[depth]
     out: list[tuple[Span, str, Span | None]] = []
     merged: Span | None = None
     for piece in count.snap(LEVELS[level](text, *span)):
         # A heading alone never closes what came before: it opens what follows.
-        if merged is not None and count(merged[0], piece[1]) <= size and not _HEADING.fullmatch(text, *piece):
+        if merged is not None and count.fits(merged[0], piece[1], size) and not _HEADING.fullmatch(text, *piece):
             merged = (merged[0], piece[1])
             continue
-        if count(*piece) <= size:
+        if count.fits(*piece, size):
             if merged is not None:
                 out.append((merged, level, span))
             merged = piece
             continue
         pieces = split_span(text, piece, count, size, levels, depth + 1, span)
+        if not pieces:  # a long run of what the tokenizer drops (zero-width spaces, say)
+            continue
         if merged is not None:  # a heading just before opens the first part of its section when both fit
             (_, b), _, _ = pieces[0]
-            if _HEADING.fullmatch(text, *merged) and count(merged[0], b) <= size:
+            if _HEADING.fullmatch(text, *merged) and count.fits(merged[0], b, size):
                 pieces[0] = ((merged[0], b), level, span)
             else:
                 out.append((merged, level, span))
@@ -119,12 +127,13 @@ class RecursiveChunker(Chunker):
         count = token_counter(text, cfg.unit, cfg.tokenizer)
         chunks = []
         for (a, b), level, parent in split_span(text, (0, len(text)), count, cfg.size, cfg.levels):
-            a, b = strip_span(text, a, b)
-            if count(a, b) == 0:  # only whitespace, or marks the tokenizer drops (as the fixed chunker does)
+            a, b = count.strip(a, b)
+            tokens = count.touching(a, b)
+            if tokens == 0:  # only whitespace, or marks the tokenizer drops (as the fixed chunker does)
                 continue
             meta = {"level": level, "parent": None if parent is None else {"start": parent[0], "end": parent[1]}}
-            chunks.append(Chunk(text=text[a:b], start=a, end=b, tokens=count(a, b), index=len(chunks), meta=meta))
+            chunks.append(Chunk(text=text[a:b], start=a, end=b, tokens=tokens, index=len(chunks), meta=meta))
         params = {"size": cfg.size, "unit": cfg.unit, "levels": ",".join(cfg.levels)}
         if cfg.unit == "token":
             params["tokenizer"] = cfg.tokenizer
-        return ChunkResult(source=text, chunks=chunks, method=self.name, params=params)
+        return ChunkResult(source=text, chunks=chunks, method=self.name, params=params, notes=count.note(cfg.size))

@@ -8,8 +8,9 @@ compared to a threshold, chosen as
 * ``percentile``: cut at the ``threshold`` percent least similar neighbours (e.g. 10);
 * ``std``: cut where similarity < mean − ``threshold`` × standard deviation (e.g. 1.0).
 
-Sizes are enforced: a chunk never exceeds ``max_size`` (an overlong sentence is
-split by the recursive chunker's clause, word and window levels) and a cut is
+Sizes are enforced: a chunk never exceeds ``max_size``, in tokens and in characters
+(``max_size`` times the tokenizer's longest token; an overlong sentence is split by the
+recursive chunker's clause, word, window and character levels) and a cut is
 skipped while the chunk is below ``min_size``. ``details`` keeps the similarity
 curve, the threshold value and the cuts, for the view.
 """
@@ -35,7 +36,6 @@ from nbrag.chunking.recursive import LEVELS, split_span
 from nbrag.chunking.text import TokenCounter, token_counter
 from nbrag.config import settings
 from nbrag.errors import NbragError, NbragTypeError
-from nbrag.text import strip_span
 
 if TYPE_CHECKING:  # pragma: no cover
     import numpy as np
@@ -82,8 +82,8 @@ def sentence_units(text: str, count: TokenCounter, max_size: int) -> list[tuple[
     units = []
     for para in count.snap(LEVELS["paragraph"](text, 0, len(text))):
         for sent in count.snap(LEVELS["sentence"](text, *para)):
-            a, b = strip_span(text, *sent)
-            if count(a, b) == 0:
+            a, b = count.strip(*sent)
+            if count.touching(a, b) == 0:
                 continue
             units.extend(_fit(text, (a, b), count, max_size))
     return units
@@ -91,10 +91,10 @@ def sentence_units(text: str, count: TokenCounter, max_size: int) -> list[tuple[
 
 def _fit(text: str, span: tuple[int, int], count: TokenCounter, max_size: int) -> list[tuple[int, int]]:
     """A sentence longer than ``max_size`` split by clauses, words and token windows."""
-    if count(*span) <= max_size:
+    if count.fits(*span, max_size):
         return [span]
     pieces = split_span(text, span, count, max_size, ("clause", "word"))
-    return [s for s in (strip_span(text, *p) for p, _, _ in pieces) if count(*s) > 0]
+    return [s for s in (count.strip(*p) for p, _, _ in pieces) if count.touching(*s) > 0]
 
 
 def neighbour_similarities(vectors: np.ndarray, window: int) -> np.ndarray:
@@ -155,20 +155,21 @@ class SemanticChunker(Chunker):
             a, b = units[first][0], units[last][1]
             meta = {"sentences": last - first + 1,
                     "similarity_before": None if first == 0 else round(float(sims[first - 1]), 4)}
-            chunks.append(Chunk(text=text[a:b], start=a, end=b, tokens=count(a, b), index=len(chunks), meta=meta))
+            chunks.append(Chunk(text=text[a:b], start=a, end=b, tokens=count.touching(a, b), index=len(chunks),
+                                meta=meta))
         details = {"units": [list(u) for u in units], "similarities": [round(float(s), 4) for s in sims],
                    "threshold_value": round(limit, 4) if len(sims) else None, "cuts": cuts}
-        return ChunkResult(source=text, chunks=chunks, method=self.name, params=params, details=details)
+        return ChunkResult(source=text, chunks=chunks, method=self.name, params=params, details=details,
+                           notes=count.note(cfg.max_size))
 
     def _group(self, units, sims, limit, count) -> tuple[list[tuple[int, int]], list[dict]]:
         """Consecutive unit groups: cut below the threshold once min_size is reached; never pass max_size."""
         cfg: SemanticConfig = self.config
         groups, cuts, first = [], [], 0
         for gap, sim in enumerate(sims, start=1):  # the gap before unit `gap`
-            size_so_far = count(units[first][0], units[gap - 1][1])
-            with_next = count(units[first][0], units[gap][1])
+            size_so_far = count.touching(units[first][0], units[gap - 1][1])
             reason = None
-            if with_next > cfg.max_size:
+            if not count.fits(units[first][0], units[gap][1], cfg.max_size):
                 reason = "max_size"
             elif sim < limit and size_so_far >= cfg.min_size:
                 reason = "similarity"
@@ -178,9 +179,9 @@ class SemanticChunker(Chunker):
                 first = gap
         groups.append((first, len(units) - 1))
         # A short tail joins the chunk before it when both fit together.
-        if len(groups) > 1 and count(units[groups[-1][0]][0], units[-1][1]) < cfg.min_size:
+        if len(groups) > 1 and count.touching(units[groups[-1][0]][0], units[-1][1]) < cfg.min_size:
             prev = groups[-2]
-            if count(units[prev[0]][0], units[-1][1]) <= cfg.max_size:
+            if count.fits(units[prev[0]][0], units[-1][1], cfg.max_size):
                 groups[-2:] = [(prev[0], len(units) - 1)]
                 cuts.pop()
         return groups, cuts

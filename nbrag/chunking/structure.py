@@ -4,7 +4,10 @@ Markdown is parsed with markdown-it-py (CommonMark plus tables), HTML with the
 standard library's parser; both give block spans in the source. Blocks of one
 section are merged while they fit ``size``; a code fence, table or list stays
 whole where it fits, and a block that does not is split by the recursive
-chunker's levels. Each chunk carries its heading path ("Guide > Install > Linux").
+chunker's levels (down to characters, for a stretch longer than ``size`` times the
+tokenizer's longest token). Block edges move to grapheme-cluster boundaries, so that
+a combining mark after a tag stays with its letter. Each chunk carries its heading
+path ("Guide > Install > Linux").
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ from nbrag.chunking.base import (
 from nbrag.chunking.recursive import split_span
 from nbrag.chunking.text import TokenCounter, token_counter
 from nbrag.errors import NbragError
-from nbrag.text import strip_span
+from nbrag.text import grapheme_ceil
 
 FORMATS = ("auto", "markdown", "html")
 _HTML_HINT = re.compile(r"<(?:!doctype|html|body|h[1-6]|p|div|section|article)\b", re.IGNORECASE)
@@ -160,27 +163,28 @@ class StructureChunker(Chunker):
         cfg: StructureConfig = self.config
         fmt = detect_format(text) if cfg.format == "auto" else cfg.format
         count = token_counter(text, cfg.unit, cfg.tokenizer)
-        blocks = markdown_blocks(text) if fmt == "markdown" else html_blocks(text)
+        blocks = whole_clusters(text, markdown_blocks(text) if fmt == "markdown" else html_blocks(text))
         pieces: list[tuple[tuple[int, int], list[str], list[str]]] = []  # (span, heading path, kinds)
         for path, section in _sections(blocks):
             for span, p, kinds in self._pack(text, section, path, count):
                 previous = pieces[-1] if pieces else None
                 # A section that is only its heading joins the section after it, when both fit.
-                if previous and previous[2] == ["heading"] and count(previous[0][0], span[1]) <= cfg.size:
+                if previous and previous[2] == ["heading"] and count.fits(previous[0][0], span[1], cfg.size):
                     pieces[-1] = ((previous[0][0], span[1]), p, ["heading", *kinds])
                 else:
                     pieces.append((span, p, kinds))
         chunks = []
         for (a, b), path, kinds in pieces:
-            a, b = strip_span(text, a, b)
-            if count(a, b) == 0:
+            a, b = count.strip(a, b)
+            tokens = count.touching(a, b)
+            if tokens == 0:
                 continue
             meta = {"heading_path": " > ".join(path), "headings": path, "blocks": kinds}
-            chunks.append(Chunk(text=text[a:b], start=a, end=b, tokens=count(a, b), index=len(chunks), meta=meta))
+            chunks.append(Chunk(text=text[a:b], start=a, end=b, tokens=tokens, index=len(chunks), meta=meta))
         params = {"size": cfg.size, "format": fmt, "unit": cfg.unit}
         if cfg.unit == "token":
             params["tokenizer"] = cfg.tokenizer
-        return ChunkResult(source=text, chunks=chunks, method=self.name, params=params)
+        return ChunkResult(source=text, chunks=chunks, method=self.name, params=params, notes=count.note(cfg.size))
 
     def _pack(self, text: str, blocks: list[Block], path: list[str], count: TokenCounter):
         """Merge a section's blocks while they fit; split a block that alone does not."""
@@ -188,13 +192,13 @@ class StructureChunker(Chunker):
         out, current, kinds = [], None, []
         for block in blocks:
             span = (block.start, block.end)
-            if current is not None and count(current[0], span[1]) <= size:
+            if current is not None and count.fits(current[0], span[1], size):
                 current, kinds = (current[0], span[1]), [*kinds, block.kind]
                 continue
             if current is not None:
                 out.append((current, path, kinds))
                 current, kinds = None, []
-            if count(*span) <= size:
+            if count.fits(*span, size):
                 current, kinds = span, [block.kind]
                 continue
             parts = split_span(text, span, count, size, ("paragraph", "line", "sentence", "clause", "word"))
@@ -202,6 +206,13 @@ class StructureChunker(Chunker):
         if current is not None:
             out.append((current, path, kinds))
         return out
+
+
+def whole_clusters(text: str, blocks: list[Block]) -> list[Block]:
+    """The blocks with both edges moved forward to grapheme-cluster boundaries (neighbours stay apart)."""
+    for block in blocks:
+        block.start, block.end = grapheme_ceil(text, block.start), grapheme_ceil(text, block.end)
+    return [block for block in blocks if block.end > block.start]
 
 
 def _sections(blocks: list[Block]):

@@ -1,13 +1,15 @@
-"""Spans for the chunkers: cuts at separators, and the token offsets and counts of any span.
+"""Spans for the chunkers: cuts at separators, the token offsets and counts of any span, and where a cut may fall.
 
 Every function here returns half-open character spans ``(start, end)`` into the
-original text, so chunkers never rebuild text and never lose a character. Sentences and
-:func:`~nbrag.text.strip_span` come from nbrag's shared text analysis (:mod:`nbrag.text`).
+original text, so chunkers never rebuild text and never lose a character. Sentences,
+:func:`~nbrag.text.strip_span` and grapheme-cluster boundaries come from nbrag's shared
+text analysis (:mod:`nbrag.text`).
 """
 
 from __future__ import annotations
 
 import bisect
+import functools
 import itertools
 import operator
 import os
@@ -15,7 +17,7 @@ import re
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from nbrag.text import tile
+from nbrag.text import at_grapheme_boundary, grapheme_ceil, grapheme_cuts, grapheme_floor, strip_span, tile
 
 if TYPE_CHECKING:  # pragma: no cover
     import tokenizers
@@ -26,43 +28,75 @@ def regex_spans(pattern: re.Pattern[str], text: str, start: int, end: int) -> li
     return tile(start, end, [m.end() for m in pattern.finditer(text, start, end) if m.end() > m.start()])
 
 
-_START = operator.itemgetter(0)
+_START, _END = operator.itemgetter(0), operator.itemgetter(1)
+
+# Characters one token may stand for when a chunk's characters are bounded (see TokenCounter):
+# at least this many, whatever the tokenizer's vocabulary.
+MIN_TOKEN_CHARS = 16
+
+
+class Column:
+    """One column of a list of ``(start, end)`` pairs, read in place (for bisecting, without a copy)."""
+
+    __slots__ = ("column", "pairs")
+
+    def __init__(self, pairs: Sequence[tuple[int, int]], column: int) -> None:
+        self.pairs, self.column = pairs, column
+
+    def __len__(self) -> int:
+        return len(self.pairs)
+
+    def __getitem__(self, i: int) -> int:
+        return self.pairs[i][self.column]
+
+
+class Units:
+    """What windows count over a span: characters, or tokens, with a token longer than
+    ``TokenCounter.token_chars`` cut at grapheme boundaries into pieces no longer than that.
+
+    ``starts`` and ``ends`` are the units' character spans, in order and never overlapping
+    (``range`` objects when counting characters, columns of the token offsets where no token
+    is cut, so that no list is made).
+    """
+
+    def __init__(self, starts: Sequence[int], ends: Sequence[int], long_tokens: int = 0) -> None:
+        self.starts, self.ends, self.long_tokens = starts, ends, long_tokens
+
+    def __len__(self) -> int:
+        return len(self.starts)
 
 
 class TokenCounter:
-    """Token counts of any span, from one encoding of the whole text.
+    """Token counts of any span of one text, from one encoding of the whole text, and where chunks may be cut.
 
     A token belongs to the span that holds its first character, so the counts of
     spans that tile a text add up to the text's token count. Tokens of no width
     (marks a tokenizer drops) are not counted. Spans are found by bisecting the
-    token offsets on their start (no copy of the starts is made).
+    tokens' starts.
+
+    Chunks are cut only where no grapheme cluster (a letter and its combining marks, an
+    emoji sequence, a flag, a Hangul syllable in jamo) is split, and no token but where
+    text is cut by characters. A chunk of ``size`` tokens holds at most
+    ``size × token_chars`` characters (:meth:`bound`; ``token_chars`` is the tokenizer's
+    longest token, see :func:`token_chars`): a stretch the tokenizer reads as one token or
+    a few (a megabyte of ``"a"``, a long URL, base64) is cut by characters, at grapheme
+    boundaries, where it is longer; ``cut_stretches`` counts such stretches and
+    :meth:`note` says so.
     """
 
-    def __init__(self, offsets: Sequence[tuple[int, int]] | None) -> None:
-        if offsets is not None and not all(end > start for start, end in offsets):
-            offsets = [o for o in offsets if o[1] > o[0]]
+    def __init__(self, text: str, offsets: Sequence[tuple[int, int]] | None, token_chars: int = 1) -> None:
+        self.text = text
+        self.widest = 1  # the most characters of one token
+        if offsets:
+            widths = list(map(operator.sub, map(_END, offsets), map(_START, offsets)))
+            if min(widths) <= 0:
+                offsets = [o for o in offsets if o[1] > o[0]]
+            self.widest = max(widths)
         self.offsets = offsets  # None: counting characters
+        self.token_chars = 1 if offsets is None else token_chars
+        self.cut_stretches = 0
 
-    def inside_token(self, position: int) -> bool:
-        """Whether ``position`` falls strictly inside a token (cutting there would split it)."""
-        if self.offsets is None:
-            return False
-        i = bisect.bisect_right(self.offsets, position, key=_START) - 1
-        return i >= 0 and self.offsets[i][0] < position < self.offsets[i][1]
-
-    def snap(self, spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
-        """Join neighbouring spans whose shared edge falls inside a token.
-
-        Separators are found in the text, but a tokenizer may read across some of
-        them (a form feed it drops, say); a cut there would split a token in two.
-        """
-        joined: list[tuple[int, int]] = []
-        for span in spans:
-            if joined and self.inside_token(span[0]):
-                joined[-1] = (joined[-1][0], span[1])
-            else:
-                joined.append(span)
-        return joined
+    # ------------------------------------------------------------------ counts
 
     def _index(self, position: int) -> int:
         """How many tokens start before ``position``."""
@@ -73,11 +107,193 @@ class TokenCounter:
             return end - start
         return self._index(end) - self._index(start)
 
-    def token_starts(self, start: int, end: int) -> list[int]:
-        """Character positions where the span's tokens start (characters when counting characters)."""
+    def touching(self, start: int, end: int) -> int:
+        """Tokens that have a character in the span: those that start in it, and one that starts
+        before and reaches into it (a token cut by characters counts in each of its pieces)."""
+        if self.offsets is None or end <= start:
+            return max(0, end - start)
+        first = self._index(start)
+        crossing = first > 0 and self.offsets[first - 1][1] > start
+        return self._index(end) - first + crossing
+
+    def bound(self, size: int) -> int:
+        """The most characters a chunk of ``size`` tokens (or characters) may hold."""
+        return size * self.token_chars
+
+    def fits(self, start: int, end: int, size: int) -> bool:
+        """Whether the span may be one chunk of at most ``size``: tokens and characters both."""
+        return end - start <= self.bound(size) and self.touching(start, end) <= size
+
+    def note(self, size: int) -> list[str]:
+        """A line for a result's warnings when stretches were cut by characters (else none)."""
+        n = self.cut_stretches
+        if not n:
+            return []
+        return [f"{n} stretch{'es' if n > 1 else ''} of text (such as a long word, URL or base64 that the tokenizer "
+                f"reads as one token) ran past the {self.bound(size)} characters a chunk of {size} tokens may hold "
+                f"({self.token_chars} a token) and {'were' if n > 1 else 'was'} cut by characters, at grapheme "
+                "boundaries."]
+
+    # ------------------------------------------------------------------ where chunks may be cut
+
+    def inside_token(self, position: int) -> bool:
+        """Whether ``position`` falls strictly inside a token (cutting there would split it)."""
         if self.offsets is None:
-            return list(range(start, end))
-        return [s for s, _ in self.offsets[self._index(start):self._index(end)]]
+            return False
+        i = bisect.bisect_right(self.offsets, position, key=_START) - 1
+        return i >= 0 and self.offsets[i][0] < position < self.offsets[i][1]
+
+    def cuttable(self, position: int) -> bool:
+        """Whether a cut at ``position`` splits neither a token nor a grapheme cluster."""
+        return at_grapheme_boundary(self.text, position) and not self.inside_token(position)
+
+    def snap(self, spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
+        """Join neighbouring spans whose shared edge splits a token or a grapheme cluster.
+
+        Separators are found in the text, but a tokenizer may read across some of
+        them (a form feed it drops, say), and a combining mark may follow one; a cut
+        there would split a token or a character in two.
+        """
+        joined: list[tuple[int, int]] = []
+        for span in spans:
+            if joined and not self.cuttable(span[0]):
+                joined[-1] = (joined[-1][0], span[1])
+            else:
+                joined.append(span)
+        return joined
+
+    def strip(self, start: int, end: int) -> tuple[int, int]:
+        """The span without leading and trailing whitespace, widened again to whole grapheme
+        clusters (a combining mark over a space keeps its space)."""
+        a, b = strip_span(self.text, start, end)
+        if a == b:
+            return a, b
+        return grapheme_floor(self.text, a), grapheme_ceil(self.text, b)
+
+    # ------------------------------------------------------------------ windows
+
+    def units(self, start: int, end: int) -> Units:
+        """The units of ``[start, end)`` that windows count (see :class:`Units`)."""
+        if self.offsets is None:
+            return Units(range(start, end), range(start + 1, end + 1))
+        first, last = self._index(start), self._index(end)
+        whole = first == 0 and last == len(self.offsets) and (not last or self.offsets[-1][1] <= end)
+        tokens = self.offsets if whole else self.offsets[first:last]
+        if tokens and not whole:
+            tokens[-1] = (tokens[-1][0], min(tokens[-1][1], end))
+        most = self.token_chars
+        if not tokens or (self.widest if whole else max(e - s for s, e in tokens)) <= most:
+            return Units(Column(tokens, 0), Column(tokens, 1))  # no token to cut (nearly always)
+        starts: list[int] = []
+        ends: list[int] = []
+        long_tokens = 0
+        for s, e in tokens:
+            cuts = grapheme_cuts(self.text, s, e, most) if e - s > most else []
+            long_tokens += bool(cuts)
+            starts += [s, *cuts]
+            ends += [*cuts, e]
+        return Units(starts, ends, long_tokens)
+
+    def _cut_below(self, units: Units, i: int, low: int) -> tuple[int, int] | None:
+        """The last unit ``j`` in ``(low, i]`` that a chunk may start at, with where: the last grapheme
+        boundary at or before the unit, unless the unit before reaches past it."""
+        while i > low:
+            at = grapheme_floor(self.text, units.starts[i])
+            if at >= units.ends[i - 1]:
+                return i, at
+            # Units that start in the cluster from `at` share its start: only the first of them can start a chunk.
+            i = min(i - 1, bisect.bisect_left(units.starts, at))
+        return None
+
+    def _cut_above(self, units: Units, i: int) -> tuple[int, int] | None:
+        """The first unit ``j >= i`` (before the last) that a chunk may start at, with where."""
+        while 0 < i < len(units):
+            at = grapheme_floor(self.text, units.starts[i])
+            if at >= units.ends[i - 1]:
+                return i, at
+            after = grapheme_ceil(self.text, units.starts[i] + 1)  # the end of the cluster the unit starts in
+            i = max(i + 1, bisect.bisect_left(units.starts, after))
+        return None
+
+    def _cut_near(self, units: Units, i: int, low: int) -> tuple[int, int] | None:
+        """The cut at or before unit ``i`` (after unit ``low``), else the first one after it."""
+        return self._cut_below(units, i, low) or self._cut_above(units, i + 1)
+
+    def even_windows(self, start: int, end: int, size: int) -> list[tuple[int, int]]:
+        """Windows of about equal units, at most ``size`` each, that tile ``[start, end)``.
+
+        A window holds more only where a grapheme cluster spans more than ``size`` units (a
+        Hangul syllable in jamo is three tokens of MiniLM) and no cut is possible.
+        """
+        units = self.units(start, end)
+        self.cut_stretches += units.long_tokens
+        n, i, cuts = len(units), 0, [start]
+        windows, k = -(-n // size), 1
+        while n - i > size:
+            even = (k * n) // windows if k < windows else n  # past the last even place when cuts moved back
+            found = self._cut_near(units, min(max(even, i + 1), i + size), i)
+            if found is None:
+                break
+            i, at = found
+            cuts.append(at)
+            k += 1
+        cuts.append(end)
+        return list(itertools.pairwise(cuts))
+
+    def sliding_windows(self, size: int, overlap: int) -> list[tuple[int, int]]:
+        """Windows of ``size`` units over the whole text, each starting ``size - overlap`` units after
+        the one before; each starts at its first unit and ends after its last, widened to whole grapheme
+        clusters.
+
+        A window end that would split a cluster moves back to the cluster's start (forward, where the
+        cluster alone is more than ``size`` units). A window whose units spread over more than
+        ``bound(size)`` characters (long runs of spaces or marks between them) ends early; one that still
+        does (a lone unit with the marks after it) is left for :meth:`cut_long`, and the next window
+        starts after it, so that windows stay in order.
+        """
+        units = self.units(0, len(self.text))
+        self.cut_stretches += units.long_tokens
+        n, most = len(units), self.bound(size)
+        if n == 0:
+            return []
+        spans: list[tuple[int, int]] = []
+        a, at = 0, grapheme_floor(self.text, units.starts[0])
+        last = (0, 0)  # the unit and the place where the window before ended
+        while True:
+            b = min(a + size, n)
+            if b < n:
+                b = (self._cut_near(units, b, a) or (n, 0))[0]
+            end = grapheme_ceil(self.text, units.ends[b - 1])
+            while end - at > most and (shorter := self._cut_below(units, b - 1, a)) is not None:
+                b = shorter[0]
+                end = grapheme_ceil(self.text, units.ends[b - 1])
+            if b <= last[0]:  # a window moved back by a cluster would lie inside the one before: start after it
+                a, at = last
+                continue
+            spans.append((at, end))
+            if b == n:
+                return spans
+            last = (b, grapheme_floor(self.text, units.starts[b]))  # a window may start at unit b
+            shifted = self._cut_below(units, max(b - overlap, a + 1), a) if end - at <= most else None
+            a, at = shifted or last
+
+    def cut_long(self, spans: list[tuple[int, int]], size: int) -> list[tuple[int, int]]:
+        """Spans longer than ``bound(size)`` cut by characters at grapheme boundaries (each such span is a
+        stretch in ``cut_stretches``, unless nothing of it is kept). The pieces lose the whitespace at their
+        ends, and pieces that touch no token (only what the tokenizer drops: spaces, control characters) are
+        left out."""
+        most = self.bound(size)
+        out = []
+        for a, b in spans:
+            if b - a <= most:
+                out.append((a, b))
+                continue
+            cuts = grapheme_cuts(self.text, a, b, most)
+            pieces = (self.strip(*piece) for piece in itertools.pairwise([a, *cuts, b]))
+            kept = [piece for piece in pieces if self.touching(*piece)]
+            self.cut_stretches += bool(cuts and kept)
+            out += kept
+        return out
 
 
 # Long texts are encoded in pieces of about this many characters, in parallel (see token_offsets).
@@ -136,9 +352,34 @@ def token_offsets(tok: tokenizers.Tokenizer, text: str) -> list[tuple[int, int]]
     return offsets
 
 
-def token_counter(text: str, unit: str, tokenizer: str) -> TokenCounter:
-    if unit == "char":
-        return TokenCounter(None)
+def longest_token(tok: tokenizers.Tokenizer) -> int:
+    """Characters of the longest entry of ``tok``'s vocabulary, added tokens included, less a
+    WordPiece continuation prefix (``##``) or an end-of-word suffix."""
+    prefix = getattr(tok.model, "continuing_subword_prefix", None) or ""
+    suffix = getattr(tok.model, "end_of_word_suffix", None) or ""
+    longest = 0
+    for piece in tok.get_vocab(with_added_tokens=True):
+        n = len(piece)
+        if prefix and piece.startswith(prefix):
+            n -= len(prefix)
+        if suffix and piece.endswith(suffix):
+            n -= len(suffix)
+        longest = max(longest, n)
+    return longest
+
+
+@functools.lru_cache(maxsize=16)
+def token_chars(tokenizer: str) -> int:
+    """Characters a token may stand for in a bounded chunk: the longest token of the tokenizer
+    (18 for MiniLM, "telecommunications"), at least :data:`MIN_TOKEN_CHARS`; read once per tokenizer."""
     from nbrag.models import load_tokenizer
 
-    return TokenCounter(token_offsets(load_tokenizer(tokenizer), text))
+    return max(longest_token(load_tokenizer(tokenizer)), MIN_TOKEN_CHARS)
+
+
+def token_counter(text: str, unit: str, tokenizer: str) -> TokenCounter:
+    if unit == "char":
+        return TokenCounter(text, None)
+    from nbrag.models import load_tokenizer
+
+    return TokenCounter(text, token_offsets(load_tokenizer(tokenizer), text), token_chars(tokenizer))

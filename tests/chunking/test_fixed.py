@@ -4,7 +4,7 @@ import pytest
 
 import nbrag
 from nbrag.chunking import available, get_chunker
-from nbrag.chunking.fixed import windows
+from nbrag.chunking.text import TokenCounter
 from nbrag.errors import NbragError, NbragTypeError
 from nbrag.models import load_tokenizer
 
@@ -85,7 +85,7 @@ def test_characters_as_unit():
     (10, 4, 0, [(0, 4), (4, 8), (8, 10)]),
 ])
 def test_window_arithmetic(n, size, overlap, expected):
-    assert windows(n, size, overlap) == expected
+    assert TokenCounter("x" * n, None).sliding_windows(size, overlap) == expected
 
 
 def test_empty_and_blank_text_give_no_chunks():

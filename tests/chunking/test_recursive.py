@@ -40,7 +40,7 @@ def test_real_document(python_doc, size):
     result = nbrag.chunk(python_doc, method="recursive", size=size)
     check(python_doc, result, size)
     levels = {c.meta["level"] for c in result}
-    assert levels <= {"document", "section", "paragraph", "line", "sentence", "clause", "word", "window"}
+    assert levels <= {"document", "section", "paragraph", "line", "sentence", "clause", "word", "window", "characters"}
 
 
 def test_paragraphs_are_kept_whole_when_they_fit(python_doc):
