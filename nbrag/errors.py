@@ -111,6 +111,21 @@ def number(value: Any, option: str, least: float | None = None, most: float | No
     return real
 
 
+def readable(text: str, option: str | None = None, *, what: str = "") -> str:
+    """``text`` when it holds no lone surrogate (half of a UTF-16 pair, as bytes decoded with
+    ``errors="surrogateescape"`` leave): no tokenizer reads one. Else an error naming ``option`` (or starting with
+    ``what``, e.g. ``"Example 2 of the cell"``) and where the surrogate is."""
+    if text.isascii():
+        return text
+    import re
+
+    lone = re.search("[\ud800-\udfff]", text)
+    if lone is not None:
+        raise NbragError(f"{what + ' ' if what else ''}holds a lone surrogate {lone.group()!r} at character "
+                         f"{lone.start()}, which is not text; decode the source with errors='replace'.", option=option)
+    return text
+
+
 class ModelUnavailableError(NbragError):
     """A model could not be found locally or fetched; the message says how to get it."""
 

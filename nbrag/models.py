@@ -131,7 +131,7 @@ def resolve_dtype(device: str, preference: str | None = None) -> torch.dtype:
 # (kind, name, where) -> loaded object; `where` keeps a model per device and dtype.
 _cache: dict[tuple[str, str, str], Any] = {}
 _timings: dict[tuple[str, str, str], float] = {}
-_lock = threading.Lock()
+_lock = threading.RLock()  # re-entrant: loading a generator's tokenizer loads the generator through here
 
 
 def loaded() -> list[dict[str, Any]]:

@@ -21,14 +21,14 @@ from __future__ import annotations
 
 import contextlib
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 from nbrag.display import Shown
-from nbrag.errors import NbragError
+from nbrag.errors import NbragError, NbragTypeError
 from nbrag.inspectors.base import (
     NoAttentionWeightsError,
     check_index,
@@ -139,6 +139,9 @@ def attention(text: str, model: Any = None, *, tokenizer: Any = None, layers: Se
     net = loaded.model
     enc = encode(loaded.tokenizer, text, max_tokens=max_tokens)
     num_layers = _num_layers(net)
+    if layers is not None and (isinstance(layers, str) or not isinstance(layers, Iterable)):
+        raise NbragTypeError("give a list of layer numbers (e.g. [0, -1]), or None for all.", option="layers",
+                             value=layers)
     kept = list(range(num_layers)) if layers is None else \
         [check_index(i, num_layers, "layers", option="layers") for i in layers]
     if not kept:

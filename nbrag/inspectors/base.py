@@ -25,7 +25,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from nbrag.errors import ModelUnavailableError, NbragError, NbragTypeError
+from nbrag.errors import ModelUnavailableError, NbragError, NbragTypeError, readable
 from nbrag.models import model_name
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -162,8 +162,12 @@ def encode(tokenizer: Any, text: str, max_tokens: int | None = None, what: str =
     """
     import torch
 
-    if not isinstance(text, str) or not text.strip():
+    if not isinstance(text, str):
+        raise NbragTypeError(f"needs a str, got {type(text).__name__}: give the text for the model to read.",
+                             option=what, value=text)
+    if not text.strip():
         raise NbragError("empty: give at least one word for the model to read.", option=what, value=text)
+    readable(text, what)
     if max_tokens is not None:
         at_least(max_tokens, 1, "max_tokens", f"the {what} needs room for at least one token.")
     if hasattr(tokenizer, "encode_batch"):  # tokenizers.Tokenizer

@@ -26,12 +26,12 @@ from __future__ import annotations
 
 import numbers
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from nbrag.display import Shown
-from nbrag.errors import NbragError
+from nbrag.errors import NbragError, NbragTypeError
 from nbrag.inspectors.base import Loaded, at_least, device_of, encode, evaluating, jsonable, load
 from nbrag.models import model_name
 
@@ -316,6 +316,9 @@ def speed(prompt: str, model: Any = None, lengths: Sequence[int] = (16, 32), *, 
     """
     import torch
 
+    if isinstance(lengths, str) or not isinstance(lengths, Iterable):
+        raise NbragTypeError("give a list of numbers of new tokens, e.g. [16, 32].", option="lengths", value=lengths)
+    lengths = list(lengths)
     if not lengths or any(isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 1 for n in lengths):
         raise NbragError("give one or more numbers of new tokens, each at least 1.", option="lengths",
                          value=tuple(lengths))

@@ -46,6 +46,9 @@ def folder_of(path: Any, option: str, also: str = "") -> Path:
     ``option`` for another type (``also``: what else the option takes, e.g. ``" or a LoraRun"``)."""
     if not isinstance(path, str | os.PathLike):
         raise NbragTypeError(f"give a folder (a str or a pathlib.Path){also}.", option=option, value=path)
+    if "\x00" in str(path):  # the OS refuses it with a ValueError, not an OSError
+        raise NbragError("holds a NUL character ('\\x00'), which no file name can: give a folder's name.",
+                         option=option, value=path)
     return Path(path).expanduser()
 
 

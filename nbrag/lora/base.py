@@ -153,6 +153,10 @@ class LoraRun(Shown):
             raise NbragError(f"This {self.variant} run was loaded from disk without its optimizer state, so it "
                              "cannot resume; train a new run with nbrag.lora.train(...) instead.")
         if callbacks is not None:
+            from nbrag.lora.training import check_options, listed
+
+            callbacks = listed(callbacks)
+            check_options(callbacks=callbacks)
             self._trainer.callbacks = list(callbacks)
         return self._trainer.run(steps)
 

@@ -23,10 +23,12 @@ def compare(data: Any, variants: Iterable[str] | str = DEFAULT_COMPARE, *,
     each variant takes its own default. Ctrl-C stops the comparison: it holds the runs trained so far,
     the interrupted one last (``comparison.interrupted``; that run can ``resume``).
     """
-    from nbrag.lora.training import prepare, resolve_model, train
+    from nbrag.lora.training import listed, prepare, resolve_model, train
 
     names = variant_list(variants)
-    examples = prepare(data, save=save, **options)  # read once; every variant trains on the same examples
+    callbacks = listed(callbacks)
+    # read once; every variant trains on the same examples
+    examples = prepare(data, save=save, callbacks=callbacks, **options)
     pair = resolve_model(model)  # loaded once; train() copies it for each variant
     runs = {}
     for variant in names:

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from nbrag.errors import NbragError, NbragTypeError
+from nbrag.errors import NbragError, NbragTypeError, readable
 
 DATA_SUFFIXES = (".json", ".jsonl", ".csv", ".tsv", ".txt", ".parquet")
 FILE_KINDS = ("a JSON or JSONL file of {instruction, input, output} records, a CSV or TSV file with a header row, or "
@@ -74,7 +74,7 @@ def _record(obj: Any, where: str) -> Example:
     if answer_key is None:
         if "text" in obj:
             return _record(str(obj["text"]), where)
-        raise NbragError(f"{where} has keys {sorted(obj)}; an instruction example needs 'output' (with "
+        raise NbragError(f"{where} has keys {sorted(obj, key=str)}; an instruction example needs 'output' (with "
                          "'instruction' and optional 'input'), a plain one 'text'.")
     for keys in PROMPT_KEYS:
         if keys[0] in obj:
@@ -165,7 +165,10 @@ def read_examples(data: Any) -> list[Example]:
     if not raw:
         raise NbragError(f"No training examples in {where}: give at least one example (one per line, or JSON "
                          "objects with instruction/input/output).")
-    return [_record(obj, f"Example {n} of {where}") for n, obj in enumerate(raw, 1)]
+    examples = [_record(obj, f"Example {n} of {where}") for n, obj in enumerate(raw, 1)]
+    for n, example in enumerate(examples, 1):
+        readable(example.text, what=f"Example {n} of {where}")
+    return examples
 
 
 def split(items: list[Tokenized], eval_fraction: float, seed: int) -> tuple[list[Tokenized], list[Tokenized]]:

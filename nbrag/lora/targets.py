@@ -104,8 +104,14 @@ def adapted(model: Any, targets: list[str]) -> list[Adapted]:
 
 
 def check_rank(layers: list[Adapted], r: int, variant: str) -> None:
-    """A rank above a layer's smaller dimension adds nothing a full update would not: refuse it."""
+    """A rank above a layer's smaller dimension adds nothing a full update would not: refuse it. VeRA's rank may
+    pass a layer's dimensions, but not the largest dimension of every adapted layer."""
     if variant == "vera":  # VeRA's shared random projections may be wider than a layer (the paper uses r=256 and up)
+        widest = max((max(a.d_in, a.d_out) for a in layers), default=r)
+        if r > widest:
+            raise NbragError(f"larger than every dimension of the adapted layers (the largest is {widest}): VeRA's "
+                             "shared random projections would hold more directions than any layer can use; give a "
+                             f"rank of at most {widest}.", option="r", value=r)
         return
     too_small = [a for a in layers if r > min(a.d_in, a.d_out)]
     if too_small:

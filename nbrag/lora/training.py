@@ -26,6 +26,7 @@ from nbrag.lora.base import LoraRun, SaveWarning, check_variant
 from nbrag.lora.data import Example, Tokenized
 
 FEATURE = "LoRA fine-tuning"
+MAX_SEED = 2**64 - 1  # torch.manual_seed takes no larger seed
 
 
 def require_peft() -> None:
@@ -48,6 +49,11 @@ def resolve_model(model: Any) -> tuple[Any, Any]:
 
         return load_generator(model)
     if isinstance(model, tuple) and len(model) == 2:
+        net, tokenizer = model
+        if not hasattr(net, "config") or not callable(net) or not callable(tokenizer):
+            raise NbragTypeError(f"({type(net).__name__}, {type(tokenizer).__name__}) is not a (model, tokenizer) "
+                                 "pair: give a transformers model and its tokenizer, None (the configured generator), "
+                                 "or a Hugging Face id or local folder.", option="model")
         return model
     raise NbragTypeError(f"a {type(model).__name__} is not a model: give None (the configured generator), a Hugging "
                          "Face id or local folder, or a (model, tokenizer) pair.", option="model")
@@ -67,7 +73,9 @@ def check_options(*, r: int = 8, alpha: float = 16, lr: float | None = None, ste
     whole_number(grad_accum, "grad_accum", 1, " (forward passes per optimizer step; 1: no accumulation)")
     whole_number(max_length, "max_length", 2, " (tokens of the longest example, e.g. 256)")
     whole_number(eval_every, "eval_every", 1, " (steps between evaluations, e.g. 10)")
-    whole_number(seed, "seed", 0)
+    if whole_number(seed, "seed", 0) > MAX_SEED:
+        raise NbragError(f"give a whole number from 0 to {MAX_SEED} (torch's seeds have 64 bits).", option="seed",
+                         value=seed)
     whole_number(delta_start, "delta_start", 0, " (the step Delta-LoRA starts moving the weights after)")
     number(alpha, "alpha", above=0, hint=" (e.g. 16)")
     if lr is not None:
@@ -80,10 +88,16 @@ def check_options(*, r: int = 8, alpha: float = 16, lr: float | None = None, ste
             or (isinstance(target_modules, list | tuple) and all(isinstance(m, str) for m in target_modules))):
         raise NbragTypeError("give module names: a list of str, or one str with commas (e.g. 'q_proj,v_proj'); "
                              "None finds them for the architecture.", option="target_modules", value=target_modules)
-    if callable(callbacks) or not isinstance(callbacks, Iterable) \
-            or (not isinstance(callbacks, Iterator) and not all(callable(c) for c in callbacks)):
+    if callable(callbacks) or not isinstance(callbacks, Iterable) or isinstance(callbacks, Iterator) \
+            or not all(callable(c) for c in callbacks):
         raise NbragTypeError("give a list of functions, each taking one event dict.", option="callbacks",
                              value=callbacks)
+
+
+def listed(callbacks: Any) -> Any:
+    """``callbacks`` as a list when it is an iterator (a generator expression), so that it is checked whole and
+    every run of a comparison gets every callback; anything else as given, for :func:`check_options` to judge."""
+    return list(callbacks) if isinstance(callbacks, Iterator) else callbacks
 
 
 def prepare(data: Any, *, save: str | Path | None = None, **options: Any) -> list[Example]:
@@ -172,6 +186,7 @@ def train(data: Any, variant: str = "lora", *, model: Any = None, r: int = 8, al
     saving fails after all, the run is returned with the reason in ``run.warnings`` and a warning says it).
     """
     check_variant(variant)
+    callbacks = listed(callbacks)
     examples = prepare(data, save=save, r=r, alpha=alpha, lr=lr, steps=steps, batch_size=batch_size,
                        grad_accum=grad_accum, max_length=max_length, target_modules=target_modules,
                        eval_fraction=eval_fraction, eval_every=eval_every, seed=seed, dropout=dropout,

@@ -83,7 +83,11 @@ class AreaMagics(Magics):
 
     def parse(self, method: Any, line: str) -> Any:
         """``line`` parsed by ``method``'s declared arguments; ``-o`` checked to be a variable name."""
-        args = parse_argstring(method, line)
+        try:
+            args = parse_argstring(method, line)
+        except ValueError as error:  # shlex: a quote opened and never closed, or a backslash at the end
+            raise UsageError(f"Cannot read the options ({error}): close each quote you open, e.g. "
+                             "--file 'my notes.txt'.") from None
         check_name(getattr(args, "output", None))
         return args
 
@@ -131,7 +135,7 @@ class AreaMagics(Magics):
         if file:
             try:
                 return Path(unquote(file)).expanduser().read_text(encoding="utf-8")
-            except (OSError, UnicodeDecodeError) as error:
+            except (OSError, ValueError) as error:  # ValueError: not UTF-8, or a NUL in the path
                 raise UsageError(f"Cannot read --file {file}: {error}") from None
         if var:
             return self.text_variable(var)

@@ -49,9 +49,12 @@ from nbrag.rag.answer import (
     answer_from_hits,
     check_counts,
     check_question,
+    check_search_options,
+    check_stream,
     check_template,
     open_index,
     script_mismatch,
+    with_generator,
 )
 from nbrag.rag.base import AgentResult, AgentStep, Answer
 from nbrag.rag.calculator import calculate
@@ -169,19 +172,21 @@ def agent(question: str, index: Any = None, *, max_steps: int = 10, token_budget
                  context_tokens=context_tokens)
     check_counts(0, rewrites=rewrites)
     check_template(template)
+    check_stream(stream)
     threshold = check_threshold(support_threshold)
     if index is None:
         raise NbragError("the agent retrieves from an index: give index= (an nbrag.Index or its name).",
                          option="index")
     gen = llm.resolve(generator, endpoint=endpoint, model=model, api_key=api_key, timeout=timeout)
     index = open_index(index)
+    check_search_options(index, search_options, "agent")
     graph_kind = _graph_kind(index, graph)
     mismatch = script_mismatch(question, [index.document(d) for d in index.documents[:3]], index.embedder)
     started = time.perf_counter()
     run = _Run(question=question, gen=gen, max_steps=max_steps, token_budget=token_budget)
     state: dict[str, Any] = {"plan": [question], "answers": [], "evidence": [], "draft": None, "verified": None,
                              "final": None, "warnings": [mismatch] if mismatch else []}
-    search = {"k": k, "mode": mode, **search_options}
+    search = {"k": k, "mode": mode, **with_generator(search_options, gen)}
     drafting = {"threshold": threshold, "context_tokens": context_tokens, "max_new_tokens": max_new_tokens,
                 "stream": stream, "template": template}
     with contextlib.suppress(_Stop):  # a limit stopped the loop: run.stopped says which

@@ -13,20 +13,17 @@ question too long for the model (an error), an endpoint that does not answer (an
 
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import Callable
 from typing import Any
 
 from nbrag import llm
 from nbrag.endpoints import DEFAULT_TIMEOUT
-from nbrag.errors import NbragError, NbragTypeError, whole_number
+from nbrag.errors import NbragError, NbragTypeError, readable, whole_number
 from nbrag.rag.base import Answer
 from nbrag.rag.prompt import CLOSED_BOOK_TEMPLATE, DEFAULT_TEMPLATE, PromptTemplate, assemble
 from nbrag.rag.support import SUPPORT_THRESHOLD, check_threshold, parse_citations, support_check, support_warning
 from nbrag.text import script_share
-
-_SURROGATE = re.compile("[\ud800-\udfff]")  # half of a UTF-16 pair: no tokenizer reads it
 
 
 def open_index(index: Any) -> Any:
@@ -166,9 +163,7 @@ def check_question(question: Any) -> None:
                              option="query")
     if not question.strip():
         raise NbragError("the question is empty: write what you want to know.", option="query")
-    if not question.isascii() and (lone := _SURROGATE.search(question)) is not None:
-        raise NbragError(f"holds a lone surrogate {lone.group()!r} at character {lone.start()}, which is not text; "
-                         "decode the source with errors='replace'.", option="query")
+    readable(question, "query")
 
 
 def check_template(template: Any) -> None:

@@ -17,7 +17,7 @@ from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
-from nbrag.errors import MissingExtraError, NbragError, NbragTypeError
+from nbrag.errors import MissingExtraError, NbragError, NbragTypeError, readable
 
 TEXT_SUFFIXES = (".txt", ".md", ".markdown", ".rst")
 HTML_SUFFIXES = (".html", ".htm")
@@ -136,9 +136,15 @@ def as_documents(texts: Any, ids: Iterable[str] | None) -> dict[str, str]:
         id_column = next((c for c in ("id", "_id") if c in texts.columns), None)
         ids = list(texts[id_column].astype(str)) if id_column and ids is None else ids
         texts = list(texts["text"])
+    if ids is not None and (isinstance(ids, (str, bytes)) or not isinstance(ids, Iterable)):
+        raise NbragTypeError("give a list of ids, one str per text (or leave ids out to have them made from the "
+                             "texts).", option="ids", value=ids)
     if isinstance(texts, Mapping):
         pairs = list(texts.items())
     else:
+        if not isinstance(texts, (str, Iterable)):
+            raise NbragTypeError(f"a {type(texts).__name__}: Index.add takes a str, a list of str, a dict id -> text "
+                                 "or a DataFrame with a 'text' column.", option="texts")
         texts = [texts] if isinstance(texts, str) else list(texts)
         bad = [type(t).__name__ for t in texts if not isinstance(t, str)]
         if bad:
@@ -150,6 +156,13 @@ def as_documents(texts: Any, ids: Iterable[str] | None) -> dict[str, str]:
         pairs = list(zip(names, texts))
     documents: dict[str, str] = {}
     for position, (doc_id, text) in enumerate(pairs):
+        if not isinstance(text, str):
+            raise NbragTypeError(f"the text of {doc_id!r} is a {type(text).__name__}: give each text as a str.",
+                                 option="texts")
+        readable(text, "texts", what=f"the text of {str(doc_id)!r}")
+        if not str(doc_id).strip():
+            raise NbragError(f"text {position} has an empty id: give each document a name.", option="ids")
+        readable(str(doc_id), "ids")
         if str(doc_id) in documents and (ids is not None or documents[str(doc_id)] != text):
             first = [str(i) for i, _ in pairs].index(str(doc_id))
             raise NbragError(f"the id {str(doc_id)!r} is given twice (texts {first} and {position}): one id per "

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from nbrag.config import settings
-from nbrag.errors import NbragError, whole_number
+from nbrag.errors import NbragError, NbragTypeError, readable, whole_number
 from nbrag.llm import resolve
 from nbrag.ranking.bm25 import BM25, backend_name
 from nbrag.ranking.fusion import check_fusion, check_rrf_k, check_weights, fuse
@@ -203,6 +203,7 @@ class Index:
 
         from nbrag.chunking import chunk, get_chunker
 
+        whole_number(batch_size, "batch_size")
         started = time.perf_counter()
         method = get_chunker(chunker, option="chunker").name  # unknown names fail before any work
         report = IngestReport(documents=len(documents))
@@ -294,6 +295,9 @@ class Index:
 
     def delete(self, document: str) -> int:
         """Remove a document and its chunks; returns how many chunks went."""
+        if not isinstance(document, str):
+            raise NbragTypeError(f"a {type(document).__name__}: give the document's id (a str; index.documents lists "
+                                 "them).", option="document", value=document)
         with self.store.writing():
             self._refresh()
             if not self.store.records([document]):
@@ -472,8 +476,15 @@ class Index:
         k = whole_number(settings.top_k if k is None else k, "k")
         if mode not in MODES:
             raise NbragError(f"choose one of {', '.join(MODES)}.", option="mode", value=mode)
+        if not isinstance(fusion, str):
+            raise NbragTypeError("give the fusion's name: 'rrf', 'minmax' or 'zscore'.", option="fusion", value=fusion)
         check_fusion(fusion)
         check_rrf_k(rrf_k)
+        if weights is not None and not isinstance(weights, Mapping):
+            raise NbragTypeError("give a dict of retriever -> weight, e.g. {'bm25': 0.3, 'dense': 0.7}.",
+                                 option="weights", value=weights)
+        if candidates is not None:
+            whole_number(candidates, "candidates")
         if weights and mode in ("hybrid", "hybrid+graph"):  # checked before any work; fused with the candidates
             check_weights(weights, ["bm25", "dense", "graph"] if mode == "hybrid+graph" else ["bm25", "dense"])
         if hyde not in (False, True, "average", "replace"):
@@ -486,6 +497,7 @@ class Index:
         knowledge = self._searchable_graph(mode) if "graph" in mode else None
         if not isinstance(query, str) or not query.strip():
             raise NbragError("empty: write what you are looking for.", option="query", value=query)
+        readable(query, "query")
         if hyde or rerank is True:  # loaded once, for HyDE and for reranking again with other options
             generator = resolve(generator)
         n = candidates or max(50, 4 * k)
