@@ -5,7 +5,7 @@
 
 The repository's address comes from ``[project.urls] Repository`` in pyproject.toml, the one
 place it is kept. Each notebook gets, after its title, a Markdown cell with an "Open in Colab"
-link (and, for the tour, a Binder link), then a code cell that installs nbrag where it is
+link and a Binder link, then a code cell that installs nbrag where it is
 missing (a fresh Colab runtime) and turns on Colab's widget manager where Colab is. Where nbrag is
 installed and Colab is not (``make lab``, Binder, the tests), that cell changes nothing. The other
 cells and their saved outputs are left as they are.
@@ -28,7 +28,6 @@ else:  # pragma: no cover - Python 3.10
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = ROOT / "notebooks"
 BRANCH = "main"
-TOUR = "00_tour.ipynb"
 LINKS_ID, SETUP_ID = "colab-links", "colab-setup"
 
 # The extras a notebook needs beyond nbrag's core (pyproject's optional-dependencies).
@@ -80,10 +79,8 @@ def binder_url(repo: str, notebook: str) -> str:
 
 
 def links_source(repo: str, notebook: str) -> str:
-    links = [f"[![Open in Colab]({COLAB_BADGE})]({colab_url(repo, notebook)})"]
-    if notebook == TOUR:
-        links.append(f"[![Launch on Binder]({BINDER_BADGE})]({binder_url(repo, notebook)})")
-    return "\n".join(links)
+    return "\n".join([f"[![Open in Colab]({COLAB_BADGE})]({colab_url(repo, notebook)})",
+                      f"[![Launch on Binder]({BINDER_BADGE})]({binder_url(repo, notebook)})"])
 
 
 def setup_source(repo: str, notebook: str) -> str:
