@@ -55,7 +55,7 @@ class _Place:
     seen: str | None  # the generation this client has loaded
     lock: Any
     epoch: int = 0  # bumped when the client is reopened
-    lock_file: Path | None = None
+    persistent: bool = False  # a folder, whose client must be reopened to see other processes' writes
 
 
 _PLACES: dict[tuple, _Place] = {}
@@ -108,7 +108,8 @@ class Store:
                 else:
                     client = self._persistent()
                 file = path / "index.lock" if path is not None else None
-                place = _Place(client, None, lock(file) if file is not None else threading.RLock(), lock_file=file)
+                place = _Place(client, None, lock(file) if file is not None else threading.RLock(),
+                               persistent=host is None and not memory)
                 _PLACES[key] = place
         self.place = place
         self.epoch = -1
@@ -156,7 +157,7 @@ class Store:
         if place.seen is None:
             place.seen = now
         elif now != place.seen:
-            if place.lock_file is not None:  # a folder: Chroma's in-memory vector index is behind
+            if place.persistent:  # a folder: Chroma's in-memory vector index is behind (a server sees every write)
                 self._reopen()
             place.seen = now
         if self.epoch != place.epoch:
