@@ -3,19 +3,17 @@
 from __future__ import annotations
 
 import dataclasses
-import re
 from typing import Any
 
 from nbrag.chunking import fixed, llm, recursive, semantic, structure  # noqa: F401  (register the strategies)
 from nbrag.chunking.base import Chunk, Chunker, ChunkResult, available, check_offsets, chunker, get_chunker
 from nbrag.chunking.comparison import ChunkComparison, compare
-from nbrag.errors import NbragError, NbragTypeError, renamed
+from nbrag.errors import NbragTypeError, readable, renamed
 
 __all__ = ["Chunk", "ChunkComparison", "ChunkResult", "Chunker", "available", "chunk", "chunker", "compare",
            "get_chunker"]
 
 
-_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def chunk(text: str, method: str = "fixed", **options: Any) -> ChunkResult:
@@ -44,9 +42,7 @@ def chunk(text: str, method: str = "fixed", **options: Any) -> ChunkResult:
     if not isinstance(text, str):
         raise NbragTypeError(f"needs a str, got {type(text).__name__}; read files first or pass their text.",
                              option="text")
-    if not text.isascii() and (lone := _SURROGATE.search(text)) is not None:
-        raise NbragError(f"holds a lone surrogate {lone.group()!r} at character {lone.start()}, which is not text; "
-                         "decode the source with errors='replace'.", option="text")
+    readable(text, "text")
     cls = get_chunker(method)
     known = [f.name for f in dataclasses.fields(cls.Config)]
     for name, value in options.items():
