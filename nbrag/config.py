@@ -76,6 +76,9 @@ class Settings:
         default="token", metadata={"help": f"What chunk sizes count: one of {', '.join(UNITS)}."}
     )
     top_k: int = field(default=5, metadata={"help": "Hits a search returns by default."})
+    query_threads: int = field(default=1, metadata={
+        "help": "Threads that embed one search query (0: the libraries' defaults, one per core). One is as fast on "
+                "idle cores and keeps a search's latency steady while other processes hold cores."})
     bm25: str = field(default="bm25s", metadata={
         "help": f"BM25 backend of new indexes: one of {', '.join(BM25_BACKENDS)} (bm25s's Lucene, Robertson, "
                 "BM25L and BM25+ scoring)."})
@@ -97,6 +100,7 @@ class Settings:
                 raise NbragError("empty: give a model name, a Hugging Face id or a local folder.", option=name,
                                  value=getattr(self, name))
         whole_number(self.top_k, "top_k")
+        whole_number(self.query_threads, "query_threads", 0, " (0: the libraries' defaults)")
         whole_number(self.chunk_size, "chunk_size")
         if whole_number(self.chunk_overlap, "chunk_overlap", 0) >= self.chunk_size:
             raise NbragError(f"must be at least 0 and smaller than chunk_size={self.chunk_size}: lower the overlap "

@@ -291,6 +291,49 @@ def embed(texts: list[str], name: str | None = None, batch_size: int = 32):
                            convert_to_numpy=True, show_progress_bar=False)
 
 
+def embed_query(texts: list[str], name: str | None = None):
+    """:func:`embed` for a search query (and its HyDE answer): on ``settings.query_threads`` threads.
+
+    A query is a few dozen tokens: a second thread saves next to nothing on idle cores, and on
+    cores that other processes hold, waiting for it is what makes a search's latency jump
+    (default pools oversubscribe). The limit is one kept ``threadpoolctl`` controller's (about
+    10 µs to enter and leave), held while any thread embeds a query.
+    """
+    load_embedder(name)  # torch's thread pools are loaded before the controller looks for them
+    with _query_threads():
+        return embed(texts, name)
+
+
+_limits: dict[str, Any] = {"controller": None, "depth": 0, "limiter": None}
+_limits_lock = threading.Lock()
+
+
+@contextlib.contextmanager
+def _query_threads():
+    """The BLAS and OpenMP pools limited to ``settings.query_threads`` while inside (0: no limit). Nested and
+    concurrent entries share one limit, set by the first and restored by the last to leave."""
+    threads = settings.query_threads
+    if threads == 0:
+        yield
+        return
+    with _limits_lock:
+        if _limits["depth"] == 0:
+            if _limits["controller"] is None:
+                from threadpoolctl import ThreadpoolController
+
+                _limits["controller"] = ThreadpoolController()
+            _limits["limiter"] = _limits["controller"].limit(limits=threads)
+        _limits["depth"] += 1
+    try:
+        yield
+    finally:
+        with _limits_lock:
+            _limits["depth"] -= 1
+            if _limits["depth"] == 0:
+                _limits["limiter"].restore_original_limits()
+                _limits["limiter"] = None
+
+
 # --------------------------------------------------------------------------- generator
 
 

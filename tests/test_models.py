@@ -128,3 +128,64 @@ def test_any_hugging_face_id_loads_where_a_hub_is_reachable(settings_guard, monk
 
     assert "Paris" in llm.resolve().complete("What is the capital of France? Answer with one word.", max_new_tokens=8)
     assert len(nbrag.chunk("Hub tokenizers give offsets too. " * 20, size=16, overlap=4)) > 1
+
+
+def _omp_threads() -> int:
+    from threadpoolctl import threadpool_info
+
+    return min(p["num_threads"] for p in threadpool_info() if p["user_api"] == "openmp")
+
+
+def test_a_query_is_embedded_on_query_threads_and_the_pools_are_restored(settings_guard):
+    import threading
+
+    import torch
+
+    models.load_embedder()
+    before = _omp_threads()
+    seen = []
+    real = models.embed
+
+    def spying(texts, name=None, batch_size=32):
+        seen.append(torch.get_num_threads())
+        return real(texts, name, batch_size)
+
+    models.embed = spying
+    try:
+        one = models.embed_query(["where do bees keep honey"])
+        nbrag.settings.update(query_threads=0)
+        pools = models.embed_query(["where do bees keep honey"])
+    finally:
+        models.embed = real
+    assert seen == [1, torch.get_num_threads()]
+    np.testing.assert_allclose(one, pools, atol=1e-5)  # the same vector however many threads made it
+    assert _omp_threads() == before
+
+    # nested and concurrent queries share one limit: the last to leave restores the pools
+    nbrag.settings.update(query_threads=1)
+    inside = threading.Event()
+    leave = threading.Event()
+
+    def other() -> None:
+        with models._query_threads():
+            inside.set()
+            leave.wait(10)
+
+    worker = threading.Thread(target=other)
+    worker.start()
+    inside.wait(10)
+    with models._query_threads():
+        with models._query_threads():
+            pass
+    assert models._limits["depth"] == 1  # the other thread is still inside: its limit stands
+    leave.set()
+    worker.join(10)
+    assert models._limits["depth"] == 0 and _omp_threads() == before
+
+
+def test_query_threads_is_a_whole_number_of_at_least_zero(settings_guard):
+    with pytest.raises(nbrag.errors.NbragError, match="query_threads"):
+        nbrag.settings.update(query_threads=-1)
+    with pytest.raises(nbrag.errors.NbragError, match="query_threads"):
+        nbrag.settings.update(query_threads=1.5)
+    assert nbrag.settings.query_threads == 1

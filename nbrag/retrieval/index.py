@@ -539,12 +539,12 @@ class Index:
     def _query_vector(self, query: str, hyde: bool | str, generator: Any = None):
         import numpy as np
 
-        from nbrag.models import embed
+        from nbrag.models import embed_query
 
         if not hyde:
-            return embed([query], name=self.embedder)[0], None
+            return embed_query([query], name=self.embedder)[0], None
         answer = hypothetical_answer(query, generator)
-        vectors = embed([query, answer], name=self.embedder)
+        vectors = embed_query([query, answer], name=self.embedder)
         vector = vectors[1] if hyde == "replace" else vectors.mean(axis=0)
         return vector / (np.linalg.norm(vector) or 1.0), answer
 
