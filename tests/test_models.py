@@ -174,9 +174,8 @@ def test_a_query_is_embedded_on_query_threads_and_the_pools_are_restored(setting
     worker = threading.Thread(target=other)
     worker.start()
     inside.wait(10)
-    with models._query_threads():
-        with models._query_threads():
-            pass
+    with models._query_threads(), models._query_threads():
+        pass
     assert models._limits["depth"] == 1  # the other thread is still inside: its limit stands
     leave.set()
     worker.join(10)
