@@ -124,7 +124,7 @@ class RecursiveChunker(Chunker):
 
     def split(self, text: str) -> ChunkResult:
         cfg: RecursiveConfig = self.config
-        count = token_counter(text, cfg.unit, cfg.tokenizer)
+        count = token_counter(text, cfg.unit, cfg.tokenizer, pieces=cfg.size)
         chunks = []
         for (a, b), level, parent in split_span(text, (0, len(text)), count, cfg.size, cfg.levels):
             a, b = count.strip(a, b)
