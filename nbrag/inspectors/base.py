@@ -198,7 +198,10 @@ def evaluating(model: Any) -> Iterator[None]:
     import torch
 
     was_training = bool(getattr(model, "training", False))
-    model.eval()
+    modules = getattr(model, "modules", None)
+    # eval() sets every module's flag, slower than reading them: only when one is in training mode
+    if was_training or modules is None or any(m.training for m in modules()):
+        model.eval()
     try:
         with torch.no_grad():
             yield

@@ -25,11 +25,15 @@ text's load shares per layer and the Jensen-Shannon divergence of the two (:func
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import inspect
 import re
 import sys
+import weakref
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -76,10 +80,17 @@ class RoutingTrace(Shown):
     aux_loss: np.ndarray  # [layers]
     aux_loss_total: float
     coactivation: np.ndarray  # int64 [layers, experts, experts]
-    reference_aux_loss: float | None = None  # transformers' load_balancing_loss_func on the same logits
     model_aux_loss: float | None = None  # the aux_loss the model itself returned
     source: str = ""  # where logits and decisions came from
     notes: list[str] = field(default_factory=list)
+    # transformers' load_balancing_loss_func from the model's module, if it has one: reference_aux_loss calls it
+    loss_func: Callable[..., Any] | None = field(default=None, repr=False, compare=False)
+
+    @functools.cached_property
+    def reference_aux_loss(self) -> float | None:
+        """transformers' ``load_balancing_loss_func`` on the same logits (None where the model's module has none),
+        worked out when first read: a check on ``aux_loss_total`` that routing() need not pay for."""
+        return _reference_loss(self.loss_func, self.logits, self.top_k)
 
     @property
     def num_tokens(self) -> int:
@@ -105,7 +116,8 @@ class RoutingTrace(Shown):
         return np.nonzero((self.experts[row] == e).any(axis=-1))[0].tolist()
 
     def to_dict(self) -> dict[str, Any]:
-        return jsonable(self)
+        data = jsonable({f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "loss_func"})
+        return {**data, "reference_aux_loss": self.reference_aux_loss}
 
     def __repr__(self) -> str:
         return (f"RoutingTrace({self.model}: {self.num_tokens} tokens × {len(self.layers)} MoE layers, "
@@ -128,7 +140,7 @@ def routing(text: str, model: Any = None, *, tokenizer: Any = None, max_tokens: 
 
     loaded = load(model, tokenizer)
     net = loaded.model
-    routers = find_routers(net, loaded.name)
+    routers, accepts, keeps_logits = _setup(net, loaded.name)
     enc = encode(loaded.tokenizer, text, max_tokens=max_tokens)
     captured: dict[str, Any] = {}
     given: dict[str, Any] = {}  # what each layer's experts module received: (top-k experts, weights)
@@ -146,12 +158,12 @@ def routing(text: str, model: Any = None, *, tokenizer: Any = None, max_tokens: 
     hooks = [r.module.register_forward_hook(keep_output(r.name)) for r in routers]
     hooks += [r.experts.register_forward_pre_hook(keep_inputs(r.name), with_kwargs=True)
               for r in routers if r.experts is not None]
-    # a model that declares a router_logits recorder takes output_router_logits, in its signature or its **kwargs
-    accepts = "output_router_logits" in inspect.signature(net.forward).parameters or _router_recorder(net) is not None
     try:
-        with evaluating(net):
+        with evaluating(net), torch.inference_mode():  # no autograd bookkeeping: the trace keeps numbers only
             ids = enc.ids.to(device_of(net))
             extra = {"output_router_logits": True} if accepts else {}
+            if keeps_logits:  # the next-token logits of the last position only: routing reads none of them
+                extra["logits_to_keep"] = 1
             out = net(input_ids=ids, attention_mask=ids.new_ones(ids.shape), **extra)
     finally:
         for hook in hooks:
@@ -199,7 +211,7 @@ def routing(text: str, model: Any = None, *, tokenizer: Any = None, max_tokens: 
     return RoutingTrace(text=text, model=loaded.name, family=family(net), tokens=enc.tokens, offsets=enc.offsets,
                         layers=[r.layer for r in routers], num_experts=int(logits_np.shape[-1]), top_k=k,
                         logits=logits_np, experts=experts_np, weights=weights_np, **stats,
-                        reference_aux_loss=_reference_loss(net, logits_np, k),
+                        loss_func=getattr(sys.modules.get(type(net).__module__), "load_balancing_loss_func", None),
                         model_aux_loss=_scalar(out.get("aux_loss") if hasattr(out, "get") else None),
                         source=source, notes=notes)
 
@@ -211,7 +223,8 @@ def balance(logits: np.ndarray, experts: np.ndarray) -> dict[str, Any]:
     np.put_along_axis(onehot, experts, 1, axis=-1)
     load = onehot.sum(axis=1)
     mean = load.mean(axis=-1)
-    cv = load.std(axis=-1) / np.where(mean > 0, mean, 1)
+    std = np.sqrt(np.square(load - mean[:, None]).mean(axis=-1))  # as load.std(axis=-1), in a third of the time
+    cv = std / np.where(mean > 0, mean, 1)
     share = load / load.sum(axis=-1, keepdims=True)
     entropy = -(share * np.log(np.where(share > 0, share, 1))).sum(axis=-1) / np.log(num_experts)
     shifted = np.exp(logits - logits.max(axis=-1, keepdims=True))
@@ -219,9 +232,46 @@ def balance(logits: np.ndarray, experts: np.ndarray) -> dict[str, Any]:
     f, p = load / tokens, probs.mean(axis=1)
     aux = num_experts * (f * p).sum(axis=-1)
     total = num_experts * float((f.mean(axis=0) * p.mean(axis=0)).sum())
-    coactivation = np.einsum("lti,ltj->lij", onehot, onehot)
+    coactivation = onehot.transpose(0, 2, 1) @ onehot  # [layers, experts, experts]
     return {"load": load, "cv": cv.astype(np.float32), "entropy": entropy.astype(np.float32),
             "aux_loss": aux.astype(np.float32), "aux_loss_total": total, "coactivation": coactivation}
+
+
+class _Setup(NamedTuple):
+    routers: list[Router]
+    accepts: bool  # takes output_router_logits
+    keeps_logits: bool  # takes logits_to_keep (a causal LM head)
+
+
+# per model: its routers and what its forward takes, found once (the model's modules are walked each time to look
+# them up, which costs a fifth of a small forward); dropped with the model
+_SETUPS: weakref.WeakKeyDictionary[Any, _Setup] = weakref.WeakKeyDictionary()
+
+
+def _setup(net: Any, name: str) -> _Setup:
+    """The routers of ``net`` and what its forward takes, kept while its router modules stay where they were."""
+    kept = _SETUPS.get(net)
+    if kept is not None and all(_submodule(net, r.name) is r.module and
+                                (r.experts is None or _submodule(net, _experts_path(r.name)) is r.experts)
+                                for r in kept.routers):
+        return kept
+    routers = find_routers(net, name)
+    parameters = inspect.signature(net.forward).parameters
+    # a model that declares a router_logits recorder takes output_router_logits, in its signature or its **kwargs
+    accepts = "output_router_logits" in parameters or _router_recorder(net) is not None
+    _SETUPS[net] = _Setup(routers, accepts, "logits_to_keep" in parameters)
+    return _SETUPS[net]
+
+
+def _submodule(net: Any, path: str) -> Any:
+    try:
+        return net.get_submodule(path)
+    except AttributeError:
+        return None
+
+
+def _experts_path(router: str) -> str:
+    return f"{router.rpartition('.')[0]}.experts"
 
 
 def find_routers(model: Any, name: str | None = None) -> list[Router]:
@@ -242,7 +292,7 @@ def find_routers(model: Any, name: str | None = None) -> list[Router]:
             if re.search(r"\.(gate|router)$", path) and "shared" not in path:
                 routers.append(Router(_layer_number(path, len(routers)), path, module, 0))
     for router in routers:
-        router.experts = modules.get(f"{router.name.rpartition('.')[0]}.experts")
+        router.experts = modules.get(_experts_path(router.name))
     if not routers:
         from nbrag.inspectors.tiny import families
 
@@ -302,11 +352,10 @@ def _config_top_k(model: Any) -> int | None:
     return int(value) if value else None
 
 
-def _reference_loss(model: Any, logits: np.ndarray, top_k: int) -> float | None:
+def _reference_loss(func: Callable[..., Any] | None, logits: np.ndarray, top_k: int) -> float | None:
     """transformers' own ``load_balancing_loss_func`` (from the model's module) on the same logits, if it has one."""
     import torch
 
-    func = getattr(sys.modules.get(type(model).__module__), "load_balancing_loss_func", None)
     if func is None:
         return None
     value = func(tuple(torch.from_numpy(layer) for layer in logits), logits.shape[-1], top_k, None)

@@ -126,3 +126,29 @@ def test_token_and_expert_views():
         trace.routed_to(5, 0)
     with pytest.raises(NbragError, match=r"^index=99: out of range: this text has \d+ tokens"):
         trace.token(99)
+
+
+def test_repeated_routing_reads_no_vocabulary_logits_and_follows_a_swapped_router():
+    import copy
+
+    import torch
+
+    from nbrag.inspectors import tiny_model
+
+    model, tokenizer, _ = tiny_model("mixtral")  # a model of its own: this test changes it
+    rows = []
+    hook = model.lm_head.register_forward_hook(lambda module, args, output: rows.append(output.shape[1]))
+    try:
+        first, second = routing(TEXT, model=(model, tokenizer)), routing(TEXT, model=(model, tokenizer))
+    finally:
+        hook.remove()
+    assert rows == [1, 1] and first.num_tokens > 1  # the last position's next-token logits only
+    assert first.to_dict() == second.to_dict()  # the setup kept from the first call gives the same trace
+    assert first.to_dict()["reference_aux_loss"] == pytest.approx(first.aux_loss_total, rel=1e-5)
+    mlp = model.model.layers[1].mlp
+    mlp.gate = copy.deepcopy(mlp.gate)  # a new router module: the kept setup would hook the old one
+    with torch.no_grad():
+        mlp.gate.weight.mul_(-1)
+    swapped = routing(TEXT, model=(model, tokenizer))
+    np.testing.assert_array_equal(swapped.experts[0], first.experts[0])
+    assert not np.array_equal(swapped.logits[1], first.logits[1])
