@@ -14,6 +14,10 @@
   (SmolLM2-135M on the CPU) on the passages of the first MuSiQue questions: seconds per chunk,
   chunks whose reply was unusable, entities per chunk, and recall@10 of PPR from entity seeds
   alone (``dense_weight=0``, so the graph is all that ranks) on those questions.
+
+``quality`` also times the first global search, which embeds the community reports of its
+level, against one bare sentence-transformers ``encode`` of the same report summaries (same
+model, batch size 32), in turns (goal: no slower than that one batch).
 """
 
 from __future__ import annotations
@@ -101,6 +105,7 @@ def quality(shared: Path, queries: int | None = None, timed: int = 100) -> dict:
             t = time.perf_counter()
             index.search(first_query, 10, **MODES[label])
             first[label] = round(time.perf_counter() - t, 3)
+        vectors = report_vectors(index, first_query)
         result = beir(data, MODES, queries=queries, index=index, progress=False)
         asked = list(data.queries.values())[:min(timed, queries or timed)]
         turns = latency(index, asked)
@@ -115,10 +120,48 @@ def quality(shared: Path, queries: int | None = None, timed: int = 100) -> dict:
             "passages": len(data.corpus), "queries": rows[0]["queries"], "index_seconds": round(indexed, 1),
             "graph": {"seconds": round(update.seconds, 2),
                       "timings": {k: round(v, 2) for k, v in update.timings.items()}, **graph.stats()},
-            "first_query_s": first, "timed_queries": len(asked), "rows": rows,
+            "first_query_s": first, "report_vectors": vectors, "timed_queries": len(asked), "rows": rows,
             "r10": {mode: result.scores(mode, "R@10") for mode in result.per_query},
         }
     return entry
+
+
+def report_vectors(index, query: str, rounds: int = 2, level: int = 1) -> dict:
+    """Seconds of the first global search (no report vectors kept: each round starts without them) and of one
+    bare ``encode`` of the same report summaries, in turns, the order swapped every round."""
+    import os
+
+    from nbrag.models import load_embedder
+
+    graph = index.graph
+    summaries = list(dict.fromkeys(c.report["summary"] for c in graph.communities.values()
+                                   if c.report and (c.level == level or (c.level < level and not c.children))))
+    model = load_embedder(index.embedder)
+    start = os.getloadavg()
+
+    def first() -> None:
+        graph.vectors.clear()
+        graph.cache.clear()  # the reports' BM25 too: all that the first search builds
+        index.search(query, 10, mode="graph", graph="global", graph_options={"level": level})
+
+    def bare() -> None:
+        model.encode(summaries, batch_size=32, normalize_embeddings=True, convert_to_numpy=True,
+                     show_progress_bar=False)
+
+    seconds: dict[str, list[float]] = {"first_global": [], "encode": []}
+    cpu: dict[str, list[float]] = {"first_global": [], "encode": []}  # the process's CPU seconds, all threads
+    for r in range(rounds):
+        order = [("first_global", first), ("encode", bare)]
+        for name, fn in order if r % 2 == 0 else order[::-1]:
+            t, c = time.perf_counter(), time.process_time()
+            fn()
+            seconds[name].append(round(time.perf_counter() - t, 3))
+            cpu[name].append(round(time.process_time() - c, 3))
+    ours, theirs = statistics.median(seconds["first_global"]), statistics.median(seconds["encode"])
+    cpu_ratio = statistics.median(cpu["first_global"]) / statistics.median(cpu["encode"])
+    return {"level": level, "reports": len(summaries), "chars": sum(map(len, summaries)), "seconds": seconds,
+            "cpu_seconds": cpu, "first_global_s": ours, "encode_s": theirs, "ratio": round(ours / theirs, 3),
+            "cpu_ratio": round(cpu_ratio, 3), "load_average": {"start": start, "end": os.getloadavg()}}
 
 
 def verdict(entry: dict) -> tuple[bool, str]:
@@ -359,6 +402,12 @@ def table_rows(results: dict) -> list[tuple]:
             for mode in ("graph-ppr", "hybrid+graph"):
                 rows.append((f"{mode} p50 (s)", by[mode]["p50_s"], by["dense"]["p50_s"], "dense",
                              f"{NAMES[name]}, {result['passages']:,} passages; k=10, query embedding incl."))
+            rv = result.get("report_vectors")
+            if rv:
+                rows.append(("first global search (s)", rv["first_global_s"], rv["encode_s"], "ST encode",
+                             f"{NAMES[name]}: {rv['reports']:,} level-{rv['level']} reports embedded; ratio "
+                             f"{rv['ratio']:.3f}, goal <= 1: {'met' if rv['ratio'] <= 1 else 'MISSED'}; load "
+                             f"{rv['load_average']['start'][0]:.1f} to {rv['load_average']['end'][0]:.1f}"))
     b = results.get("graph_build")
     if b:
         for name, result in b["sets"].items():
@@ -400,6 +449,13 @@ def report(results: dict) -> None:
                   f"communities {g['timings'].get('communities')} s); first query (caches built): "
                   + ", ".join(f"{m} {s:.2f} s" for m, s in result["first_query_s"].items()))
             _mode_table(result["rows"], "    ")
+            rv = result.get("report_vectors")
+            if rv:
+                print(f"    first global search, the {rv['reports']:,} level-{rv['level']} community reports "
+                      f"({rv['chars']:,} characters) embedded: {rv['seconds']['first_global']} s, against one bare "
+                      f"sentence-transformers encode of the same summaries {rv['seconds']['encode']} s, in turns "
+                      f"(ratio of medians {rv['ratio']:.3f}; of CPU seconds {rv['cpu_ratio']:.3f}: "
+                      f"{rv['cpu_seconds']['first_global']} against {rv['cpu_seconds']['encode']})")
             slow = [row["mode"] for row in result["rows"] if row["p50_s"] > SLOW_QUERY_S]
             if slow:
                 print(f"    slower than {SLOW_QUERY_S * 1000:.0f} ms a query (median): {', '.join(slow)}")

@@ -16,6 +16,8 @@ over ``chunks``), ``chunks`` (chunk id -> weight), ``evidence`` (up to three
 from __future__ import annotations
 
 import copy
+import hashlib
+import io
 import json
 import time
 import warnings
@@ -429,6 +431,46 @@ class KnowledgeGraph(Shown):
                           evidence=json.dumps([t for _, t in data["evidence"]], ensure_ascii=False))
         nx.write_graphml(flat, str(path))
         return Path(path)
+
+    def save_vectors(self, path: str | Path) -> Path:
+        """The vectors of the current community reports that global search embedded, as an ``.npz`` file (no
+        pickle), for :meth:`load_vectors`: a graph loaded again needs not embed its reports again."""
+        import numpy as np
+
+        current = {c.report["summary"] for c in self.communities.values() if c.report}
+        groups: dict[str | None, list[tuple[str, Any]]] = defaultdict(list)
+        for (embedder, summary), vector in self.vectors.items():
+            if summary in current:
+                groups[embedder].append((_digest(summary), vector))
+        arrays: dict[str, Any] = {"embedders": np.array(["" if e is None else e for e in groups], dtype=str)}
+        for i, rows in enumerate(groups.values()):
+            arrays[f"digests{i}"] = np.array([d for d, _ in rows], dtype=str)
+            arrays[f"vectors{i}"] = np.stack([np.asarray(v, dtype=np.float32) for _, v in rows])
+        buffer = io.BytesIO()
+        np.savez(buffer, **arrays)
+        return write_atomic(path, buffer.getvalue())
+
+    def load_vectors(self, path: str | Path) -> int:
+        """The report vectors that :meth:`save_vectors` wrote, for the reports this graph still has (the others
+        are left out); how many. A missing or unreadable file gives none: global search embeds what it lacks."""
+        import numpy as np
+
+        by_digest = {_digest(c.report["summary"]): c.report["summary"] for c in self.communities.values() if c.report}
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                found = 0
+                for i, embedder in enumerate(data["embedders"].tolist()):
+                    for digest, vector in zip(data[f"digests{i}"].tolist(), data[f"vectors{i}"]):
+                        if digest in by_digest:
+                            self.vectors[(embedder or None, by_digest[digest])] = vector
+                            found += 1
+        except (OSError, ValueError, KeyError):
+            return 0
+        return found
+
+
+def _digest(text: str) -> str:
+    return hashlib.sha1(text.encode("utf-8")).hexdigest()
 
 
 def _to_raw(extraction: Extraction) -> dict[str, Any]:

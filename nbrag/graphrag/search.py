@@ -273,8 +273,9 @@ def global_(kg: KnowledgeGraph, query: str, n: int, *, vector: Any = None, level
     if vector is not None:
         summaries = [c.report["summary"] for c in communities]
         missing = list(dict.fromkeys(t for t in summaries if (embedder, t) not in kg.vectors))
-        if missing:  # only reports that changed since they were last embedded
+        if missing:  # only reports that changed since they were last embedded, in one call (sorted by length there)
             kg.vectors.update(zip(((embedder, t) for t in missing), embed(missing, name=embedder)))
+            trace["embedded"] = len(missing)  # the caller may keep them with the graph (KnowledgeGraph.save_vectors)
         vectors = np.stack([kg.vectors[(embedder, t)] for t in summaries])
         cosine = vectors @ np.asarray(vector)
         candidates["dense"] = sorted(zip(by_id, cosine.tolist()), key=lambda p: -p[1])

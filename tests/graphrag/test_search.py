@@ -150,6 +150,49 @@ def test_reports_are_embedded_again_only_when_they_change(multihop):
     assert 0 < len(new) < len(before) / 4  # only the reports of the touched communities
 
 
+def test_report_vectors_are_saved_and_loaded_for_the_reports_the_graph_still_has(multihop, tmp_path):
+    import numpy as np
+
+    from nbrag.graphrag import KnowledgeGraph
+    from nbrag.models import embed
+
+    query = "Which reality television series are about love?"
+    graph = KnowledgeGraph.from_dict(multihop[2].to_dict())
+    vector = embed([query])[0]
+    ranked, trace = run(graph, "global", query, 10, vector=vector)
+    assert trace["embedded"] == len(graph.vectors) > 0
+    graph.save_vectors(tmp_path / "vectors.npz")
+    loaded = KnowledgeGraph.from_dict(graph.to_dict())
+    assert loaded.load_vectors(tmp_path / "vectors.npz") == len(graph.vectors)
+    assert all(np.array_equal(loaded.vectors[k], v) for k, v in graph.vectors.items())
+    again, trace = run(loaded, "global", query, 10, vector=vector)
+    assert "embedded" not in trace and again == ranked  # nothing embedded again, the same ranking
+    loaded.add({"extra#0": ("Chris Harrison hosted The Bachelor on ABC in Los Angeles.", "extra")}, progress=False)
+    changed = KnowledgeGraph.from_dict(loaded.to_dict())
+    kept = changed.load_vectors(tmp_path / "vectors.npz")  # the reports that changed are left out
+    summaries = {c.report["summary"] for c in changed.communities.values() if c.report}
+    assert 0 < kept < len(graph.vectors) and all(s in summaries for _, s in changed.vectors)
+    assert KnowledgeGraph().load_vectors(tmp_path / "missing.npz") == 0
+    (tmp_path / "broken.npz").write_bytes(b"not a zip")
+    assert changed.load_vectors(tmp_path / "broken.npz") == 0
+
+
+def test_an_index_keeps_its_report_vectors_with_its_graph(tmp_path):
+    from nbrag.retrieval import Index
+
+    index = Index("people", path=tmp_path / "people")
+    index.add({"curie": "Marie Curie was born in Warsaw. She worked in Paris with Pierre Curie and Paul Langevin.",
+               "fermi": "Enrico Fermi built a reactor in Chicago with Leo Szilard. Fermi met Niels Bohr there.",
+               "bohr": "Niels Bohr met Enrico Fermi and Leo Szilard in Copenhagen."}, progress=False)
+    index.build_graph(progress=False)
+    first = index.search("Where did Enrico Fermi build a reactor?", k=2, mode="graph", graph="global")
+    assert first.graph["embedded"] > 0 and (tmp_path / "people" / "graph.vectors.npz").exists()
+    reopened = Index("people", path=tmp_path / "people")
+    again = reopened.search("Where did Enrico Fermi build a reactor?", k=2, mode="graph", graph="global")
+    assert "embedded" not in again.graph  # read from the file, not embedded again
+    assert [h.id for h in again] == [h.id for h in first]
+
+
 def test_queries_are_read_without_the_model_that_built_the_graph():
     from nbrag.graphrag import KnowledgeGraph
     from nbrag.graphrag.search import link_query
