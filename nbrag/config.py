@@ -21,6 +21,34 @@ DTYPES = ("auto", "float32", "bfloat16", "float16")
 UNITS = ("token", "char")
 BM25_BACKENDS = ("bm25s", "bm25s:robertson", "bm25s:bm25l", "bm25s:bm25+")  # bm25s: Lucene's BM25
 BM25_RENAMED = {"rank_bm25:okapi": "bm25s:robertson", "rank_bm25:l": "bm25s:bm25l", "rank_bm25:plus": "bm25s:bm25+"}
+# The Snowball stemmers (PyStemmer's algorithms; "porter" and "dutch_porter" are older variants of English and
+# Dutch) and the ISO 639-1 codes that name them. BM25's language is one of these, "auto" or "none".
+SNOWBALL = ("arabic", "armenian", "basque", "catalan", "czech", "danish", "dutch", "dutch_porter", "english",
+            "esperanto", "estonian", "finnish", "french", "german", "greek", "hindi", "hungarian", "indonesian",
+            "irish", "italian", "lithuanian", "nepali", "norwegian", "persian", "polish", "porter", "portuguese",
+            "romanian", "russian", "serbian", "sesotho", "spanish", "swedish", "tamil", "turkish", "yiddish")
+LANGUAGE_CODES = {"ar": "arabic", "hy": "armenian", "eu": "basque", "ca": "catalan", "cs": "czech", "da": "danish",
+                  "nl": "dutch", "en": "english", "eo": "esperanto", "et": "estonian", "fi": "finnish", "fr": "french",
+                  "de": "german", "el": "greek", "hi": "hindi", "hu": "hungarian", "id": "indonesian", "ga": "irish",
+                  "it": "italian", "lt": "lithuanian", "ne": "nepali", "no": "norwegian", "fa": "persian",
+                  "pl": "polish", "pt": "portuguese", "ro": "romanian", "ru": "russian", "sr": "serbian",
+                  "st": "sesotho", "es": "spanish", "sv": "swedish", "ta": "tamil", "tr": "turkish", "yi": "yiddish"}
+LANGUAGES = ("auto", "none", *SNOWBALL)
+
+
+def language_name(language: object, option: str = "language") -> str:
+    """``language`` as one of :data:`LANGUAGES`: case and spaces ignored, an ISO 639-1 code (``"de"``) becomes its
+    name (``"german"``)."""
+    if not isinstance(language, str):
+        raise NbragTypeError(f"a {type(language).__name__}: give a language name as a str, e.g. 'english'.",
+                             option=option, value=language)
+    name = language.strip().lower()
+    name = LANGUAGE_CODES.get(name, name)
+    if name not in LANGUAGES:
+        raise NbragError(f"not a language BM25 can analyze. Choose auto (detect each document's), none (no "
+                         f"stemming: code, identifiers), a Snowball language ({', '.join(SNOWBALL)}) or its ISO "
+                         "639-1 code (en, de, fr, ...).", option=option, value=language)
+    return name
 
 
 def _default_data_dir() -> str:
@@ -82,6 +110,10 @@ class Settings:
     bm25: str = field(default="bm25s", metadata={
         "help": f"BM25 backend of new indexes: one of {', '.join(BM25_BACKENDS)} (bm25s's Lucene, Robertson, "
                 "BM25L and BM25+ scoring)."})
+    language: str = field(default="auto", metadata={
+        "help": "BM25's analyzer for new indexes: auto (Snowball stemming in each document's detected language), "
+                "none (whole words: code, identifiers) or a Snowball language such as english, german, french "
+                "(or its ISO code: en, de, fr). An index keeps the language it was built with."})
 
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):
@@ -95,6 +127,7 @@ class Settings:
             value = getattr(self, name)
             if value not in allowed:
                 raise NbragError(f"choose one of {', '.join(allowed)}.", option=name, value=value)
+        self.language = language_name(self.language)
         for name in ("embedder", "generator"):
             if not getattr(self, name).strip():
                 raise NbragError("empty: give a model name, a Hugging Face id or a local folder.", option=name,

@@ -4,8 +4,9 @@
   Korean), :func:`script_share`;
 * :data:`STOP_WORDS`: the one English stop list (BM25, graph search, the agent's word overlap);
 * :func:`sentence_spans`: sentences of English and Chinese text as spans that tile it;
-* :func:`terms` / :func:`term_spans`: the analyzer of BM25 and of every word-overlap measure;
-* :func:`content_words`: the words of a question that carry its content;
+* :func:`terms` / :func:`term_spans`: the words and CJK bigrams of BM25 and of every word-overlap measure
+  (BM25 stems them: :mod:`nbrag.analyzers`);
+* :func:`content_words`: the words of a question that carry its content; :func:`stop_word_share`;
 * grapheme clusters: :func:`at_grapheme_boundary`, :func:`grapheme_floor`, :func:`grapheme_ceil`,
   :func:`grapheme_cuts`: where text may be cut without splitting a character as people see it.
 
@@ -17,7 +18,7 @@ from __future__ import annotations
 import itertools
 import re
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import regex
 
@@ -121,19 +122,22 @@ def sentence_spans(text: str, start: int = 0, end: int | None = None, *,
 _TOKEN = regex.compile(rf"(?P<cjk>[{LETTERS}&&{CJK_SCRIPTS}]+)|[{LETTERS}--{CJK_SCRIPTS}]+", regex.V1)
 
 
-def terms(text: str) -> list[str]:
+def terms(text: str, stem: Callable[[list[str]], list[str]] | None = None) -> list[str]:
     """The terms BM25 indexes and searches: ``"Python的with语句"`` -> ``["python", "的", "语句"]``.
 
     Text is NFKC-normalised (full-width ``Ｐｙ３`` becomes ``py3``) and case-folded. Words of
-    letters and digits are kept whole, less :data:`STOP_WORDS`; no stemming. A run of CJK
-    characters becomes its overlapping bigrams (``"绿茶储存"`` -> ``绿茶, 茶储, 储存``), as
-    Lucene's CJKAnalyzer does, and a run of one character stays a unigram.
+    letters and digits are kept whole, less :data:`STOP_WORDS`; ``stem`` (a list of words -> their
+    stems, such as PyStemmer's ``stemWords``; see :mod:`nbrag.analyzers`) stems them, after the stop
+    words went. A run of CJK characters becomes its overlapping bigrams (``"绿茶储存"`` -> ``绿茶, 茶储,
+    储存``), as Lucene's CJKAnalyzer does, and a run of one character stays a unigram; bigrams are
+    never stemmed.
     """
     if not isinstance(text, str):
         from nbrag.errors import NbragTypeError
 
         raise NbragTypeError(f"terms() needs a str, got {type(text).__name__}.")
     out: list[str] = []
+    words: list[int] = []  # where the words (not the bigrams) are in out, for stem
     for match in _TOKEN.finditer(unicodedata.normalize("NFKC", text).casefold()):
         word = match.group()
         if match.lastgroup == "cjk":
@@ -142,25 +146,42 @@ def terms(text: str) -> list[str]:
             else:
                 out.extend(word[i:i + 2] for i in range(len(word) - 1))
         elif word not in STOP_WORDS:
+            words.append(len(out))
             out.append(word)
+    if stem is not None and words:
+        for at, stemmed in zip(words, stem([out[i] for i in words])):
+            out[at] = stemmed
     return out
 
 
-def term_spans(text: str) -> list[tuple[str, int, int]]:
+def term_spans(text: str, stem: Callable[[list[str]], list[str]] | None = None) -> list[tuple[str, int, int]]:
     """Each term of ``text`` with where it lies: ``(term, start, end)`` in the text as given.
 
-    The same cut as :func:`terms` (stop words included), each piece normalised on its own, so
-    that offsets stay those of the original text: for marking matched terms in a passage.
+    The same cut as :func:`terms` (stop words included, and stemmed by ``stem`` too), each piece
+    normalised on its own, so that offsets stay those of the original text: for marking matched
+    terms in a passage (a stem marks each word it came from).
     """
     out: list[tuple[str, int, int]] = []
+    words: list[int] = []
     for match in _TOKEN.finditer(text):
         word, start = match.group(), match.start()
         if match.lastgroup == "cjk":
             grams = [(0, 1)] if len(word) == 1 else [(i, i + 2) for i in range(len(word) - 1)]
         else:
             grams = [(0, len(word))]
+            words.append(len(out))
         out += [(unicodedata.normalize("NFKC", word[a:b]).casefold(), start + a, start + b) for a, b in grams]
+    if stem is not None and words:
+        for at, stemmed in zip(words, stem([out[i][0] for i in words])):
+            out[at] = (stemmed, out[at][1], out[at][2])
     return out
+
+
+def stop_word_share(text: str) -> tuple[float, int]:
+    """The share of the words of ``text`` (CJK runs aside) that are English :data:`STOP_WORDS`, and how many words
+    there are: a third or more of the words of most English prose, a tenth or less of other languages'."""
+    words = [m.group() for m in _TOKEN.finditer(text.casefold()) if m.lastgroup != "cjk"]
+    return (sum(w in STOP_WORDS for w in words) / len(words) if words else 0.0), len(words)
 
 
 _WORD = regex.compile(r"\p{sc=Han}|[[\p{L}\p{N}]--\p{sc=Han}][[\p{L}\p{M}\p{N}'’-]--\p{sc=Han}]*", regex.V1)

@@ -57,8 +57,8 @@ class NbragMagics(AreaMagics):
     @line_magic
     def nbrag(self, line: str) -> None:
         """%nbrag [info|config|help]: models and devices in use, settings, the magics.
-        %nbrag index PATH [--name NAME] [--chunker recursive] [--size N] [--memory]: build or update an index
-        from a file or folder; %%retrieve searches it."""
+        %nbrag index PATH [--name NAME] [--chunker recursive] [--size N] [--memory] [--language auto]: build or
+        update an index from a file or folder; %%retrieve searches it."""
         command, _, rest = line.strip().partition(" ")
         command = command or "info"
         if command == "index":

@@ -1,13 +1,20 @@
-"""BM25 keyword search over a changing set of documents, scored by bm25s.
+"""BM25 keyword search over a changing set of documents, scored with bm25s's formulas.
 
-:func:`nbrag.text.terms` is the analyzer: NFKC, case-folded words of letters and digits,
-English stop words dropped, and runs of CJK characters (Han, Hiragana, Katakana, Hangul)
-cut into overlapping character bigrams, as Lucene's CJKAnalyzer does.
+The analyzer is :mod:`nbrag.analyzers`' for the index's ``language``: NFKC, case-folded words
+of letters and digits, English stop words dropped, the rest stemmed by Snowball in the
+document's language (``"auto"``: detected per document; ``"none"``: words kept whole), and
+runs of CJK characters (Han, Hiragana, Katakana, Hangul) cut into overlapping character
+bigrams, as Lucene's CJKAnalyzer does. A query is stemmed in each language the documents have.
 
-``BM25`` keeps each document's id, text and terms; bm25s's index is rebuilt lazily, on
-the first search after a change, so a thousand upserts cost one rebuild. Scores come
-from bm25s itself, and so does ``explain()``: each query term's share of a document's
-score is bm25s's score for the term alone.
+``BM25`` keeps each document's id, text and terms, and their postings in
+:class:`nbrag.ranking.segments.Segments`: raw term counts in a main segment built in one go,
+documents added since in a small tail, deleted ones marked. The first search after a change
+applies the changes at their own cost (a thousand upserts, one pass); the main segment is
+built anew only when the tail and the marks pass an eighth of it. Scores are computed at
+query time from the exact current statistics (number of documents, document frequencies,
+average length) with bm25s's own formulas, so they are the scores of a bm25s index built
+afresh over the current documents, and ``explain()`` gives each query term's share: the
+score of the term alone.
 
 The backends are bm25s's scoring methods (Kamphuis et al., 2020):
 
@@ -38,16 +45,18 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 from collections import Counter
 from collections.abc import Iterable
+from itertools import islice
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
-from nbrag.config import BM25_BACKENDS, BM25_RENAMED
+from nbrag.analyzers import FALLBACK, document_language, query_terms, stemmer
+from nbrag.config import BM25_BACKENDS, BM25_RENAMED, SNOWBALL, language_name
 from nbrag.errors import NbragError, NbragTypeError, number, renamed, whole_number
 from nbrag.files import write_atomic
+from nbrag.ranking.segments import Segments
 from nbrag.text import STOP_WORDS, term_spans, terms
 
 __all__ = ["BM25", "STOP_WORDS", "backend_name", "term_spans", "terms"]
@@ -71,21 +80,27 @@ class BM25:
     """A BM25 index of ``id -> text``: ``upsert``, ``delete``, ``search``, ``explain``, ``save``.
 
     ``backend`` picks bm25s's scoring method (see the module's docstring): ``bm25s``
-    (Lucene's, the default), ``bm25s:robertson``, ``bm25s:bm25l`` or ``bm25s:bm25+``. bm25s
-    precomputes each (term, document) score at build time, so a query costs a sparse lookup.
+    (Lucene's, the default), ``bm25s:robertson``, ``bm25s:bm25l`` or ``bm25s:bm25+``. An upsert
+    or a delete costs what it changes; a query scores the postings of its terms.
     """
 
     BACKENDS = BM25_BACKENDS
     FORMAT = "nbrag.bm25"
 
-    def __init__(self, backend: str = "bm25s", k1: float = 1.5, b: float = 0.75) -> None:
+    def __init__(self, backend: str = "bm25s", k1: float = 1.5, b: float = 0.75, language: str = "auto") -> None:
         backend = backend_name(backend)
         self.backend = backend
         self.k1 = number(k1, "k1", above=0, hint=" (1.2 to 2.0 is usual)")
         self.b = number(b, "b", 0, 1, hint=" (0: no length normalisation, 1: full)")
+        self.language = language_name(language)  # the analyzer (nbrag.analyzers): auto, none or a Snowball language
+        self._language_of: dict[str, str] = {}  # id -> the language its text was analyzed in
+        self._detected: dict[str, str] = {}  # "auto": languages a saved file says its texts were found in (load)
+        self._languages: Counter[str] = Counter()  # how many documents each language has
         self._texts: dict[str, str] = {}
         self._terms: dict[str, list[str]] = {}
-        self._built: _Built | None = None
+        self._built: Segments | None = None
+        self._changed: dict[str, bool] = {}  # ids changed since the last search -> deleted on the way
+        self._lock = threading.Lock()  # one thread at a time brings the segments up to date and reads them
         self.stamp = ""  # what a saved index covers, as its writer stamped it
         self._saved = self._logged = 0  # the file's snapshot and log, in characters
 
@@ -107,8 +122,8 @@ class BM25:
             if self._texts.get(id) == text:
                 continue
             self._texts[id] = text  # a replaced id keeps its place
-            self._terms[id] = terms(text)
-            self._built = None
+            self._terms[id] = self._analyze(id, text)
+            self._changed.setdefault(id, False)
 
     def delete(self, ids: Iterable[str]) -> None:
         """Remove documents by id; ids not in the index are ignored."""
@@ -117,7 +132,8 @@ class BM25:
         for id in ids:
             if id in self._texts:
                 del self._texts[id], self._terms[id]
-                self._built = None
+                self._languages[self._language_of.pop(id)] -= 1
+                self._changed[id] = True  # added again later, it goes last
 
     def __len__(self) -> int:
         return len(self._texts)
@@ -131,7 +147,30 @@ class BM25:
         return list(self._texts)
 
     def __repr__(self) -> str:
-        return f"BM25({self.backend!r}, k1={self.k1:g}, b={self.b:g}, {len(self)} documents)"
+        return (f"BM25({self.backend!r}, k1={self.k1:g}, b={self.b:g}, language={self.language!r}, "
+                f"{len(self)} documents)")
+
+    @property
+    def languages(self) -> list[str]:
+        """The languages the documents were analyzed in, most documents first (one, unless ``language="auto"``)."""
+        return [language for language, count in self._languages.most_common() if count > 0]
+
+    def _analyze(self, id: str, text: str) -> list[str]:
+        """The terms of document ``id`` in its language, which is kept for the queries."""
+        language = self._detected.pop(id, "")
+        if language not in SNOWBALL:  # detected again (languages saved for another text are dropped by load)
+            language = document_language(text, self.language)
+        before = self._language_of.get(id)
+        if before is not None:
+            self._languages[before] -= 1
+        self._language_of[id] = language
+        self._languages[language] += 1
+        return terms(text, stemmer(language))
+
+    def analyze_query(self, query: str) -> list[str]:
+        """The terms a query is searched by: each word stemmed in each of the documents' languages (see
+        :func:`nbrag.analyzers.query_terms`), or in the index's language while it is empty."""
+        return query_terms(query, self.languages or [self.language if self.language != "auto" else FALLBACK])
 
     # ------------------------------------------------------------------ search
 
@@ -139,19 +178,10 @@ class BM25:
         """The ``k`` best ``(id, score)`` pairs, best first; only documents that share a term with the query
         and score above 0. Ties keep the order the documents were added in."""
         whole_number(k, "k")
-        query_terms = terms(query)
-        built = self._build()
-        if not query_terms or built.engine is None:
-            return []
-        scores = built.engine.scores(query_terms)
-        if built.engine.credits_absent_terms:  # only documents that hold a query term are found
-            scores = np.where(built.engine.matches(query_terms), scores, 0.0)
-        found = np.flatnonzero(scores > 0)
-        if len(found) > k:
-            kth = np.partition(scores[found], len(found) - k)[len(found) - k]
-            found = found[scores[found] >= kth]
-        best = found[np.lexsort((found, -scores[found]))][:k]
-        return [(built.ids[i], float(scores[i])) for i in best]
+        wanted = self.analyze_query(query)
+        with self._lock:
+            built = self._build()
+            return built.search(wanted, k) if wanted else []
 
     def explain(self, query: str, id: str) -> dict[str, float]:
         """Each query term that occurs in document ``id`` -> its share of the document's score.
@@ -165,29 +195,45 @@ class BM25:
         if id not in self._texts:
             raise NbragError(f"no document with this id in this BM25 index ({len(self)} documents).", option="id",
                              value=id)
-        counts = Counter(terms(query))
-        built = self._build()
-        present = set(self._terms[id])
-        if built.engine is None or present.isdisjoint(counts):
-            return {}
-        position = built.positions[id]
-        shares = {}
-        for term, count in counts.items():
-            share = built.engine.score([term] * count, position)
-            if term in present or share != 0:
-                shares[term] = share
-        return shares
+        counts = Counter(self.analyze_query(query))
+        with self._lock:
+            built = self._build()
+            present = set(self._terms[id])
+            if present.isdisjoint(counts):
+                return {}
+            shares = {}
+            for term, count in counts.items():
+                share = built.score([term] * count, id)
+                if term in present or share != 0:
+                    shares[term] = share
+            return shares
 
-    def _build(self) -> _Built:
-        """The backend's index over the current documents, rebuilt if they changed since the last one."""
-        if self._built is None:
-            ids = list(self._terms)
-            docs = [self._terms[id] for id in ids]
-            engine = None
-            if any(docs):  # bm25s cannot index documents without a single term
-                engine = _Bm25s(docs, self.k1, self.b, METHODS[self.backend])
-            self._built = _Built(ids, {id: i for i, id in enumerate(ids)}, engine)
-        return self._built
+    def _build(self) -> Segments:
+        """The segments brought up to date (under ``self._lock``): each change since the last search applied at its
+        own cost, or a new main segment over all the documents when the changes, the tail and the marks pass an
+        eighth of it. Should it fail half-way, the next search builds anew."""
+        built, changed = self._built, self._changed
+        if built is not None and not changed:
+            return built
+        self._built, self._changed = None, {}
+        if built is None or built.crowded(len(changed)):
+            method = METHODS[self.backend]
+            built = Segments(self.k1, self.b, method, DELTAS.get(method, 0.5))
+            documents = list(self._terms.items())
+            built.rebuild([id for id, _ in documents], [terms for _, terms in documents])
+        else:
+            moved = 0
+            for id, deleted in list(changed.items()):
+                if id in self._terms and id in built and not deleted:
+                    built.replace(id, self._terms[id])  # a replaced id keeps its place
+                else:
+                    built.remove(id)
+                    moved += id in self._terms
+            # the ids added, or added again after a delete, since the last search are the last ones, in order
+            for id in reversed(list(islice(reversed(self._terms), moved))):
+                built.add(id, self._terms[id])
+        self._built = built
+        return built
 
     # ------------------------------------------------------------------ files
 
@@ -195,7 +241,10 @@ class BM25:
         """Write backend, parameters, ids and texts to one JSON file, atomically. ``stamp`` says what the file
         covers (an index writes its generation there); ``load`` gives it back as ``bm25.stamp``."""
         state = {"format": self.FORMAT, "version": 1, "backend": self.backend, "k1": self.k1, "b": self.b,
-                 "stamp": stamp, "ids": list(self._texts), "texts": list(self._texts.values())}
+                 "language": self.language, "stamp": stamp, "ids": list(self._texts),
+                 "texts": list(self._texts.values())}
+        if self.language == "auto":  # so that load need not detect them again
+            state["languages"] = [self._language_of[id] for id in self._texts]
         data = json.dumps(state, ensure_ascii=False) + "\n"
         write_atomic(path, data)
         self.stamp, self._saved, self._logged = stamp, len(data), 0
@@ -220,7 +269,7 @@ class BM25:
 
     @classmethod
     def load(cls, path: Path | str) -> BM25:
-        """A BM25 index written by ``save`` (and ``append``); its terms are analyzed again, bm25s's index built on
+        """A BM25 index written by ``save`` (and ``append``); its terms are analyzed again, its segments built on
         the first search. A rank-bm25 backend saved by an earlier release opens as the closest bm25s method."""
         path = Path(path)
         with open(path, encoding="utf-8") as f:
@@ -229,8 +278,12 @@ class BM25:
             if not isinstance(state, dict) or state.get("format") != cls.FORMAT:
                 raise NbragError(f"not a saved nbrag BM25 index (it lacks \"format\": \"{cls.FORMAT}\").",
                                  option="path", value=str(path))
-            bm25 = cls(state["backend"], k1=state["k1"], b=state["b"])
+            # a file written before BM25 had languages was analyzed without stemming
+            bm25 = cls(state["backend"], k1=state["k1"], b=state["b"], language=state.get("language", "none"))
+            if bm25.language == "auto" and len(state.get("languages") or ()) == len(state["ids"]):
+                bm25._detected = dict(zip(state["ids"], state["languages"]))
             bm25.upsert(state["ids"], state["texts"])
+            bm25._detected = {}
             bm25.stamp, bm25._saved = str(state.get("stamp", "")), len(snapshot)
             for line in f:
                 try:
@@ -244,47 +297,3 @@ class BM25:
                 bm25._logged += len(line)
         return bm25
 
-
-class _Built:
-    """One build of the index: the ids in the order bm25s holds them, and its index (None: no terms at all)."""
-
-    def __init__(self, ids: list[str], positions: dict[str, int], engine: _Bm25s | None) -> None:
-        self.ids = ids
-        self.positions = positions
-        self.engine = engine
-
-
-class _Bm25s:
-    """bm25s with one scoring method: scores precomputed per (term, document) at build time."""
-
-    def __init__(self, docs: list[list[str]], k1: float, b: float, method: str) -> None:
-        import bm25s
-
-        # float64, so that explain()'s per-term scores add up to search()'s exactly enough
-        self.model = bm25s.BM25(k1=k1, b=b, delta=DELTAS.get(method, 0.5), method=method, dtype="float64")
-        self.model.index(docs, create_empty_token=False, show_progress=False)
-        self.size = len(docs)
-        # BM25L and BM25+ give a document a part of each query term it lacks
-        self.credits_absent_terms = method in self.model.methods_requiring_nonoccurrence
-
-    def _ids(self, query: list[str]) -> list[int]:
-        vocab = self.model.vocab_dict
-        return [vocab[t] for t in query if t in vocab]
-
-    def scores(self, query: list[str]) -> np.ndarray:
-        token_ids = self._ids(query)
-        if not token_ids:
-            return np.zeros(self.size)
-        return self.model.get_scores_from_ids(token_ids)
-
-    def score(self, query: list[str], position: int) -> float:
-        return float(self.scores(query)[position])
-
-    def matches(self, query: list[str]) -> np.ndarray:
-        """Which documents hold at least one of the query's terms: the rows of the terms' columns in bm25s's
-        sparse (document x term) score matrix."""
-        indices, indptr = self.model.scores["indices"], self.model.scores["indptr"]
-        found = np.zeros(self.size, dtype=bool)
-        for token in set(self._ids(query)):
-            found[indices[indptr[token]:indptr[token + 1]]] = True
-        return found
