@@ -15,7 +15,7 @@ from typing import Any
 
 from nbrag.display import Shown
 from nbrag.errors import NbragError, renamed
-from nbrag.ranking.fusion import check_weights, contributions
+from nbrag.ranking.fusion import check_weights, contributions, settle
 
 MODES = ("bm25", "dense", "hybrid", "graph", "hybrid+graph")
 RETRIEVERS = ("bm25", "dense", "graph")
@@ -89,9 +89,10 @@ class RetrievalResult(Shown):
         return f"RetrievalResult({len(self.hits)} hits for {self.query[:40]!r}, {self.mode}({args}))"
 
     def weights(self) -> dict[str, float]:
-        """The retrievers' weights as fused (normalised to sum to 1; equal when none were given)."""
+        """The retrievers' weights as fused (normalised to sum to 1; the defaults of
+        :data:`nbrag.ranking.fusion.DEFAULTS` when none were given)."""
         names = list(self.candidates)
-        return check_weights(self.params.get("weights") or dict.fromkeys(names, 1.0), names)
+        return check_weights(settle(names, self.params.get("fusion"), self.params.get("weights")).weights, names)
 
     def parts(self) -> dict[str, dict[str, float]]:
         """Per hit id, each retriever's part of the score that fused it: the parts sum to the fused score (see
@@ -100,8 +101,8 @@ class RetrievalResult(Shown):
         if len(names) < 2:
             name = names[0] if names else self.mode
             return {h.id: {name: h.scores.get(name, h.score)} for h in self.hits}
-        every = contributions(self.candidates, self.params.get("fusion") or "rrf", self.weights(),
-                              self.params.get("rrf_k", 60))
+        fused = settle(names, self.params.get("fusion"), self.params.get("weights"), self.params.get("rrf_k"))
+        every = contributions(self.candidates, fused.fusion, self.weights(), fused.rrf_k)
         return {h.id: every.get(h.id, dict.fromkeys(names, 0.0)) for h in self.hits}
 
     def fuse(self, **changes: Any) -> RetrievalResult:

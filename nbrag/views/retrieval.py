@@ -23,9 +23,9 @@ import anywidget
 import ipywidgets
 import traitlets
 
+from nbrag.analyzers import spans as term_spans
 from nbrag.errors import NbragError
-from nbrag.ranking.fusion import FUSIONS
-from nbrag.text import term_spans
+from nbrag.ranking.fusion import FUSIONS, settle
 from nbrag.views.boundary import LEGEND, BoundaryView
 from nbrag.views.shared import WithStaticHTML, e, static, style
 
@@ -58,17 +58,18 @@ LIVE_HINT = HINT + "; click it to open its document."
 
 # ---------------------------------------------------------------------- what is drawn
 
-def highlight_spans(text: str, terms: Mapping[str, float]) -> list[dict[str, Any]]:
-    """Where the BM25 ``terms`` (lower-cased words, CJK bigrams) occur in ``text``, as merged character spans.
+def highlight_spans(text: str, terms: Mapping[str, float], language: str = "none") -> list[dict[str, Any]]:
+    """Where the BM25 ``terms`` (lower-cased words or their stems, CJK bigrams) occur in ``text``, as merged
+    character spans.
 
-    The text is cut as the BM25 analyzer cuts it, so a term is found where BM25 found it:
-    ``Lighthouse`` for ``lighthouse``, 储存 inside 绿茶储存, never ``light`` inside ``lighthouse``.
-    Each span says which terms it holds and their share of the score.
+    The text is cut and stemmed as the BM25 analyzer of ``language`` (the index's) did, so a term is found where
+    BM25 found it: ``Lighthouse`` for ``lighthouse``, ``running`` and ``runs`` for the stem ``run``, 储存 inside
+    绿茶储存, never ``light`` inside ``lighthouse``. Each span says which terms it holds and their share of the score.
     """
     wanted = dict(terms)
     if not wanted:
         return []
-    found = [(start, end, term) for term, start, end in term_spans(text) if term in wanted]
+    found = [(start, end, term) for term, start, end in term_spans(text, language) if term in wanted]
     spans: list[dict[str, Any]] = []
     for start, end, term in sorted(found):
         if spans and start <= spans[-1]["end"]:  # overlapping or touching (bigrams of one CJK run): one mark
@@ -128,10 +129,13 @@ def score_name(name: str, result: RetrievalResult) -> str:
 
 
 def bm25_weight(result: RetrievalResult) -> float:
-    """BM25's normalised weight in a hybrid result (0.5 when the weights are equal or unset)."""
-    weights = result.params.get("weights") or {}
-    total = sum(weights.values()) or 0.0
-    return float(weights.get("bm25", 0.0)) / total if total else 0.5
+    """BM25's normalised weight in a hybrid result (the default's when none were given)."""
+    return float(result.weights().get("bm25", 0.0))
+
+
+def fusion_name(result: RetrievalResult) -> str:
+    """The fusion a result of several retrievers was fused with (the default's when none was given)."""
+    return settle(result.candidates, result.params.get("fusion")).fusion
 
 
 def describe(result: RetrievalResult) -> str:
@@ -141,8 +145,9 @@ def describe(result: RetrievalResult) -> str:
     if p.get("graph") and "graph" in result.candidates:
         parts.append(f"graph search {p['graph']}")
     if len(result.candidates) > 1:
-        fusion = p.get("fusion") or "rrf"
-        parts.append(f"{fusion} (rrf_k {p.get('rrf_k', 60)})" if fusion == "rrf" else fusion)
+        fusion = fusion_name(result)
+        parts.append(f"{fusion} (rrf_k {settle(result.candidates, rrf_k=p.get('rrf_k')).rrf_k})"
+                     if fusion == "rrf" else fusion)
         if set(result.candidates) == {"bm25", "dense"}:
             w = bm25_weight(result)
             parts.append(f"bm25 {w:.2f} / dense {1 - w:.2f}")
@@ -159,7 +164,7 @@ def describe(result: RetrievalResult) -> str:
 def legend(result: RetrievalResult) -> str:
     """What the bar of a column stands for (the view puts a colour swatch per retriever before it)."""
     hybrid = len(result.candidates) > 1
-    name = (result.params.get("fusion") or "rrf") if hybrid else next(iter(result.candidates), result.mode)
+    name = fusion_name(result) if hybrid else next(iter(result.candidates), result.mode)
     text = GRAPH_LEGENDS.get(result.params.get("graph") or "", LEGENDS["graph"]) if name == "graph" else LEGENDS[name]
     if result.params.get("rerank"):
         text += "; the order is the reranker's"
@@ -202,13 +207,14 @@ def column(result: RetrievalResult, moves: list[int | None] | None = None) -> di
     parts = score_parts(result)
     zero, drawn = bar_segments([parts[h.id] for h in result.hits])
     hybrid = len(result.candidates) > 1
+    language = getattr(result.index, "language", "none")  # BM25's analyzer, to find the words a stem came from
     hits = []
     for i, h in enumerate(result.hits):
         mine = parts[h.id]
         score_name = "fused" if hybrid else next(iter(mine), "score")
         hits.append({
             "id": h.id, "rank": h.rank, "document": h.document, "start": h.start, "end": h.end, "text": h.text,
-            "marks": [{k: s[k] for k in ("start", "end", "title")} for s in highlight_spans(h.text, h.terms)],
+            "marks": [{k: s[k] for k in ("start", "end", "title")} for s in highlight_spans(h.text, h.terms, language)],
             "score": round(sum(mine.values()), 6), "scoreName": score_name,
             "ranks": [{"name": n, "rank": h.ranks.get(n, 0)} for n in result.candidates] if hybrid else [],
             "rerank": h.scores.get("rerank"), "bar": drawn[i], "title": _why(h, mine, result), "via": via(h),
@@ -355,7 +361,7 @@ class ScoreView(_HitsView):
             self.weight.observe(self._changed, names="value")
             controls = [self.weight, self.dense]
         if len(result.candidates) > 1:
-            self.fusion = ipywidgets.Dropdown(options=list(FUSIONS), value=result.params.get("fusion") or "rrf",
+            self.fusion = ipywidgets.Dropdown(options=list(FUSIONS), value=fusion_name(result),
                                               description="fusion", layout={"width": "180px"},
                                               style={"description_width": "initial"})
             self.fusion.observe(self._changed, names="value")

@@ -48,6 +48,7 @@ def test_retrieve_searches_the_current_index(ip, built):
     result = run(ip, f"%%retrieve --mode hybrid -k 4 -o found\n{QUERY}")
     assert isinstance(result, RetrievalResult) and ip.user_ns["found"] is result
     assert result.index is built and result.ids == built.search(QUERY, 4, mode="hybrid").ids
+    assert (result.params["fusion"], result.params["weights"], result.params["rrf_k"]) == ("minmax", None, 5)
     data, _ = result._repr_mimebundle_()
     assert "application/vnd.jupyter.widget-view+json" in data and 'data-columns="1"' in data["text/html"]
 
@@ -100,7 +101,8 @@ def test_without_an_index_retrieve_says_how_to_build_one(ip, no_current_index):
     ("%%retrieve --mode sparse\nq", "--mode sparse: choose one of bm25, dense, hybrid, graph, hybrid+graph."),
     ("%%retrieve --mode graph\nq", "--mode graph: index 'magic-samples-"),
     ("%%retrieve --fusion borda\nq", "--fusion borda: choose one of rrf, minmax, zscore."),
-    ("%%retrieve --rrf-k -1\nq", "--rrf-k -1: give a whole number of at least 0 (60 is usual)."),
+    ("%%retrieve --rrf-k -1\nq", "--rrf-k -1: give a whole number of at least 0 (5 by default; the RRF paper used "
+                                  "60)."),
     ("%%retrieve -k 0\nq", "--top-k 0: give a whole number of at least 1."),
     ("%%retrieve -k five\nq", "argument -k/--top-k: invalid int value: 'five'"),
     ("%%retrieve --weights 0.3\nq", "--weights 0.3: give the BM25 and dense weights as two numbers"),
@@ -158,7 +160,7 @@ def test_a_bug_in_the_engine_keeps_its_traceback(ip, built, monkeypatch):
 def test_a_bad_option_names_its_flag_in_one_line(ip, built):
     with pytest.raises(UsageError) as info:
         run(ip, f"%%retrieve -k 3 --fusion rrf --rrf-k -1 --hyde --generator g\n{QUERY}")
-    assert str(info.value) == "--rrf-k -1: give a whole number of at least 0 (60 is usual)."
+    assert str(info.value) == "--rrf-k -1: give a whole number of at least 0 (5 by default; the RRF paper used 60)."
     with pytest.raises(UsageError) as info:
         run(ip, f"%retrieve --weights bm25=0.5,dense=-1 --query {QUERY}")
     assert str(info.value) == ("--weights {'bm25': 0.5, 'dense': -1.0}: give numbers of at least 0 with a positive "

@@ -304,7 +304,7 @@ def test_score_view_of_graph_results(index):
     scores = view.scores
     assert scores.weight is None and scores.fusion is not None  # no bm25/dense slider where a graph is fused too
     col = scores.hits.columns[0]
-    assert "bm25 0.33 / dense 0.33 / graph 0.33" in col["title"]
+    assert "rrf (rrf_k 5) · bm25 0.20 / dense 0.30 / graph 0.50" in col["title"]
     assert "graph: PageRank" in col["hits"][0]["title"]
     scores.fusion.value = "minmax"  # fused again: the graph follows the new hits
     assert view.graph.result is scores.result and scores.result.params["fusion"] == "minmax"
@@ -314,7 +314,7 @@ def test_score_view_of_graph_results(index):
 def test_a_plain_hybrid_result_keeps_its_slider(index):
     view = index.search(QUESTION, k=3, mode="hybrid").view()
     assert isinstance(view, ScoreView) and view.weight is not None
-    assert "bm25 0.50 / dense 0.50" in view.hits.columns[0]["title"]
+    assert "minmax · bm25 0.30 / dense 0.70" in view.hits.columns[0]["title"]
 
 
 def test_a_result_without_its_index_shows_its_hits(index):

@@ -7,6 +7,7 @@ import time
 import pytest
 
 import nbrag
+from nbrag.analyzers import analyze
 from nbrag.display import view_for
 from nbrag.errors import NbragError
 from nbrag.ranking.bm25 import terms
@@ -65,12 +66,25 @@ def test_chinese_bigrams_merge_into_one_mark_per_run():
 def test_each_hit_marks_the_terms_of_its_own_bm25_explanation(index):
     result = index.search(QUERY, k=3, mode="hybrid")
     for hit, drawn in zip(result, ScoreView.of(result).hits.columns[0]["hits"]):
-        marked = {t for s in highlight_spans(hit.text, hit.terms) for t in s["terms"]}
-        assert marked == {t for t in hit.terms if t in terms(hit.text)}
+        marked = {t for s in highlight_spans(hit.text, hit.terms, index.language) for t in s["terms"]}
+        assert marked == {t for t in hit.terms if t in analyze(hit.text, index.language)}
         assert [(m["start"], m["end"]) for m in drawn["marks"]] == \
-            [(s["start"], s["end"]) for s in highlight_spans(hit.text, hit.terms)]
-    top = result[0]
-    assert top.document == "keywords" and {"fix", "flat", "bicycle", "tyre"} <= set(top.terms)
+            [(s["start"], s["end"]) for s in highlight_spans(hit.text, hit.terms, index.language)]
+    row, top = next((i, h) for i, h in enumerate(result) if h.document == "keywords")
+    assert index.language == "auto"
+    assert {"fix", "flat", "bicycl", "tyre"} <= set(top.terms)  # English stems
+    marks = ScoreView.of(result).hits.columns[0]["hits"][row]["marks"]
+    assert "bicycle" in [top.text[m["start"]:m["end"]] for m in marks]  # the stem marks the word it came from
+
+
+def test_a_stem_marks_every_word_it_came_from():
+    text = "Running shoes: she runs, he ran, the runner's run."
+    spans = highlight_spans(text, {"run": 1.5}, "english")
+    assert shown(text, spans) == ["Running", "runs", "run"]  # "ran" and "runner" have stems of their own
+    assert spans[0]["title"] == "run 1.500"
+    assert shown(text, highlight_spans(text, {"run": 1.5})) == ["run"]  # language "none": whole words only
+    german = "Die Häuser der Altstadt; ein Haus am Markt."
+    assert shown(german, highlight_spans(german, {"haus": 1.0}, "german")) == ["Häuser", "Haus"]
 
 
 @pytest.mark.parametrize("fusion", ["rrf", "minmax", "zscore"])
@@ -80,10 +94,11 @@ def test_the_parts_of_each_bar_add_up_to_the_fused_score(index, fusion):
     for hit in result:
         assert set(parts[hit.id]) == {"bm25", "dense"}
         assert sum(parts[hit.id].values()) == pytest.approx(hit.score, abs=1e-9)
-    if fusion == "rrf":  # each retriever's share is weight / (rrf_k + rank)
+    if fusion == "rrf":  # each retriever's share is weight / (rrf_k + rank), rrf_k 5 by default
         hit = result[0]
-        assert parts[hit.id]["bm25"] == pytest.approx(0.3 / (60 + hit.ranks["bm25"]))
-        assert parts[hit.id]["dense"] == pytest.approx(0.7 / (60 + hit.ranks["dense"]))
+        assert result.params["rrf_k"] == 5
+        assert parts[hit.id]["bm25"] == pytest.approx(0.3 / (5 + hit.ranks["bm25"]))
+        assert parts[hit.id]["dense"] == pytest.approx(0.7 / (5 + hit.ranks["dense"]))
     drawn = ScoreView.of(result).hits.columns[0]["hits"]
     assert [d["score"] for d in drawn] == pytest.approx([h.score for h in result], abs=1e-6)
 
@@ -111,18 +126,18 @@ def test_one_retriever_draws_its_own_score(index):
 def test_the_slider_fuses_again_and_changes_the_order(index):
     result = index.search(QUERY, k=3, mode="hybrid")
     view = ScoreView.of(result)
-    assert view.weight.value == 0.5 and view.fusion.value == "rrf"
+    assert view.weight.value == 0.3 and view.fusion.value == "minmax"  # the search's defaults, shown as they are
     before = [h["id"] for h in view.hits.columns[0]["hits"]]
-    assert before[0].startswith("keywords#")
+    assert before[0].startswith("keywords#") and "scaled to 0–1" in view.hits.columns[0]["legend"]
     view.weight.value = 0.0  # dense alone
     after = [h["id"] for h in view.hits.columns[0]["hits"]]
     assert after == result.fuse(weights=slider_weights(0.0)).ids != before
     assert after[0].startswith("meaning#") and view.dense.value == "dense weight 1.00"
     assert view.result.candidates is result.candidates  # fused again, not searched again
-    view.fusion.value = "minmax"
-    assert view.result.params["fusion"] == "minmax" and "scaled to 0–1" in view.hits.columns[0]["legend"]
+    view.fusion.value = "rrf"
+    assert view.result.params["fusion"] == "rrf" and "weight / (rrf_k + its rank)" in view.hits.columns[0]["legend"]
     assert [h["id"] for h in view.hits.columns[0]["hits"]] == \
-        result.fuse(weights=slider_weights(0.0), fusion="minmax").ids
+        result.fuse(weights=slider_weights(0.0), fusion="rrf").ids
 
 
 def test_clicking_a_hit_opens_its_document_with_the_index_chunks(index, python_doc):
