@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from nbrag.chunking import fixed, llm, recursive, semantic, structure  # noqa: F401  (register the strategies)
+from nbrag.chunking import context, fixed, llm, recursive, semantic, structure  # noqa: F401  (register the strategies)
 from nbrag.chunking.base import Chunk, Chunker, ChunkResult, available, check_offsets, chunker, get_chunker
 from nbrag.chunking.comparison import ChunkComparison, compare
 from nbrag.errors import NbragTypeError, readable, renamed
@@ -35,6 +35,12 @@ def chunk(text: str, method: str = "fixed", **options: Any) -> ChunkResult:
     only where one grapheme cluster spans more (a Hangul syllable in jamo is three MiniLM
     tokens), and more characters than the bound only where one cluster is that long.
 
+    ``context=`` (every chunker takes it; ``"none"`` by default) sets what each chunk is embedded
+    with besides its own text: ``"title"`` (its headings, after ``title=``), ``"neighbours"`` or
+    ``"sentences:N"`` (the sentences around it), ``"generated"`` (a line from
+    ``context_generator=``), joined by ``+``. Spans stay exact; ``chunk.embed_text`` holds what
+    is embedded, within the embedder's limit (see :mod:`nbrag.chunking.context`).
+
     A text that holds a lone surrogate (``"\\ud800"``, from bytes decoded with
     ``errors="surrogateescape"``) raises :class:`~nbrag.errors.NbragError`: it is not
     text that a tokenizer can read. Decode such bytes with ``errors="replace"``.
@@ -44,13 +50,16 @@ def chunk(text: str, method: str = "fixed", **options: Any) -> ChunkResult:
                              option="text")
     readable(text, "text")
     cls = get_chunker(method)
-    known = [f.name for f in dataclasses.fields(cls.Config)]
+    own = [f.name for f in dataclasses.fields(cls.Config)]
     for name, value in options.items():
-        if name not in known:
-            raise NbragTypeError(f"not an option of the {cls.name} chunker, which takes {', '.join(known)}.",
+        if name not in own and name not in context.OPTIONS:
+            # (context=, title=, context_size= and context_generator= go to every chunker: see the docstring)
+            raise NbragTypeError(f"not an option of the {cls.name} chunker, which takes {', '.join(own)}.",
                                  option=name, value=value)
-    result = cls(cls.Config(**options)).split(text)
+    around = context.ContextConfig(**{k: v for k, v in options.items() if k in context.OPTIONS})
+    result = cls(cls.Config(**{k: v for k, v in options.items() if k not in context.OPTIONS})).split(text)
     check_offsets(text, result.chunks)
+    result = context.with_context(result, around)
     result.options = dict(options)
     return result
 

@@ -16,7 +16,12 @@ from nbrag.errors import ModelUnavailableError, NbragError
 
 @dataclass(frozen=True)
 class Chunk:
-    """A span of a source text. ``source[start:end] == text`` always holds."""
+    """A span of a source text. ``source[start:end] == text`` always holds.
+
+    ``embed_text`` is what the embedder reads in place of ``text`` when the chunk was made with
+    ``context=`` (the text whole, with its title or neighbouring sentences around it; see
+    :mod:`nbrag.chunking.context`); None embeds the text itself. :attr:`embedded` gives either.
+    """
 
     text: str
     start: int
@@ -24,6 +29,12 @@ class Chunk:
     tokens: int
     index: int
     meta: dict[str, Any] = field(default_factory=dict)
+    embed_text: str | None = None
+
+    @property
+    def embedded(self) -> str:
+        """What the embedder reads: ``embed_text`` where a context was added, else ``text``."""
+        return self.text if self.embed_text is None else self.embed_text
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -31,7 +42,8 @@ class Chunk:
     def __repr__(self) -> str:
         preview = self.text[:40].replace("\n", " ")
         more = "…" if len(self.text) > 40 else ""
-        return f"Chunk(#{self.index}, [{self.start}:{self.end}], {self.tokens} tokens, {preview!r}{more})"
+        context = ", with context" if self.embed_text not in (None, self.text) else ""
+        return f"Chunk(#{self.index}, [{self.start}:{self.end}], {self.tokens} tokens{context}, {preview!r}{more})"
 
 
 @dataclass

@@ -13,8 +13,11 @@ from nbrag.errors import NbragError
 
 
 def options_for(method: str, options: dict[str, Any]) -> dict[str, Any]:
-    """The shared options a chunker takes; ``size`` becomes ``max_size`` where a chunker has no ``size``."""
-    fields = {f.name for f in dataclasses.fields(get_chunker(method).Config)}
+    """The shared options a chunker takes (``context=`` and its options go to every chunker); ``size`` becomes
+    ``max_size`` where a chunker has no ``size``."""
+    from nbrag.chunking.context import OPTIONS
+
+    fields = {f.name for f in dataclasses.fields(get_chunker(method).Config)} | set(OPTIONS)
     chosen = {k: v for k, v in options.items() if k in fields}
     if "size" in options and "size" not in fields and "max_size" in fields and "max_size" not in options:
         chosen["max_size"] = options["size"]

@@ -295,6 +295,10 @@ def chunking(data: EvalSet, chunkers: list[ChunkerEntry] | dict[str, ChunkerEntr
     ``ValueError``. ``mean_tokens`` of a callable counts each chunk's tokens with the
     chunk tokenizer (``nbrag.settings.chunk_tokenizer``).
 
+    An entry's ``context`` option (``{"method": "recursive", "size": 64, "context": "title"}``)
+    changes what is embedded for each chunk (:attr:`~nbrag.chunking.Chunk.embedded`), never the
+    spans that are scored.
+
     ``per_question`` keeps each question's scores and its retrieved chunks as
     ``[document id, start, end]`` lists, best first (JSON-serialisable).
     """
@@ -314,10 +318,10 @@ def chunking(data: EvalSet, chunkers: list[ChunkerEntry] | dict[str, ChunkerEntr
     question_vectors = embed([q.text for q in data.questions], name=embedder)
     rows, per_question = [], {}
     for label, entry in configs.items():
-        pieces, tokens = _pieces(label, entry, data.documents)
+        pieces, tokens, embedded = _pieces(label, entry, data.documents)
         if not pieces:
             raise NbragError(f"{label}: the chunker produced no chunks.")
-        vectors = embed([data.documents[doc][a:b] for doc, a, b in pieces], name=embedder)
+        vectors = embed(embedded, name=embedder)
         top = np.argsort(-(question_vectors @ vectors.T), axis=1)[:, :k]
         scores = []
         for question, hits in zip(data.questions, top):
@@ -350,21 +354,23 @@ def _result(label: str, entry: Any, text: str) -> ChunkResult:
     return chunk(text, method=options.pop("method", label), **options)
 
 
-def _pieces(label: str, entry: Any, documents: dict[str, str]) -> tuple[list[tuple[str, int, int]], list[int]]:
-    """Every chunk of every document as ``(document id, start, end)``, and each chunk's token count."""
+def _pieces(label: str, entry: Any,
+            documents: dict[str, str]) -> tuple[list[tuple[str, int, int]], list[int], list[str]]:
+    """Every chunk of every document as ``(document id, start, end)``, each chunk's token count, and what is
+    embedded for it: its text, or its text with the context that ``context=`` adds (``Chunk.embedded``)."""
     if callable(entry):
         pieces = [(doc, a, b) for doc, text in documents.items() for a, b in _spans_of(label, entry, doc, text)]
         if not pieces:
-            return [], []
+            return [], [], []
         from nbrag.models import load_tokenizer
 
-        encodings = load_tokenizer(settings.chunk_tokenizer).encode_batch(
-            [documents[doc][a:b] for doc, a, b in pieces], add_special_tokens=False)
-        return pieces, [len(e.ids) for e in encodings]
+        texts = [documents[doc][a:b] for doc, a, b in pieces]
+        encodings = load_tokenizer(settings.chunk_tokenizer).encode_batch(texts, add_special_tokens=False)
+        return pieces, [len(e.ids) for e in encodings], texts
     if not isinstance(entry, dict):
         raise NbragTypeError(f"the chunker {label!r} is {entry!r}; give options such as {{'method': 'recursive', "
                              "'size': 256}} or a callable text -> spans.", option="chunkers")
     options = dict(entry)
     method = options.pop("method", label)
     chunks = [(doc, c) for doc, text in documents.items() for c in chunk(text, method=method, **options)]
-    return [(doc, c.start, c.end) for doc, c in chunks], [c.tokens for _, c in chunks]
+    return [(doc, c.start, c.end) for doc, c in chunks], [c.tokens for _, c in chunks], [c.embedded for _, c in chunks]

@@ -10,6 +10,10 @@ from IPython.core.magic_arguments import argument, magic_arguments
 
 from nbrag.magics.base import AreaMagics
 
+# The help of nbrag.chunking.context.ContextConfig's fields (that module is not imported here: %load_ext stays fast).
+CONTEXT_HELP = ("What each chunk is embedded with besides its text: none (default), or title, neighbours, "
+                "sentences:N, generated, joined by + (e.g. title+neighbours). Spans never change.")
+
 
 @magics_class
 class ChunkMagics(AreaMagics):
@@ -28,10 +32,12 @@ class ChunkMagics(AreaMagics):
               help="semantic: percentile of neighbour similarities, absolute similarity, or standard deviations.")
     @argument("--format", choices=["auto", "markdown", "html"], default=None, help="structure: the document's format.")
     @argument("--unit", choices=["token", "char"], default=None, help="Count tokens or characters.")
+    @argument("--context", default=None, metavar="PARTS", help=CONTEXT_HELP)
+    @argument("--title", default=None, help="--context title: the document's title, put before its headings.")
     @argument("--tokenizer", default=None, help="Tokenizer: a shipped name, a Hugging Face id or a folder.")
     @argument("--generator", default=None, metavar="NAME",
-              help="llm: a Hugging Face chat model's id, or a variable holding (model, tokenizer) or a "
-                   "complete(messages) -> str function (default: the configured generator).")
+              help="llm, and --context generated: a Hugging Face chat model's id, or a variable holding (model, "
+                   "tokenizer) or a complete(messages) -> str function (default: the configured generator).")
     @argument("--endpoint", default=None, metavar="URL",
               help="llm: ask this OpenAI-compatible server (e.g. http://localhost:8000/v1) instead of the generator.")
     @argument("--model", default=None, metavar="NAME", help="llm: the model's name at --endpoint.")
@@ -51,9 +57,11 @@ class ChunkMagics(AreaMagics):
         given = {"size": args.size, "overlap": args.overlap, "max_size": args.max_size, "min_size": args.min_size,
                  "threshold": args.threshold, "threshold_type": args.threshold_type, "format": args.format,
                  "unit": args.unit, "tokenizer": args.tokenizer, "generator": self.generator_value(args.generator),
-                 "endpoint": args.endpoint, "model": args.model}
+                 "endpoint": args.endpoint, "model": args.model, "context": args.context, "title": args.title}
         options = {k: v for k, v in given.items() if v is not None}
         asked = [m.strip() for m in (args.methods or args.method).split(",")]
+        if "generated" in (args.context or "") and "generator" in options:  # the model that writes each context
+            options["context_generator"] = options["generator"] if "llm" in asked else options.pop("generator")
         if {"endpoint", "model", "generator"} & set(options) and "llm" not in asked:
             raise UsageError("--generator, --endpoint and --model are options of the llm chunker: add -m llm (or llm "
                              "to --compare).")

@@ -198,3 +198,41 @@ def test_plot_and_question_view_show_the_answer_and_what_was_retrieved():
         result.view(0, "nope")
     with pytest.raises(NbragError, match=r"^document='nope': not a document of the evaluation set\.$"):
         result.view(0, "sentences", document="nope")
+
+
+TIMETABLES = """# Island travel notes
+
+## Zanzibar ferry
+
+The first boat leaves the harbour at seven in the morning. It takes two hours to cross. The last one leaves at nine in \
+the evening.
+
+## Mountain railway
+
+The first train leaves the valley station at eight in the morning. It takes one hour to climb. The last one leaves at \
+ten in the evening.
+
+## City tram
+
+The first tram leaves the depot at six in the morning. It runs every ten minutes. The last one leaves at midnight.
+"""
+
+
+def test_a_context_changes_what_is_embedded_never_the_spans_scored():
+    """The answers never name what they are about ("the last one leaves at nine"): only their section's heading
+    does, so only chunks embedded with their title are found."""
+    questions = []
+    for question, section in (("When does the last Zanzibar ferry leave?", "## Zanzibar ferry"),
+                              ("When does the last mountain railway train leave?", "## Mountain railway"),
+                              ("When does the last city tram leave?", "## City tram")):
+        start = TIMETABLES.index("The last one", TIMETABLES.index(section))
+        questions.append(Question(question, (("notes", start, TIMETABLES.index(".", start) + 1),)))
+    data = EvalSet({"notes": TIMETABLES}, questions)
+    result = chunking(data, {"own text": {"method": "recursive", "size": 12},
+                             "with title": {"method": "recursive", "size": 12, "context": "title"}}, k=1)
+    rows = {row["chunker"]: row for row in result.table()}
+    assert rows["with title"]["recall"] == 1.0 and rows["with title"]["iou"] == 1.0
+    assert rows["own text"]["recall"] < 1.0
+    assert rows["own text"]["chunks"] == rows["with title"]["chunks"]
+    spans = {tuple(span) for record in result.per_question["with title"] for span in record["retrieved"]}
+    assert spans == {("notes", *q.references[0][1:]) for q in questions}
