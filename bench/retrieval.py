@@ -124,7 +124,7 @@ def bm25_speed(texts: list[str], asked: list[str], n: int) -> dict:
     ids = [f"p{i}" for i in range(len(texts))]
     engines, built = {}, {}
     t = time.perf_counter()
-    bm25 = BM25("bm25s")
+    bm25 = BM25("bm25s", language="none")  # whole words: the terms RankBM25 reads
     bm25.upsert(ids, texts)
     bm25.search("warm up", 10)  # the backend's index is built on the first search
     built["bm25s"], engines["bm25s"] = round(time.perf_counter() - t, 2), bm25
@@ -165,7 +165,8 @@ class RankBM25:
 
 
 def indexing(texts: list[str], parts: int = 5):
-    """Index.add of ``texts`` (one chunk each) against bare ``encode`` of the same texts, in turns by part.
+    """Index.add of ``texts`` (one chunk each) against bare ``encode`` of the same texts, in turns by part (which
+    goes first swaps every part).
 
     Returns the timings and the index, which the latency measurement searches.
     """
@@ -178,15 +179,22 @@ def indexing(texts: list[str], parts: int = 5):
     size = max(map(len, texts))
     step = -(-len(texts) // parts)
     seconds = {"index_add": [], "encode": []}
-    for first in range(0, len(texts), step):
+    for turn, first in enumerate(range(0, len(texts), step)):
         part = texts[first:first + step]
-        t = time.perf_counter()
-        model.encode(part, batch_size=32, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False)
-        seconds["encode"].append(time.perf_counter() - t)
-        t = time.perf_counter()
-        index.add({f"p{first + i}": text for i, text in enumerate(part)}, chunker="fixed", unit="char", size=size,
-                  overlap=0, progress=False)
-        seconds["index_add"].append(time.perf_counter() - t)
+
+        def encode(part: list[str] = part) -> None:
+            model.encode(part, batch_size=32, normalize_embeddings=True, convert_to_numpy=True,
+                         show_progress_bar=False)
+
+        def add(part: list[str] = part, first: int = first) -> None:
+            index.add({f"p{first + i}": text for i, text in enumerate(part)}, chunker="fixed", unit="char",
+                      size=size, overlap=0, progress=False)
+
+        order = [("encode", encode), ("index_add", add)]
+        for name, fn in order if turn % 2 == 0 else order[::-1]:  # which goes first swaps every part
+            t = time.perf_counter()
+            fn()
+            seconds[name].append(time.perf_counter() - t)
     assert len(index) == len(texts), "each passage must be one chunk"
     rates = {name: round(len(texts) / sum(runs), 2) for name, runs in seconds.items()}
     return {"chunks": len(texts), "parts": parts, "seconds": seconds, "chunks_per_s": rates,
@@ -269,14 +277,23 @@ def limit_overhead(n: int = 200) -> dict:
     return out
 
 
-def speed(shared: Path, n: int) -> dict:
+INDEXING_CHUNKS = 5000
+
+
+def speed(shared: Path, n: int, indexing_only: bool = False, chunks: int = INDEXING_CHUNKS) -> dict:
+    """BM25 queries per second (unless ``indexing_only``) and Index.add against encode on ``chunks`` passages."""
+    import os
+
     import torch
 
     texts = passages(shared)
     asked = queries(shared, 100)
     entry: dict = {"torch_threads": torch.get_num_threads()}
-    entry["bm25"] = bm25_speed(varied(texts, 20_000), asked, n)
-    entry["indexing"], _ = indexing(texts[:5000])
+    if not indexing_only:
+        entry["bm25"] = bm25_speed(varied(texts, 20_000), asked, n)
+    start = os.getloadavg()
+    entry["indexing"], _ = indexing(texts[:chunks])
+    entry["indexing"]["load_average"] = {"start": start, "end": os.getloadavg()}
     return entry
 
 
@@ -308,14 +325,17 @@ def table_rows(results: dict) -> list[tuple]:
     rows = []
     speed = results.get("retrieval_speed")
     if speed:
-        bm = speed["bm25"]
-        rows.append(("BM25 bm25s (queries/s)", med(bm["qps"]["bm25s"]), med(bm["qps"]["rank_bm25:okapi"]),
-                     "rank-bm25", f"BM25Okapi; {bm['passages']:,} passages, {bm['queries']} queries, top 10"))
+        bm = speed.get("bm25")  # left out by --indexing-only
+        if bm:
+            rows.append(("BM25 bm25s (queries/s)", med(bm["qps"]["bm25s"]), med(bm["qps"]["rank_bm25:okapi"]),
+                         "rank-bm25", f"BM25Okapi; {bm['passages']:,} passages, {bm['queries']} queries, top 10"))
         ix = speed["indexing"]
         ratio = ix["ratio"]
+        load = ix.get("load_average")
+        load = f"; load {load['start'][0]:.1f} to {load['end'][0]:.1f}" if load else ""
         rows.append(("Index.add (chunks/s)", ix["chunks_per_s"]["index_add"], ix["chunks_per_s"]["encode"],
                      "ST encode", f"{ix['chunks']:,} passages, one chunk each; ratio {ratio:.3f}, goal >= "
-                     f"{GOAL_INDEXING_RATIO}: {'met' if ratio >= GOAL_INDEXING_RATIO else 'MISSED'}"))
+                     f"{GOAL_INDEXING_RATIO}: {'met' if ratio >= GOAL_INDEXING_RATIO else 'MISSED'}{load}"))
     lat = results.get("search_latency")
     if lat:
         idle, busy = lat["latency"]["stats"], lat["latency_busy"]["stats"]
@@ -352,7 +372,7 @@ def report(results: dict) -> None:
                 print(f"    {name:<16} p50 {st['p50'] * 1000:7.1f} ms  p95 {st['p95'] * 1000:7.1f} ms  "
                       f"mean {st['mean'] * 1000:7.1f} ms  max {st['max'] * 1000:7.1f} ms")
     speed = results.get("retrieval_speed")
-    if speed:
+    if speed and speed.get("bm25"):
         bm = speed["bm25"]
         built = bm["build_seconds"]
         print(f"\nBM25: built in {built['bm25s']} s (bm25s) and {built['rank_bm25:okapi']} s "

@@ -47,7 +47,8 @@ Entries (names for --only):
   (nbrag's BM25 over each, same analyzer, top 10) on 20,000 passages (the HotpotQA and
   MuSiQue passages and varied copies); indexing throughput of Index.add (one chunk per
   passage: chunking, embedding, Chroma and BM25) against sentence-transformers' encode
-  of the same texts, in turns by fifths (goal >= 0.9). About 10 minutes on 2 cores.
+  of the same texts, in turns by fifths (goal >= 0.9). About 10 minutes on 2 cores;
+  --indexing-only measures the indexing alone, on --indexing-chunks passages (default 5,000).
 - search-latency: hybrid search latency, p50 and p95 (k=10, the query embedding
   included) on a 5,000-passage index, in turns: nbrag as it ships (the query embedded on
   settings.query_threads = 1 thread), with the libraries' default thread pools
@@ -73,13 +74,35 @@ Entries (names for --only):
   passages of the first 5 MuSiQue questions (--extractor-questions): seconds per chunk,
   chunks whose reply was unusable, entities per chunk, recall@10 of PPR from entity seeds
   alone on those questions (skipped by --no-models). About 30 minutes on 2 cores.
+- index-growth: what adding to a persistent index costs as it grows (bench/index_growth.py):
+  at each of --growth-sizes one-chunk passages (default 10,000 and 100,000; 1,000,000 allowed),
+  adding one document then searching (ms, in total, beyond the embedder and BM25's own part), that first BM25
+  search alone, a search in steady state (p50) and adding 1% more then searching (s), in turns
+  with the peer "rebuild": nbrag's BM25 as it was, rebuilt from scratch by bm25s on the first
+  search after any change. A cheap deterministic embedder, so that the storage is what is timed;
+  --growth-minilm N adds a run at N passages with MiniLM (default 2000, 0: none). About 20
+  minutes on 2 cores at the default sizes, most of it building the 100,000-chunk index (12 minutes
+  at load 10; 1,000,000 would take hours).
+- bm25-quality: nDCG@10 and R@10 of nbrag's BM25 with language none, english and auto against
+  bm25s run directly with PyStemmer's English stemmer and its English stop words (the peer), on the
+  HotpotQA and MuSiQue sets, every query, each passage as an Index holds it; indexing and search
+  seconds in turns (bench/bm25_quality.py). Goal: english and auto within 0.005 nDCG@10 of the
+  peer, or above, on both sets. About 1 minute on 2 cores.
+- fusion: every fusion option on the HotpotQA and MuSiQue sets, every query, scored through
+  nbrag.ranking.fusion.fuse on candidates cached under bench/.cache/fusion/ (embedding and the
+  graph once, BM25 again when the analyzer changes): hybrid with RRF (rrf_k 1 to 100), min-max
+  and z-score (BM25 weight 0.1 to 0.9), hybrid+graph with every (bm25, dense, graph) weight in
+  tenths; nDCG@10 and R@10, the option best on average that is never a set's worst, and whether it is
+  nbrag's default (nbrag.ranking.fusion.DEFAULTS). About 15 minutes on 2 busy cores the first time, 5
+  from the cache.
 - inspect-kv-speedup: tokens per second of SmolLM2-135M's greedy generation on the CPU with and
   without the KV cache (`nbrag.inspectors.speed`) at 64, 128, 256 and 512 new tokens, on one
   thread; medians of up to 3, 3, 2 and 1 runs (512 without the cache takes about 6 minutes
   alone), and the speedup per length (skipped by --no-models). About 15 minutes on 2 cores;
 - inspect-overhead: kv_cache() against model.generate of the same length (tiny Llama and
   SmolLM2), routing() against a plain forward of the same tiny MoE (Mixtral at 16 and 512
-  tokens, DeepSeek-V3 at 512), attention() against an eager forward with output_attentions
+  tokens, DeepSeek-V3 at 512; Mixtral at 16 again against a forward without the vocabulary logits,
+  which routing() skips, no goal), attention() against an eager forward with output_attentions
   (tiny Llama and SmolLM2, 128 tokens); in turns, medians, one thread on both sides; goal for
   kv_cache and routing: at most 1.2x (--no-models: the tiny models only). About 3 minutes.
 - lora-overhead: seconds per step of nbrag.lora.training's loop against a bare peft + torch loop on the
@@ -96,6 +119,13 @@ Entries (names for --only):
   question and set on 2 busy cores, most of it the agent's;
 - rag-calibrate: the support check's threshold measured on HotpotQA (answer-like sentences against
   supporting and non-supporting passages of the same question). About 10 minutes on 2 cores.
+- chunk-frontier: recall@5 against IoU@5 (`nbrag.eval.chunking`, MiniLM) on the first
+  --frontier-questions (default 50) HotpotQA questions and on bench/data's questions over the
+  shipped sample documents: LangChain's RecursiveCharacterTextSplitter at 200, 400 and 800
+  characters and chonkie's RecursiveChunker at 64, 128 and 256 tokens (the anchors) against nbrag's
+  chunkers at several sizes with and without context= (bench/chunk_frontier.py); the anchors'
+  frontier, whether an nbrag configuration has recall 0.05 above every anchor whose IoU is as high
+  or higher, and the plot docs/images/chunk-frontier.png.
 """
 
 from __future__ import annotations
@@ -111,7 +141,11 @@ import sys
 import time
 from pathlib import Path
 
+import bm25_quality as bm25_quality_bench  # bench/bm25_quality.py
+import chunk_frontier as frontier_bench  # bench/chunk_frontier.py
+import fusion as fusion_bench  # bench/fusion.py
 import graphrag as graphrag_bench  # bench/graphrag.py
+import index_growth as growth_bench  # bench/index_growth.py
 import inspectors as inspectors_bench  # bench/inspectors.py
 import lora as lora_bench  # bench/lora.py
 import rag as rag_bench  # bench/rag.py
@@ -124,8 +158,9 @@ HOTPOTQA = SHARED / "hotpotqa" / "hotpotqa_200.jsonl"
 GOAL_EXT_LOAD_S = 0.3
 ENTRIES = ("ext", "first", "throughput", "semantic", "quality", "generator", "retrieval-quality", "retrieval-speed",
            "search-latency",
-           "graph-quality", "graph-build", "graph-extractors",
-           "inspect-kv-speedup", "inspect-overhead", "lora-overhead", "lora-variants", "rag-quality", "rag-calibrate")
+           "graph-quality", "graph-build", "graph-extractors", "fusion", "index-growth", "bm25-quality",
+           "inspect-kv-speedup", "inspect-overhead", "lora-overhead", "lora-variants", "rag-quality", "rag-calibrate",
+           "chunk-frontier")
 
 EXT_LOAD = """
 import time
@@ -452,8 +487,18 @@ def main(argv: list[str] | None = None) -> int:
                         help="MuSiQue questions whose passages graph-extractors reads with each extractor")
     parser.add_argument("--lora-steps", type=int, default=lora_bench.DEFAULT_STEPS,
                         help="training steps per variant in lora-variants")
+    parser.add_argument("--frontier-questions", type=int, default=frontier_bench.QUESTIONS,
+                        help="HotpotQA questions in chunk-frontier (the first N; 50 or 100)")
     parser.add_argument("--rag-questions", type=int, default=rag_bench.DEFAULT_QUESTIONS,
                         help="questions per set in rag-quality (no retrieval, RAG and the agent each answer them)")
+    parser.add_argument("--indexing-only", action="store_true",
+                        help="retrieval-speed: Index.add against encode only (no BM25 queries per second)")
+    parser.add_argument("--indexing-chunks", type=int, default=retrieval_bench.INDEXING_CHUNKS,
+                        help="passages that retrieval-speed indexes (Index.add against encode)")
+    parser.add_argument("--growth-sizes", nargs="+", type=int, default=list(growth_bench.SIZES),
+                        help="index sizes (chunks) in index-growth: 10000, 100000, 1000000")
+    parser.add_argument("--growth-minilm", type=int, default=growth_bench.MINILM,
+                        help="index-growth's run with the MiniLM embedder at this size (0: none)")
     args = parser.parse_args(argv)
     n = args.repeat
     entries = [e for e in ENTRIES if (args.only is None or e in args.only)
@@ -474,6 +519,12 @@ def main(argv: list[str] | None = None) -> int:
     if not all(p.exists() for p in beir_sets) and any(e.startswith("graph") for e in entries):
         print(f"the BEIR sets {', '.join(graphrag_bench.SETS)} are not all in {SHARED}: skipping the graph entries")
         entries = [e for e in entries if not e.startswith("graph")]
+    if not all(p.exists() for p in beir_sets) and "fusion" in entries:
+        print(f"the BEIR sets {', '.join(fusion_bench.SETS)} are not all in {SHARED}: skipping the fusion entry")
+        entries = [e for e in entries if e != "fusion"]
+    if not all(p.exists() for p in beir_sets) and "bm25-quality" in entries:
+        print(f"the BEIR sets {', '.join(bm25_quality_bench.SETS)} are not all in {SHARED}: skipping bm25-quality")
+        entries = [e for e in entries if e != "bm25-quality"]
 
     results: dict = {"when": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
                      "python": platform.python_version(), "machine": platform.machine(), "repeat": n,
@@ -499,7 +550,7 @@ def main(argv: list[str] | None = None) -> int:
     if "generator" in entries:
         results["generator_load_s"] = generator_load(n)
     if "retrieval-speed" in entries:
-        results["retrieval_speed"] = retrieval_bench.speed(SHARED, n)
+        results["retrieval_speed"] = retrieval_bench.speed(SHARED, n, args.indexing_only, args.indexing_chunks)
     if "search-latency" in entries:
         results["search_latency"] = retrieval_bench.search_latency(SHARED)
     if "retrieval-quality" in entries:
@@ -510,6 +561,12 @@ def main(argv: list[str] | None = None) -> int:
         results["graph_quality"] = graphrag_bench.quality(SHARED, args.graph_queries)
     if "graph-extractors" in entries:
         results["graph_extractors"] = graphrag_bench.extractors(SHARED, args.extractor_questions)
+    if "fusion" in entries:
+        results["fusion"] = fusion_bench.fusion(SHARED)
+    if "index-growth" in entries:
+        results["index_growth"] = growth_bench.growth(args.growth_sizes, n, args.growth_minilm)
+    if "bm25-quality" in entries:
+        results["bm25_quality"] = bm25_quality_bench.bm25_quality(SHARED, n)
     if "inspect-kv-speedup" in entries:
         results["inspect_kv_speedup"] = inspectors_bench.kv_speedup(n)
     if "inspect-overhead" in entries:
@@ -522,6 +579,8 @@ def main(argv: list[str] | None = None) -> int:
         results["rag_quality"] = rag_bench.quality(SHARED, args.rag_questions)
     if "rag-calibrate" in entries:
         results["rag_calibrate"] = rag_bench.calibrate(SHARED)
+    if "chunk-frontier" in entries:
+        results["chunk_frontier"] = frontier_bench.chunk_frontier(args.frontier_questions)
 
     report(results)
     RESULTS.mkdir(parents=True, exist_ok=True)
@@ -567,6 +626,10 @@ def report(results: dict) -> None:
                      f"SmolLM2 from nbrag's cache; first load (conversion) {gl['nbrag_first']:.1f} s"))
     rows += retrieval_bench.table_rows(results)
     rows += graphrag_bench.table_rows(results)
+    rows += fusion_bench.table_rows(results)
+    rows += bm25_quality_bench.table_rows(results)
+    rows += frontier_bench.table_rows(results)
+    rows += growth_bench.table_rows(results)
     rows += inspectors_bench.table_rows(results)
     rows += lora_bench.table_rows(results)
     rows += rag_bench.table_rows(results)
@@ -604,6 +667,10 @@ def report(results: dict) -> None:
               f"(not found in the text: {lc['not_found']})")
     retrieval_bench.report(results)
     graphrag_bench.report(results)
+    fusion_bench.report(results)
+    bm25_quality_bench.report(results)
+    frontier_bench.report(results)
+    growth_bench.report(results)
 
     inspectors_bench.report(results)
     lora_bench.report(results)

@@ -12,6 +12,14 @@ from IPython.core.magic import line_cell_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments
 
 from nbrag.magics.base import AreaMagics, unquote
+from nbrag.magics.chunking import CONTEXT_HELP
+from nbrag.ranking.fusion import DEFAULTS, HYBRID
+
+# The defaults of Index.search (nbrag.ranking.fusion.DEFAULTS), as --help says them: the magic passes nothing.
+MODE_OF = {frozenset({"bm25", "dense"}): "hybrid", frozenset({"bm25", "dense", "graph"}): "hybrid+graph"}
+FUSION_HELP = "; ".join(f"{MODE_OF[names]} {d.fusion}" for names, d in DEFAULTS.items())
+WEIGHTS_HELP = "; ".join(f"{MODE_OF[names]} " + ",".join(f"{name}={w:g}" for name, w in d.weights.items())
+                         for names, d in DEFAULTS.items())
 
 
 @magic_arguments()
@@ -20,8 +28,13 @@ from nbrag.magics.base import AreaMagics, unquote
 @argument("--chunker", default="recursive", help="How documents are chunked (default: recursive).")
 @argument("--size", type=int, default=None, help="Chunk size (default: NbragMagics.chunk_size).")
 @argument("--memory", action="store_true", help="Keep the index in memory: nothing is written to disk.")
+@argument("--context", default=None, metavar="PARTS", help=CONTEXT_HELP)
+@argument("--language", default=None,
+          help="BM25's analyzer: auto, none (whole words) or a Snowball language such as english or de (default: "
+               "what the index records; a new one NbragMagics.language). Another one rebuilds its BM25.")
 def index_arguments(line: str) -> None:
-    """%nbrag index PATH [--name NAME] [--chunker recursive] [--size N] [--memory]"""
+    """%nbrag index PATH [--name NAME] [--chunker recursive] [--size N] [--memory] [--context PARTS]
+    [--language auto]"""
 
 
 @magics_class
@@ -35,13 +48,15 @@ class RetrieveMagics(AreaMagics):
         if not path.exists():
             raise UsageError(f"%nbrag index {args.path}: no such file or folder.")
         name = args.name or index_name(path)
-        options = {"size": args.size} if args.size is not None else {}
+        options = {k: v for k, v in (("size", args.size), ("context", args.context)) if v is not None}
+        from nbrag.config import language_name
         from nbrag.retrieval import Index
 
         with self.engine(index_arguments):
             index = self.session.indexes.get(name)
-            if index is None or (index.where == "memory") != args.memory:
-                index = Index(name, memory=args.memory)
+            if (index is None or (index.where == "memory") != args.memory
+                    or (args.language is not None and language_name(args.language) != index.language)):
+                index = Index(name, memory=args.memory, language=args.language)
             report = index.add_files(path, chunker=args.chunker, **options)
         self.session.indexes[name] = self.session.current_index = index
         print(f"{report}\n{index!r}\n%%retrieve searches {name!r} now (or give --index {name}).")
@@ -54,9 +69,13 @@ class RetrieveMagics(AreaMagics):
     @argument("--mode", default="hybrid", help="bm25, dense, hybrid (default), graph or hybrid+graph.")
     @argument("--graph", default=None, choices=["ppr", "local", "global"],
               help="graph modes: the graph search (default ppr). The index needs a graph: %%graphrag --build.")
-    @argument("--weights", default=None, metavar="BM25,DENSE", help="hybrid: the retrievers' weights, e.g. 0.3,0.7.")
-    @argument("--fusion", default=None, help="hybrid: rrf (default), minmax or zscore.")
-    @argument("--rrf-k", type=int, default=None, help="rrf: the constant k in 1 / (k + rank) (default 60).")
+    @argument("--weights", default=None, metavar="BM25,DENSE",
+              help="hybrid modes: the retrievers' weights, e.g. 0.3,0.7 (bm25, dense) or bm25=0.2,dense=0.3,graph=0.5 "
+                   f"(default: {WEIGHTS_HELP}).")
+    @argument("--fusion", default=None,
+              help=f"hybrid modes: rrf, minmax or zscore (default: {FUSION_HELP}).")
+    @argument("--rrf-k", type=int, default=None,
+              help=f"rrf: the constant k in 1 / (k + rank) (default {HYBRID.rrf_k}).")
     @argument("--hyde", nargs="?", const="average", default=None, choices=["average", "replace"],
               help="Embed an answer the generator imagines: averaged with the query (default) or in its place.")
     @argument("--rerank", nargs="?", const=True, default=None, metavar="MODEL",

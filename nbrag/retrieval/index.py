@@ -26,11 +26,11 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from nbrag.config import settings
+from nbrag.config import language_name, settings
 from nbrag.errors import NbragError, NbragTypeError, readable, whole_number
 from nbrag.llm import resolve
 from nbrag.ranking.bm25 import BM25, backend_name
-from nbrag.ranking.fusion import check_fusion, check_rrf_k, check_weights, fuse
+from nbrag.ranking.fusion import check_fusion, check_rrf_k, check_weights, fuse, settle
 from nbrag.retrieval import rerank as reranking
 from nbrag.retrieval.base import GRAPH_SEARCHES, MODES, RETRIEVERS, Hit, RetrievalResult
 from nbrag.retrieval.documents import SUFFIXES, IngestReport, as_documents, digest, flat, read_document, unflat
@@ -40,6 +40,9 @@ from nbrag.retrieval.store import BATCH, Record, Store
 
 _NAME = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9._-]{1,510}[a-zA-Z0-9]")
 WAVE = 16  # batches of chunks stored between two commits of the documents they belong to
+# beside graph.json: the community reports' vectors, keyed by the report's text (its digest) and embedder, so
+# that any version of the graph takes those of its reports that it still has
+REPORT_VECTORS = "graph.vectors.npz"
 FUSE_CHANGES = ("fusion", "weights", "rrf_k", "k", "rerank", "generator")  # what fuse() may change
 
 
@@ -58,15 +61,22 @@ def check_name(name: str) -> None:
 
 
 class Index:
-    """A Chroma collection with a BM25 index beside it; ``add`` documents, ``search`` them."""
+    """A Chroma collection with a BM25 index beside it; ``add`` documents, ``search`` them.
+
+    ``language`` is BM25's analyzer (:mod:`nbrag.analyzers`): ``"auto"``, ``"none"`` or a Snowball
+    language. A new index records ``language`` (default ``settings.language``); ``None`` opens an
+    index with the language it records (``"none"`` for one written before indexes recorded it), and
+    another language rebuilds its BM25 in that language, with a warning, and records it.
+    """
 
     def __init__(self, name: str, path: str | Path | None = None, *, memory: bool = False,
                  host: str | None = None, port: int = 8000, embedder: str | None = None,
-                 bm25: str | None = None, create: bool = True) -> None:
+                 bm25: str | None = None, language: str | None = None, create: bool = True) -> None:
         check_name(name)
         self.name = name
         self.embedder = embedder or settings.embedder
         backend = backend_name(bm25 or settings.bm25, option="bm25")  # checked before anything is created
+        asked = language_name(language) if language is not None else None
         if host is not None:
             self.path: Path | None = (Path(path) if path else
                                       Path(settings.data_dir) / "indexes" / f"{host}-{port}" / name)
@@ -85,6 +95,7 @@ class Index:
         if self.path is not None:
             self.path.mkdir(parents=True, exist_ok=True)
         self.store.tidy(self._file("documents.json"))
+        self.language = self._language(asked)
         self._generation = self.store.refresh()
         self.bm25 = self._open_bm25(backend)
         self._graph: Any = None
@@ -109,8 +120,39 @@ class Index:
         generation = self.store.refresh()
         if generation != self._generation:
             self._generation = generation
+            self.language = self._recorded_language() or self.language  # another process may have changed it
             self.bm25 = self._open_bm25(self.bm25.backend)
             self._graph, self._graph_seen = None, None
+
+    def _recorded_language(self) -> str | None:
+        """The BM25 language the index records; ``"none"`` for an index written before indexes recorded one (its BM25
+        was built without stemming); None for a new index, which has none yet."""
+        state = self.store.state()
+        if "language" in state:
+            return str(state["language"])
+        return "none" if state.get("generation") else None
+
+    def _language(self, asked: str | None) -> str:
+        """The index's BM25 language: the one it records unless ``asked`` is another, which it then records (BM25
+        is rebuilt with it, with a warning); a new index records ``asked`` or ``settings.language``."""
+        recorded = self._recorded_language()
+        if recorded is not None and asked in (None, recorded):
+            return recorded
+        chosen = asked or settings.language
+        with self.store.writing():
+            recorded = self._recorded_language()  # another process may have recorded one meanwhile
+            if recorded is not None and asked in (None, recorded):
+                return recorded
+            if recorded is not None:
+                warnings.warn(f"index {self.name!r} was analyzed in language {recorded!r}: its BM25 is built again "
+                              f"in {chosen!r}, which the index records now (open it with language=None to keep what "
+                              "it has).", stacklevel=3)
+            state = self.store.state()
+            if state.get("generation"):
+                self.store.bump(language=chosen)  # a new generation: other processes rebuild their BM25 too
+            else:  # nothing committed yet: no cache to rebuild, and the first add still writes BM25's file whole
+                self.store.documents.modify(metadata={**state, "language": chosen})
+        return chosen
 
     def _open_bm25(self, backend: str) -> BM25:
         """The saved BM25 when it is stamped with the current generation; else rebuilt from the committed chunks."""
@@ -125,12 +167,12 @@ class Index:
             warnings.warn(f"{saved} is unreadable ({type(error).__name__}): BM25 rebuilt from the index's chunks.",
                           stacklevel=3)
             return self._rebuild_bm25(backend)
-        if bm25.backend == backend and bm25.stamp == self._generation:
+        if bm25.backend == backend and bm25.language == self.language and bm25.stamp == self._generation:
             return bm25
         return self._rebuild_bm25(backend)
 
     def _rebuild_bm25(self, backend: str) -> BM25:
-        bm25 = BM25(backend)
+        bm25 = BM25(backend, language=self.language)
         chunks = self.store.committed_chunks()
         if chunks:
             bm25.upsert(list(chunks), list(chunks.values()))
@@ -160,7 +202,11 @@ class Index:
         """Chunk, embed and store documents: a str, a list of str, a dict id -> text, or a DataFrame
         with a ``text`` column (and ``id`` or ``_id``). Ids default to a hash of the text, so adding
         the same documents again changes nothing; a document added again with other text or another
-        chunker replaces its chunks (the report lists it under ``replaced``). An id given twice is an error."""
+        chunker replaces its chunks (the report lists it under ``replaced``). An id given twice is an error.
+
+        Other options go to the chunker (:func:`nbrag.chunk`): ``size=``, and ``context=`` for any chunker
+        (``"title"``, ``"neighbours"``, ``"title+neighbours"``, ...), which embeds each chunk with its
+        context while the index stores, shows and BM25 indexes the chunk's own text."""
         return self._ingest(as_documents(texts, ids), {}, chunker, batch_size, progress, options)
 
     def add_files(self, paths: str | Path | Iterable[str | Path], *, pattern: str = "**/*", chunker: str = "fixed",
@@ -208,13 +254,18 @@ class Index:
         method = get_chunker(chunker, option="chunker").name  # unknown names fail before any work
         report = IngestReport(documents=len(documents))
         cut: dict[str, list[tuple[str, str, dict[str, Any]]]] = {}  # id -> (chunk id, text, metadata)
+        embedded: dict[str, str] = {}  # chunk id -> what is embedded, where context= adds to the chunk's text
         for doc_id, text in documents.items():
             chunks = chunk(text, method=method, **options)
             cut[doc_id] = []
             for c in chunks:
-                chunk_id = f"{doc_id}#{digest(method, str(c.start), str(c.end), c.text)}"
+                # The chunk's own text is stored and indexed by BM25; its context only changes its vector (and id).
+                extra = () if c.embed_text is None else (c.embed_text,)
+                chunk_id = f"{doc_id}#{digest(method, str(c.start), str(c.end), c.text, *extra)}"
                 meta = {**flat(c.meta), "document": doc_id, "start": c.start, "end": c.end, "tokens": c.tokens,
                         "chunk": c.index, "chunker": method}
+                if c.embed_text is not None:
+                    meta["context"], embedded[chunk_id] = chunks.params["context"], c.embed_text
                 cut[doc_id].append((chunk_id, c.text, meta))
         with self.store.writing():
             self._refresh()
@@ -246,7 +297,7 @@ class Index:
                        disable=not progress or total <= batch_size)
             try:
                 for rows, records, stale in waves:  # each wave is committed whole, so an interrupt keeps the others
-                    self._store(rows, batch_size, bar)
+                    self._store(rows, batch_size, bar, embedded)
                     self.store.commit(records)  # these documents change here
                     if stale:
                         self.collection.delete(ids=stale)
@@ -277,7 +328,9 @@ class Index:
         self._sync_graph(progress)
         self.store.end()
 
-    def _store(self, rows: list[tuple[str, str, dict[str, Any]]], batch_size: int, bar: Any = None) -> None:
+    def _store(self, rows: list[tuple[str, str, dict[str, Any]]], batch_size: int, bar: Any = None,
+               embedded: Mapping[str, str] | None = None) -> None:
+        """Embed and store ``rows``; ``embedded`` gives, by chunk id, what to embed in place of a chunk's text."""
         from nbrag.models import embed
 
         # Batches of similar length: each batch is padded to its longest text (sentence-transformers sorts
@@ -288,7 +341,8 @@ class Index:
             batch = rows[first:first + step]
             ids, texts, metas = (list(x) for x in zip(*batch))
             self.collection.upsert(ids=ids, documents=texts, metadatas=metas,
-                                   embeddings=embed(texts, name=self.embedder))
+                                   embeddings=embed([(embedded or {}).get(i, t) for i, t in zip(ids, texts)],
+                                                    name=self.embedder))
             self.bm25.upsert(ids, texts)
             if bar is not None:
                 bar.update(len(batch))
@@ -344,7 +398,7 @@ class Index:
 
     def __repr__(self) -> str:
         return (f"Index({self.name!r}: {self.store.documents.count()} documents, {len(self)} chunks, {self.embedder}, "
-                f"BM25 {self.bm25.backend}, {self.where})")
+                f"BM25 {self.bm25.backend} (language {self.language}), {self.where})")
 
     # ------------------------------------------------------------------ graph
 
@@ -373,7 +427,9 @@ class Index:
         recipe = self.store.state().get("graph")
         if file.exists():
             try:
-                return KnowledgeGraph.load(file)
+                graph = KnowledgeGraph.load(file)
+                graph.load_vectors(file.with_name(REPORT_VECTORS))  # what global search embedded before, if kept
+                return graph
             except (OSError, ValueError, KeyError, TypeError) as error:
                 problem = f"is unreadable ({type(error).__name__})"
         elif recipe:
@@ -452,14 +508,16 @@ class Index:
 
     # ------------------------------------------------------------------ search
 
-    def search(self, query: str, k: int | None = None, mode: str = "hybrid", *, fusion: str = "rrf",
-               weights: Mapping[str, float] | None = None, rrf_k: int = 60, candidates: int | None = None,
+    def search(self, query: str, k: int | None = None, mode: str = "hybrid", *, fusion: str | None = None,
+               weights: Mapping[str, float] | None = None, rrf_k: int | None = None, candidates: int | None = None,
                hyde: bool | str = False, rerank: bool | str = False, generator: Any = None, graph: str = "ppr",
                graph_options: Mapping[str, Any] | None = None) -> RetrievalResult:
         """The ``k`` best chunks for ``query``.
 
         ``mode`` is ``bm25``, ``dense`` or ``hybrid`` (``fusion`` ``rrf``, ``minmax`` or ``zscore``,
-        ``weights`` such as ``{"bm25": 0.3, "dense": 0.7}``, equal by default). Each retriever
+        ``weights`` such as ``{"bm25": 0.3, "dense": 0.7}``, ``rrf_k`` for ``rrf``). Given none, hybrid
+        fuses by ``minmax`` with BM25 weighted 0.3 and dense 0.7, and ``rrf`` takes ``rrf_k=5``
+        (:data:`nbrag.ranking.fusion.DEFAULTS`, measured on two QA sets). Each retriever
         returns ``candidates`` items (default ``max(50, 4k)``). ``hyde=True`` (or ``"average"``)
         embeds a hypothetical answer the generator writes, averaged with the query; ``"replace"``
         embeds the answer alone. ``rerank=True`` reorders the best ``max(20, k)`` candidates by the
@@ -470,16 +528,19 @@ class Index:
         ``mode="graph"`` ranks chunks through the index's knowledge graph (``build_graph()``) with
         the search ``graph`` names: ``ppr`` (personalized PageRank from the query's entities and best
         dense hits), ``local`` (the query's entities and their neighbours) or ``global`` (community
-        reports); ``"hybrid+graph"`` fuses it with BM25 and dense. ``graph_options`` go to that search
+        reports); ``"hybrid+graph"`` fuses it with BM25 and dense, by default by ``rrf`` (``rrf_k=5``) with
+        the graph weighted 0.5, dense 0.3 and BM25 0.2. ``graph_options`` go to that search
         (e.g. ``{"dense_weight": 0}`` for PageRank from entities alone).
         """
         k = whole_number(settings.top_k if k is None else k, "k")
         if mode not in MODES:
             raise NbragError(f"choose one of {', '.join(MODES)}.", option="mode", value=mode)
-        if not isinstance(fusion, str):
+        if fusion is not None and not isinstance(fusion, str):
             raise NbragTypeError("give the fusion's name: 'rrf', 'minmax' or 'zscore'.", option="fusion", value=fusion)
-        check_fusion(fusion)
-        check_rrf_k(rrf_k)
+        if fusion is not None:
+            check_fusion(fusion)
+        if rrf_k is not None:
+            check_rrf_k(rrf_k)
         if weights is not None and not isinstance(weights, Mapping):
             raise NbragTypeError("give a dict of retriever -> weight, e.g. {'bm25': 0.3, 'dense': 0.7}.",
                                  option="weights", value=weights)
@@ -524,12 +585,15 @@ class Index:
             t = time.perf_counter()
             found["graph"], trace = run(knowledge, graph, query, n, dense=dense, vector=vector,
                                         embedder=self.embedder, **dict(graph_options or {}))
+            if trace.get("embedded") and self.path is not None:  # community reports embedded: kept beside the graph
+                knowledge.save_vectors(self.path / REPORT_VECTORS)
             timings["graph"] = time.perf_counter() - t
             if len(knowledge.chunks) < len(self):
                 trace["stale"] = (f"The graph has read {len(knowledge.chunks)} of the index's {len(self)} chunks; "
                                   "index.build_graph() reads the rest.")
-        params = {"k": k, "fusion": fusion if hybrid else None,
-                  "weights": dict(weights) if weights else None, "rrf_k": rrf_k, "hyde": hyde, "rerank": rerank}
+        params = {"k": k, "fusion": settle(found, fusion).fusion if hybrid else None,
+                  "weights": dict(weights) if weights else None,
+                  "rrf_k": settle(found, rrf_k=rrf_k).rrf_k, "hyde": hyde, "rerank": rerank}
         if knowledge is not None:
             params["graph"] = graph
         result = RetrievalResult(query=query, mode=mode, hits=[], params=params, candidates=found,
@@ -566,12 +630,14 @@ class Index:
         params = {**result.params, **changes}
         whole_number(params["k"], "k")
         params["rerank"] = check_rerank(params["rerank"])
+        if params.get("rrf_k") is not None:  # checked whichever the fusion, so a bad value never waits for rrf
+            check_rrf_k(params.get("rrf_k"))
         names = list(result.candidates)
         if len(names) == 1:
             ranked = list(result.candidates[names[0]])
         else:
-            weights = params["weights"] or dict.fromkeys(names, 1.0)
-            ranked = fuse(result.candidates, params["fusion"] or "rrf", weights, params["rrf_k"])
+            fused = settle(names, params["fusion"], params["weights"], params.get("rrf_k"))
+            ranked = fuse(result.candidates, fused.fusion, fused.weights, fused.rrf_k)
         timings = dict(result.timings)
         if params["rerank"] and ranked:
             t = time.perf_counter()

@@ -15,7 +15,7 @@ from nbrag import errors
 from nbrag.chunking import chunk
 from nbrag.data import sample_documents
 from nbrag.errors import NbragError
-from nbrag.ranking.fusion import contributions, fuse
+from nbrag.ranking.fusion import DEFAULTS, FUSIONS, contributions, default, fuse, settle
 from nbrag.retrieval import Index, check_name
 from nbrag.retrieval.documents import read_document
 from nbrag.retrieval.index import WAVE
@@ -50,9 +50,22 @@ def test_every_mode_finds_the_passage_and_keeps_every_score(index):
     hybrid = index.search(query, k=3)
     top = hybrid[0]
     assert set(top.scores) == {"bm25", "dense"} and set(top.ranks) == {"bm25", "dense"}
-    assert "tipping" in top.terms and abs(sum(top.terms.values()) - top.scores["bm25"]) < 1e-4
-    assert top.score == pytest.approx(1 / (60 + top.ranks["bm25"]) / 2 + 1 / (60 + top.ranks["dense"]) / 2)
+    assert "tip" in top.terms and abs(sum(top.terms.values()) - top.scores["bm25"]) < 1e-4  # "tipping", stemmed
+    assert hybrid.params["fusion"] == "minmax" and hybrid.params["rrf_k"] == 5  # the defaults, as the magic's
+    scaled = {}  # min-max, BM25 weighted 0.3 and dense 0.7, each retriever's scores scaled over its candidates
+    for name in ("bm25", "dense"):
+        scores = dict(hybrid.candidates[name])
+        low, high = min(scores.values()), max(scores.values())
+        scaled[name] = (scores[top.id] - low) / (high - low)
+    assert top.score == pytest.approx(0.3 * scaled["bm25"] + 0.7 * scaled["dense"])
+    assert hybrid.weights() == pytest.approx({"bm25": 0.3, "dense": 0.7}) and hybrid.params["weights"] is None
     assert hybrid.candidates["bm25"][0][1] >= hybrid.candidates["bm25"][-1][1]
+    old = index.search(query, k=3, fusion="rrf", weights={"bm25": 1, "dense": 1}, rrf_k=60)  # every option is kept
+    assert old[0].score == pytest.approx(1 / (60 + old[0].ranks["bm25"]) / 2 + 1 / (60 + old[0].ranks["dense"]) / 2)
+    rrf = index.search(query, k=3, fusion="rrf")  # another fusion than the default's: equal weights, rrf_k 5
+    assert rrf.params["rrf_k"] == 5 and rrf.weights() == pytest.approx({"bm25": 0.5, "dense": 0.5})
+    assert rrf[0].score == pytest.approx(sum(0.5 / (5 + rrf[0].ranks[n]) for n in rrf[0].ranks))
+    assert hybrid.fuse(fusion="zscore").weights() == pytest.approx({"bm25": 0.5, "dense": 0.5})
 
 
 def test_weights_and_fusions_reorder_the_same_candidates(index):
@@ -87,6 +100,34 @@ def test_refuse_is_fuse_under_its_old_name(index, monkeypatch):
     assert again.ids == result.fuse(weights={"bm25": 1.0, "dense": 0.0}).ids
 
 
+def test_every_default_is_a_registered_fusion_with_weights_summing_to_one():
+    for names, chosen in DEFAULTS.items():
+        assert chosen.fusion in FUSIONS and set(chosen.weights) == names and chosen.rrf_k >= 0
+        assert sum(chosen.weights.values()) == pytest.approx(1.0)
+    assert default(["bm25", "dense"]) is DEFAULTS[frozenset({"bm25", "dense"})] == default(["dense", "bm25"])
+    other = default(["dense", "graph"])  # a set without a measured default: RRF, equal weights
+    assert (other.fusion, other.weights) == ("rrf", {"dense": 0.5, "graph": 0.5})
+    asked = settle(["bm25", "dense"], "zscore")  # the measured weights go with the measured fusion only
+    assert (asked.fusion, asked.weights, asked.rrf_k) == ("zscore", {"bm25": 0.5, "dense": 0.5}, 5)
+    given = settle(["bm25", "dense"], "rrf", {"bm25": 2, "dense": 1}, 60)
+    assert (given.fusion, given.weights, given.rrf_k) == ("rrf", {"bm25": 2, "dense": 1}, 60)
+    assert settle(["bm25", "dense"]) == DEFAULTS[frozenset({"bm25", "dense"})]
+
+
+def test_hybrid_plus_graph_fuses_by_rank_with_the_graph_weighted_most(docs):
+    idx = Index(fresh("graph"), memory=True)
+    idx.add(docs, chunker="recursive", size=128, progress=False)
+    idx.build_graph(progress=False)
+    result = idx.search("How is a tipping-bucket rain gauge emptied?", k=5, mode="hybrid+graph")
+    assert set(result.candidates) == {"bm25", "dense", "graph"}
+    assert (result.params["fusion"], result.params["rrf_k"], result.params["weights"]) == ("rrf", 5, None)
+    weights = result.weights()
+    assert weights == pytest.approx({"bm25": 0.2, "dense": 0.3, "graph": 0.5})
+    for hit in result:  # each retriever that returned the hit adds its weight / (5 + its rank)
+        assert hit.score == pytest.approx(sum(weights[r] / (5 + rank) for r, rank in hit.ranks.items()))
+    assert result.fuse(fusion="minmax").params["fusion"] == "minmax"  # the other fusions stay one option away
+
+
 def test_fusion_by_hand():
     candidates = {"bm25": [("a", 9.0), ("b", 3.0)], "dense": [("b", 0.9), ("c", 0.5), ("a", 0.1)]}
     rrf = dict(fuse(candidates, "rrf", {"bm25": 1, "dense": 1}, rrf_k=0))
@@ -101,6 +142,19 @@ def test_fusion_by_hand():
         fused = dict(fuse(candidates, how, {"bm25": 1, "dense": 2}))
         parts = contributions(candidates, how, {"bm25": 1, "dense": 2})
         assert {item: sum(p.values()) for item, p in parts.items()} == pytest.approx(fused)
+
+
+@pytest.mark.parametrize("how", ["rrf", "minmax", "zscore"])
+def test_a_retriever_with_one_candidate_still_lifts_it(how):
+    """BM25 finding one passage alone (a rare word) is a strong signal, not a tie with every passage it missed."""
+    candidates = {"bm25": [("rare", 7.5)], "dense": [("b", 0.62), ("rare", 0.60), ("a", 0.59), ("c", 0.2)]}
+    assert fuse(candidates, how, {"bm25": 1, "dense": 0})[0][0] == "rare"
+    assert fuse(candidates, how, {"bm25": 0.3, "dense": 0.7})[0][0] == "rare"
+    tied = {"bm25": [("x", 2.0), ("y", 2.0)], "dense": [("z", 0.9), ("y", 0.5), ("x", 0.1)]}
+    assert {i for i, _ in fuse(tied, how, {"bm25": 1, "dense": 0})[:2]} == {"x", "y"}
+    parts = contributions(candidates, how, {"bm25": 0.3, "dense": 0.7})
+    assert {i: sum(p.values()) for i, p in parts.items()} == pytest.approx(dict(fuse(candidates, how,
+                                                                                       {"bm25": 0.3, "dense": 0.7})))
 
 
 def test_a_chinese_query_finds_the_chinese_passage(index, docs):
@@ -311,3 +365,24 @@ def test_an_index_saved_with_a_rank_bm25_backend_opens_with_bm25s(tmp_path, docs
     assert any("'rank_bm25:plus' is now 'bm25s:bm25+'" in str(w.message) for w in caught)
     assert json.loads(saved.read_text(encoding="utf-8"))["backend"] == "rank_bm25:plus"  # reused, not rebuilt
     assert reopened.search("绿茶", k=1, mode="bm25")[0].document == "tea"
+
+
+def test_add_with_context_embeds_the_title_but_stores_and_bm25_indexes_the_chunk_alone():
+    text = ("# Island travel notes\n\n## Zanzibar ferry\n\nThe first boat leaves the harbour at seven. It takes two "
+            "hours to cross. The last one leaves at nine in the evening.\n\n## Mountain railway\n\nThe first train "
+            "leaves the valley at eight. It takes one hour to climb. The last one leaves at ten in the evening.\n")
+    plain, titled = Index(fresh("plain"), memory=True), Index(fresh("titled"), memory=True)
+    plain.add({"notes": text}, chunker="recursive", size=12, progress=False)
+    report = titled.add({"notes": text}, chunker="recursive", size=12, context="title", progress=False)
+    assert len(titled) == len(plain) == report.added
+    query = "When does the last Zanzibar ferry leave?"
+    hit = titled.search(query, k=1, mode="dense")[0]
+    assert hit.text == "The last one leaves at nine in the evening." == text[hit.start:hit.end]
+    assert "Zanzibar" not in hit.text and hit.meta["context"] == "title"
+    assert plain.search(query, k=1, mode="dense")[0].text != hit.text
+    # BM25 reads the chunk's own text: only the chunk holding the heading has the word, not those embedded with it.
+    holding = {c.text for c in chunk(text, method="recursive", size=12) if "Zanzibar" in c.text}
+    assert {h.text for h in titled.search("Zanzibar", k=5, mode="bm25")} == holding and len(holding) == 1
+    # The same document with another context is embedded again, not taken for unchanged.
+    again = titled.add({"notes": text}, chunker="recursive", size=12, context="title+neighbours", progress=False)
+    assert again.replaced == {"notes": ""} and again.added == len(titled)
