@@ -257,8 +257,11 @@ class BM25:
         if not self.stamp or not path.exists() or self._logged > self._saved // 2:
             return False
         upserted = [id for id in upserted if id in self._texts]
-        line = json.dumps({"stamp": stamp, "upsert": [[id, self._texts[id]] for id in upserted],
-                           "delete": [id for id in deleted if id not in self._texts]}, ensure_ascii=False) + "\n"
+        change: dict[str, Any] = {"stamp": stamp, "upsert": [[id, self._texts[id]] for id in upserted],
+                                  "delete": [id for id in deleted if id not in self._texts]}
+        if self.language == "auto":  # as in save: load need not detect them again
+            change["languages"] = [self._language_of[id] for id in upserted]
+        line = json.dumps(change, ensure_ascii=False) + "\n"
         with open(path, "a", encoding="utf-8") as f:  # a torn last line is ignored by load (and the stamp with it)
             f.write(line)
             f.flush()
@@ -291,7 +294,10 @@ class BM25:
                     pairs = [(str(i), str(t)) for i, t in change["upsert"]]
                 except (ValueError, KeyError, TypeError):  # cut short by a crash: what came before stands
                     break
+                if bm25.language == "auto" and len(change.get("languages") or ()) == len(pairs):
+                    bm25._detected = {i: str(language) for (i, _), language in zip(pairs, change["languages"])}
                 bm25.upsert([i for i, _ in pairs], [t for _, t in pairs])
+                bm25._detected = {}
                 bm25.delete(change.get("delete", []))
                 bm25.stamp = str(change.get("stamp", ""))
                 bm25._logged += len(line)

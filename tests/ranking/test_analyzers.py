@@ -140,6 +140,13 @@ def test_save_and_load_keep_the_language_and_each_documents(tmp_path, monkeypatc
     assert loaded.search("Haus", 3) == bm25.search("Haus", 3)
     assert "language='auto'" in repr(loaded)
     monkeypatch.undo()
+    bm25.upsert(["de2"], [GERMAN + " Noch ein Haus."])  # an add appends one line, with its languages too
+    assert bm25.append(tmp_path / "bm25", "g2", ["de2"], [])
+    monkeypatch.setattr(analyzers, "detect", lambda text: detected.append(text) or "english")
+    appended = BM25.load(tmp_path / "bm25")
+    assert detected == [] and appended.stamp == "g2" and appended.search("Haus", 4) == bm25.search("Haus", 4)
+    assert appended.languages == ["german", "english"]
+    monkeypatch.undo()
     for language in ("english", "none"):
         one = BM25(language=language)
         one.upsert(["en"], [ENGLISH])
