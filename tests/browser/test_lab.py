@@ -194,6 +194,7 @@ def test_the_weight_slider_refuses_the_ranking(page, lab, lab_root):
     import time as clock
 
     from nbrag.data import samples_dir
+    from nbrag.ranking.fusion import HYBRID
     from nbrag.retrieval import Index
     from nbrag.views.retrieval import slider_weights
 
@@ -215,17 +216,19 @@ def test_the_weight_slider_refuses_the_ranking(page, lab, lab_root):
     assert before == expected.ids
     assert [h.ranks["bm25"] for h in expected] != [h.ranks["dense"] for h in expected]
     assert view.locator(".nbrag-passage mark").count() >= 5, "query terms are marked"
+    marked = {text.lower() for text in view.locator(".nbrag-passage mark").all_inner_texts()}
+    assert "lights" in marked, f"a word is marked through its stem (lights: light), marked: {sorted(marked)}"
     parts = view.locator(".nbrag-bar .nbrag-part-bm25").count(), view.locator(".nbrag-bar .nbrag-part-dense").count()
     assert parts == (5, 5)
     assert view.locator(".nbrag-hit .nbrag-chip").first.inner_text() == f"bm25 #{expected[0].ranks['bm25']}"
-    assert view.locator(".widget-readout").first.inner_text() == "0.50"
+    assert view.locator(".widget-readout").first.inner_text() == f"{HYBRID.weights['bm25']:.2f}"  # the default's
     view.scroll_into_view_if_needed()
     save_screenshot(view, "retrieve-before.png")
 
-    # Drag the BM25 weight's handle to the left and let go: the kernel fuses the same candidates again.
-    drag_first_slider(page, view, -40)
+    # Drag the BM25 weight's handle to the right and let go: the kernel fuses the same candidates again.
+    drag_first_slider(page, view, 40)
     weight = float(view.locator(".widget-readout").first.inner_text())
-    assert 0.0 < weight < 0.5
+    assert HYBRID.weights["bm25"] < weight < 1.0
     refused = expected.fuse(weights=slider_weights(weight)).ids
     assert refused != before, f"at BM25 weight {weight} the ranking would not change; drag further"
     page.wait_for_function(

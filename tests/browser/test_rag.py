@@ -173,6 +173,7 @@ def test_the_static_drawing_links_citations_to_sources(page):
     index = nbrag.Index(f"static-rag-{time.monotonic_ns()}", memory=True)
     index.add({**sample_documents(), "trap": TRAP}, chunker="recursive", size=128, progress=False)
     answer = nbrag.ask(QUESTION, index, k=4, generator=cite_sources)
+    page.set_viewport_size({"width": 560, "height": 900})  # narrow: every source's text is longer than 2 lines
     page.set_content(f"<!doctype html><html><body>{AnswerView(answer).to_html()}</body></html>")
     view = page.locator(".nbrag-rag")
     closed = view.locator('.nbrag-rag-source[data-number="2"] .nbrag-rag-text').bounding_box()["height"]
